@@ -1,0 +1,495 @@
+//! `pipelines.yaml`: the OpenTelemetry Collector's configuration format.
+//!
+//! Sections `receivers`, `processors`, `exporters`, `extensions` (maps from `type[/name]` to the
+//! component's config) and `service` (`extensions`, `pipelines`, `telemetry`). Values may use
+//! `${env:VAR}` and `${env:VAR:-default}`. Loading checks everything that can be checked
+//! without starting anything — syntax, ids, component types, every component's keys and
+//! values, references between sections, and which signals each component supports — and
+//! reports *all* problems found, each with `file:line:column`, the key path and, where there is
+//! a closed set, the valid choices.
+
+pub mod duration;
+pub mod yaml;
+
+use crate::component::{AnyConfig, ComponentId, Kind, Registry};
+use crate::pdata::Signal;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use yaml::{DeError, Location, Node, NodeKind};
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub loc: Option<Location>,
+    /// The key path, Collector style (`receivers::otlp::protocols`).
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.loc {
+            Some(l) => write!(f, "{}:{}: ", self.file, l)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A configured component: its id, type-erased config and where it was declared.
+#[derive(Clone)]
+pub struct ComponentConfigEntry {
+    pub id: ComponentId,
+    pub config: AnyConfig,
+    pub loc: Location,
+}
+
+/// One pipeline, `signal[/name]`.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub id: String,
+    pub signal: Signal,
+    pub receivers: Vec<ComponentId>,
+    pub processors: Vec<ComponentId>,
+    pub exporters: Vec<ComponentId>,
+}
+
+/// `service::telemetry`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Weir's own logs.
+    pub logs: TelemetryLogs,
+    /// Weir's own metrics, served for Prometheus.
+    pub metrics: TelemetryMetrics,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryLogs {
+    /// `debug`, `info`, `warn` or `error`. Default `info`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// `console` (human) or `json`. Default `console`.
+    pub encoding: String,
+}
+
+impl Default for TelemetryLogs {
+    fn default() -> Self {
+        TelemetryLogs { level: "info".into(), encoding: "console".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryMetrics {
+    /// `none` turns the Prometheus endpoint off; `basic`, `normal` (default), `detailed` keep it.
+    pub level: String,
+    /// Where `/metrics` is served. Default `localhost:8888`, as the Collector.
+    pub address: String,
+    /// The Collector's newer form; a `pull` `prometheus` reader sets `address` from its host and port.
+    pub readers: Vec<MetricReader>,
+}
+
+impl Default for TelemetryMetrics {
+    fn default() -> Self {
+        TelemetryMetrics { level: "normal".into(), address: "localhost:8888".into(), readers: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricReader {
+    pub pull: PullReader,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullReader {
+    pub exporter: PullExporter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullExporter {
+    pub prometheus: PrometheusReader,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusReader {
+    pub host: String,
+    pub port: u16,
+}
+
+impl TelemetryMetrics {
+    /// The address `/metrics` is served on, or `None` when turned off.
+    pub fn endpoint(&self) -> Option<String> {
+        if self.level == "none" {
+            return None;
+        }
+        match self.readers.first() {
+            Some(r) => Some(format!("{}:{}", r.pull.exporter.prometheus.host, r.pull.exporter.prometheus.port)),
+            None => Some(self.address.clone()),
+        }
+    }
+}
+
+/// A loaded, checked configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub file: String,
+    pub receivers: BTreeMap<ComponentId, ComponentConfigEntry>,
+    pub processors: BTreeMap<ComponentId, ComponentConfigEntry>,
+    pub exporters: BTreeMap<ComponentId, ComponentConfigEntry>,
+    pub extensions: BTreeMap<ComponentId, ComponentConfigEntry>,
+    /// `service::extensions`, in order.
+    pub service_extensions: Vec<ComponentId>,
+    pub pipelines: Vec<PipelineConfig>,
+    pub telemetry: TelemetryConfig,
+}
+
+impl Config {
+    pub fn section(&self, kind: Kind) -> &BTreeMap<ComponentId, ComponentConfigEntry> {
+        match kind {
+            Kind::Receiver => &self.receivers,
+            Kind::Processor => &self.processors,
+            Kind::Exporter => &self.exporters,
+            Kind::Extension => &self.extensions,
+        }
+    }
+
+    fn section_mut(&mut self, kind: Kind) -> &mut BTreeMap<ComponentId, ComponentConfigEntry> {
+        match kind {
+            Kind::Receiver => &mut self.receivers,
+            Kind::Processor => &mut self.processors,
+            Kind::Exporter => &mut self.exporters,
+            Kind::Extension => &mut self.extensions,
+        }
+    }
+}
+
+/// Reads and checks a configuration file.
+pub fn load_file(path: &Path, registry: &Registry) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            loc: None,
+            path: String::new(),
+            message: format!("cannot read the configuration file: {e}"),
+        }])
+    })?;
+    load_str(&file, &text, registry, &|name| std::env::var(name).ok())
+}
+
+/// Checks configuration text; `file` names it in errors and `env` resolves `${env:…}`.
+pub fn load_str(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut errors = Errors { file: file.to_string(), list: Vec::new() };
+    let root = match yaml::parse(text, env) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.de(String::new(), e);
+            return Err(ConfigErrors(errors.list));
+        }
+    };
+    let mut config = Config {
+        file: file.to_string(),
+        receivers: BTreeMap::new(),
+        processors: BTreeMap::new(),
+        exporters: BTreeMap::new(),
+        extensions: BTreeMap::new(),
+        service_extensions: Vec::new(),
+        pipelines: Vec::new(),
+        telemetry: TelemetryConfig::default(),
+    };
+    let Some(top) = root.as_map() else {
+        errors.at(root.loc, "", "the configuration must be a mapping with receivers, processors, exporters, extensions and service");
+        return Err(ConfigErrors(errors.list));
+    };
+    let mut service = None;
+    for (k, v) in top {
+        let key = k.as_str().unwrap_or("");
+        let kind = match key {
+            "receivers" => Kind::Receiver,
+            "processors" => Kind::Processor,
+            "exporters" => Kind::Exporter,
+            "extensions" => Kind::Extension,
+            "service" => {
+                service = Some(v);
+                continue;
+            }
+            "connectors" => {
+                if !v.as_map().is_some_and(|m| m.is_empty()) {
+                    errors.at(k.loc, "connectors", "connectors are not supported by this version of weir");
+                }
+                continue;
+            }
+            _ => {
+                errors.at(
+                    k.loc,
+                    "",
+                    format!("unknown section {key:?} (valid sections: receivers, processors, exporters, connectors, extensions, service)"),
+                );
+                continue;
+            }
+        };
+        load_section(kind, v, registry, &mut config, &mut errors);
+    }
+    match service {
+        Some(s) => load_service(s, registry, &mut config, &mut errors),
+        None => errors.at(root.loc, "service", "missing section \"service\": it lists the pipelines to run"),
+    }
+    if errors.list.is_empty() {
+        Ok(config)
+    } else {
+        errors.list.sort_by_key(|e| e.loc.map(|l| (l.line, l.column)));
+        Err(ConfigErrors(errors.list))
+    }
+}
+
+struct Errors {
+    file: String,
+    list: Vec<ConfigError>,
+}
+
+impl Errors {
+    fn at(&mut self, loc: Location, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ConfigError { file: self.file.clone(), loc: Some(loc), path: path.into(), message: message.into() });
+    }
+
+    fn de(&mut self, prefix: String, e: DeError) {
+        let mut path = prefix;
+        for p in &e.path {
+            if !path.is_empty() {
+                path.push_str("::");
+            }
+            path.push_str(p);
+        }
+        self.list.push(ConfigError { file: self.file.clone(), loc: e.loc, path, message: e.message });
+    }
+}
+
+fn load_section(kind: Kind, node: &Node, registry: &Registry, config: &mut Config, errors: &mut Errors) {
+    let section = kind.section();
+    let Some(entries) = node.as_map() else {
+        errors.at(node.loc, section, "must be a mapping from component ids to their settings");
+        return;
+    };
+    for (k, v) in entries {
+        let raw = k.as_str().unwrap_or("");
+        let id = match ComponentId::parse(raw) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.at(k.loc, section, e);
+                continue;
+            }
+        };
+        let path = format!("{section}::{id}");
+        let Some(factory) = registry.factory(kind, &id.kind) else {
+            errors.at(
+                k.loc,
+                section,
+                format!(
+                    "unknown type: {:?} for id: {:?} (valid values: [{}])",
+                    id.kind,
+                    raw,
+                    registry.names(kind).join(", ")
+                ),
+            );
+            continue;
+        };
+        match factory.parse(v) {
+            Ok(c) => {
+                config.section_mut(kind).insert(id.clone(), ComponentConfigEntry { id, config: c, loc: k.loc });
+            }
+            Err(e) => errors.de(path, e),
+        }
+    }
+}
+
+fn load_service(node: &Node, registry: &Registry, config: &mut Config, errors: &mut Errors) {
+    let Some(entries) = node.as_map() else {
+        errors.at(node.loc, "service", "must be a mapping with extensions, pipelines and telemetry");
+        return;
+    };
+    let mut pipelines_seen = false;
+    for (k, v) in entries {
+        match k.as_str().unwrap_or("") {
+            "extensions" => {
+                for (id, loc) in id_list(v, "service::extensions", errors) {
+                    if !config.extensions.contains_key(&id) {
+                        errors.at(loc, "service::extensions", format!("references extension {:?} which is not configured", id.to_string()));
+                    } else {
+                        config.service_extensions.push(id);
+                    }
+                }
+            }
+            "pipelines" => {
+                pipelines_seen = true;
+                load_pipelines(v, registry, config, errors);
+            }
+            "telemetry" => match v.deserialize::<TelemetryConfig>() {
+                Ok(t) => config.telemetry = t,
+                Err(e) => errors.de("service::telemetry".into(), e),
+            },
+            other => errors.at(
+                k.loc,
+                "service",
+                format!("unknown key {other:?} (valid keys: extensions, pipelines, telemetry)"),
+            ),
+        }
+    }
+    if !pipelines_seen || config.pipelines.is_empty() {
+        errors.at(node.loc, "service", "service must have at least one pipeline");
+    }
+}
+
+fn id_list(node: &Node, path: &str, errors: &mut Errors) -> Vec<(ComponentId, Location)> {
+    let items: &[Node] = match &node.kind {
+        NodeKind::Seq(items) => items,
+        NodeKind::Null => &[],
+        _ => {
+            errors.at(node.loc, path, "must be a list of component ids");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.as_str().map(ComponentId::parse) {
+            Some(Ok(id)) => out.push((id, item.loc)),
+            Some(Err(e)) => errors.at(item.loc, path, e),
+            None => errors.at(item.loc, path, "must be a component id"),
+        }
+    }
+    out
+}
+
+fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors: &mut Errors) {
+    let Some(entries) = node.as_map() else {
+        errors.at(node.loc, "service::pipelines", "must be a mapping from pipeline ids (traces, metrics, logs, traces/name, …) to pipelines");
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    for (k, v) in entries {
+        let raw = k.as_str().unwrap_or("");
+        let signal_name = raw.split('/').next().unwrap_or("");
+        let Some(signal) = Signal::parse(signal_name) else {
+            errors.at(
+                k.loc,
+                "service::pipelines",
+                format!("pipeline id {raw:?}: unknown signal {signal_name:?} (valid signals: traces, metrics, logs)"),
+            );
+            continue;
+        };
+        if let Err(e) = ComponentId::parse(raw) {
+            errors.at(k.loc, "service::pipelines", e);
+            continue;
+        }
+        if !seen.insert(raw.to_string()) {
+            errors.at(k.loc, "service::pipelines", format!("pipeline {raw:?} is defined twice"));
+        }
+        let path = format!("service::pipelines::{raw}");
+        let mut p = PipelineConfig {
+            id: raw.to_string(),
+            signal,
+            receivers: Vec::new(),
+            processors: Vec::new(),
+            exporters: Vec::new(),
+        };
+        let Some(fields) = v.as_map() else {
+            errors.at(v.loc, &path, "must be a mapping with receivers, processors and exporters");
+            continue;
+        };
+        for (fk, fv) in fields {
+            let kind = match fk.as_str().unwrap_or("") {
+                "receivers" => Kind::Receiver,
+                "processors" => Kind::Processor,
+                "exporters" => Kind::Exporter,
+                other => {
+                    errors.at(fk.loc, &path, format!("unknown key {other:?} (valid keys: receivers, processors, exporters)"));
+                    continue;
+                }
+            };
+            let mut listed = BTreeSet::new();
+            for (id, loc) in id_list(fv, &path, errors) {
+                if !config.section(kind).contains_key(&id) {
+                    let declared = registry.factory(kind, &id.kind).is_some();
+                    let hint = if declared {
+                        format!(" (add it under \"{}:\")", kind.section())
+                    } else {
+                        String::new()
+                    };
+                    errors.at(loc, &path, format!("references {} {:?} which is not configured{hint}", kind.as_str(), id.to_string()));
+                    continue;
+                }
+                if let Some(f) = registry.factory(kind, &id.kind) {
+                    if !f.signals().contains(&signal) {
+                        let supported: Vec<_> = f.signals().iter().map(|s| s.as_str()).collect();
+                        errors.at(
+                            loc,
+                            &path,
+                            format!("{} {:?} does not support {signal} (it supports: {})", kind.as_str(), id.to_string(), supported.join(", ")),
+                        );
+                        continue;
+                    }
+                }
+                if !listed.insert(id.clone()) {
+                    errors.at(loc, &path, format!("references {} {:?} multiple times", kind.as_str(), id.to_string()));
+                    continue;
+                }
+                match kind {
+                    Kind::Receiver => p.receivers.push(id),
+                    Kind::Processor => p.processors.push(id),
+                    _ => p.exporters.push(id),
+                }
+            }
+        }
+        if p.receivers.is_empty() {
+            errors.at(k.loc, &path, "must have at least one receiver");
+        }
+        if p.exporters.is_empty() {
+            errors.at(k.loc, &path, "must have at least one exporter");
+        }
+        config.pipelines.push(p);
+    }
+}
+
+/// The configuration `weir run` uses when there is no `pipelines.yaml`.
+pub const DEFAULT_PIPELINES_YAML: &str = include_str!("../../../pipelines.yaml");
+
+/// The file `weir run` reads when `--config` is not given.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("pipelines.yaml")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,593 @@
+//! A YAML tree that remembers where every node came from, and a serde `Deserializer` over it.
+//!
+//! The configuration is read in two steps — the component id decides the config type — and the
+//! usual serde YAML crates lose source positions across that step. So weir parses the file once
+//! with `yaml-rust2`'s event parser into [`Node`]s that carry their [`Location`], substitutes
+//! `${env:…}` references in scalars, and deserializes each component's section from its node.
+//! Every error ([`DeError`]) then names the line, column and key path where it happened.
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashMap;
+use std::fmt;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A 1-based line and column in the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    fn of(m: Marker) -> Self {
+        // yaml-rust2 counts lines from 1 and columns from 0.
+        Location { line: m.line(), column: m.col() + 1 }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Null,
+    /// A scalar; `plain` is false for quoted and block scalars, which are always strings.
+    Scalar { value: String, plain: bool },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// The entries of a mapping node; `None` for other kinds. A null node reads as an empty map.
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(m) => Some(m),
+            NodeKind::Null => Some(&[]),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// Deserializes this node into `T`, with located errors.
+    pub fn deserialize<T: de::DeserializeOwned>(&self) -> Result<T, DeError> {
+        T::deserialize(self)
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Scalar { .. } => "a scalar",
+            NodeKind::Seq(_) => "a sequence",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// An error found while reading a node, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeError {
+    pub message: String,
+    pub loc: Option<Location>,
+    /// Keys from the node that was deserialized down to the failing one.
+    pub path: Vec<String>,
+}
+
+impl DeError {
+    pub fn new(message: impl Into<String>, loc: Location) -> Self {
+        DeError { message: message.into(), loc: Some(loc), path: Vec::new() }
+    }
+
+    fn at(mut self, loc: Location) -> Self {
+        self.loc.get_or_insert(loc);
+        self
+    }
+
+    fn under(mut self, key: &str) -> Self {
+        self.path.insert(0, key.to_string());
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError { message: msg.to_string(), loc: None, path: Vec::new() }
+    }
+}
+
+/// Parses YAML text into a located tree, expanding `${env:…}` in scalars with `env`.
+/// An empty document is a null node.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Node, DeError> {
+    let mut builder = TreeBuilder { stack: Vec::new(), anchors: HashMap::new(), root: None, error: None, env };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| {
+        let m = e.marker();
+        DeError::new(format!("invalid YAML: {}", e.info()), Location::of(*m))
+    })?;
+    if let Some(e) = builder.error {
+        return Err(e);
+    }
+    Ok(builder.root.unwrap_or(Node { kind: NodeKind::Null, loc: Location { line: 1, column: 1 } }))
+}
+
+enum Open {
+    Seq(Node, usize),
+    Map(Node, usize, Option<Node>),
+}
+
+struct TreeBuilder<'e> {
+    stack: Vec<Open>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    error: Option<DeError>,
+    env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+impl TreeBuilder<'_> {
+    fn complete(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Open::Seq(seq, _)) => {
+                if let NodeKind::Seq(items) = &mut seq.kind {
+                    items.push(node);
+                }
+            }
+            Some(Open::Map(map, _, pending_key)) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let NodeKind::Map(entries) = &mut map.kind {
+                        entries.push((key, node));
+                    }
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let loc = Location::of(mark);
+        match ev {
+            Event::Scalar(value, style, anchor, _tag) => {
+                let plain = style == TScalarStyle::Plain;
+                let node = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    Node { kind: NodeKind::Null, loc }
+                } else {
+                    match expand_env(&value, self.env) {
+                        Ok(v) => Node { kind: NodeKind::Scalar { value: v, plain }, loc },
+                        Err(msg) => {
+                            self.error = Some(DeError::new(msg, loc));
+                            return;
+                        }
+                    }
+                };
+                self.complete(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(Node { kind: NodeKind::Seq(Vec::new()), loc }, anchor)),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Open::Map(Node { kind: NodeKind::Map(Vec::new()), loc }, anchor, None))
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, _)) => self.complete(node, anchor),
+                None => {}
+            },
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(node) => self.complete(node, 0),
+                None => self.error = Some(DeError::new("alias to an unknown anchor", loc)),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Expands `${env:NAME}`, `${NAME}`, `${env:NAME:-default}` and `$$` the way the Collector does.
+/// An unset variable without a default expands to the empty string.
+pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    if !s.contains('$') {
+        return Ok(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(r) = rest.strip_prefix("$$") {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("${") {
+            let end = r.find('}').ok_or_else(|| format!("unclosed \"${{\" in {s:?}"))?;
+            let inner = &r[..end];
+            rest = &r[end + 1..];
+            let reference = match inner.split_once(':') {
+                Some(("env", reference)) => reference,
+                Some((scheme, _)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    return Err(format!(
+                        "config source \"{scheme}\" in \"${{{inner}}}\" is not supported; weir reads \"${{env:NAME}}\" and \"${{env:NAME:-default}}\""
+                    ))
+                }
+                _ => inner,
+            };
+            let (name, default) = match reference.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (reference, None),
+            };
+            let valid = name.len() <= 200
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "environment variable name {name:?} is invalid: it must match [a-zA-Z_][a-zA-Z0-9_]*"
+                ));
+            }
+            match (env(name), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => tracing::warn!(
+                    message = "Configuration references unset environment variable.",
+                    name = name
+                ),
+            }
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_int(s: &str) -> Option<i128> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(hex) = digits.strip_prefix("0x") {
+        i128::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i128::from_str_radix(oct, 8).ok()?
+    } else {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+            return None;
+        }
+        digits.replace('_', "").parse().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn parse_float(s: &str) -> Option<f64> {
+    match s {
+        ".inf" | ".Inf" | "+.inf" => Some(f64::INFINITY),
+        "-.inf" | "-.Inf" => Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" => Some(f64::NAN),
+        _ if s.bytes().any(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &'de Node {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let r = match &self.kind {
+            NodeKind::Null => visitor.visit_unit(),
+            NodeKind::Scalar { value, plain: true } => {
+                if let Some(b) = parse_bool(value) {
+                    visitor.visit_bool(b)
+                } else if let Some(i) = parse_int(value) {
+                    match i64::try_from(i) {
+                        Ok(i) => visitor.visit_i64(i),
+                        Err(_) => visitor.visit_u64(u64::try_from(i).map_err(|_| <DeError as de::Error>::custom("integer out of range"))?),
+                    }
+                } else if let Some(f) = parse_float(value) {
+                    visitor.visit_f64(f)
+                } else {
+                    visitor.visit_borrowed_str(value)
+                }
+            }
+            NodeKind::Scalar { value, plain: false } => visitor.visit_borrowed_str(value),
+            NodeKind::Seq(items) => visitor.visit_seq(Seq { items: items.iter() }),
+            NodeKind::Map(entries) => visitor.visit_map(Map { entries: entries.iter(), value: None, key: "" }),
+        };
+        r.map_err(|e: DeError| e.at(self.loc))
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.as_str().and_then(parse_bool) {
+            Some(b) => visitor.visit_bool(b).map_err(|e: DeError| e.at(self.loc)),
+            None => Err(self.invalid("a boolean (true or false)")),
+        }
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.as_str().and_then(parse_int).and_then(|i| i64::try_from(i).ok()) {
+            Some(i) => visitor.visit_i64(i).map_err(|e: DeError| e.at(self.loc)),
+            None => Err(self.invalid("an integer")),
+        }
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.as_str().and_then(parse_int).and_then(|i| u64::try_from(i).ok()) {
+            Some(i) => visitor.visit_u64(i).map_err(|e: DeError| e.at(self.loc)),
+            None => Err(self.invalid("a non-negative integer")),
+        }
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.as_str().and_then(|s| parse_int(s).map(|i| i as f64).or_else(|| parse_float(s))) {
+            Some(f) => visitor.visit_f64(f).map_err(|e: DeError| e.at(self.loc)),
+            None => Err(self.invalid("a number")),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => visitor.visit_borrowed_str(value),
+            NodeKind::Null => visitor.visit_borrowed_str(""),
+            _ => Err(self.invalid("a string")),
+        }
+        .map_err(|e: DeError| e.at(self.loc))
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.kind {
+            NodeKind::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.kind {
+            NodeKind::Null => visitor.visit_unit(),
+            _ => Err(self.invalid("null")),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.kind {
+            NodeKind::Seq(items) => visitor.visit_seq(Seq { items: items.iter() }),
+            NodeKind::Null => visitor.visit_seq(Seq { items: [].iter() }),
+            _ => Err(self.invalid("a sequence")),
+        }
+        .map_err(|e: DeError| e.at(self.loc))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.kind {
+            NodeKind::Map(entries) => visitor.visit_map(Map { entries: entries.iter(), value: None, key: "" }),
+            NodeKind::Null => visitor.visit_map(Map { entries: [].iter(), value: None, key: "" }),
+            _ => Err(self.invalid("a mapping")),
+        }
+        .map_err(|e: DeError| e.at(self.loc))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => visitor.visit_enum(value.as_str().into_deserializer()),
+            _ => Err(self.invalid(&format!("one of {}", variants.join(", ")))),
+        }
+        .map_err(|e: DeError| e.at(self.loc))
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        i8 i16 i32 i128 u8 u16 u32 u128 f32 char bytes byte_buf unit_struct tuple tuple_struct
+    }
+}
+
+impl Node {
+    fn invalid(&self, expected: &str) -> DeError {
+        let found = match &self.kind {
+            NodeKind::Scalar { value, .. } => format!("{value:?}"),
+            _ => self.kind_name().to_string(),
+        };
+        DeError::new(format!("expected {expected}, found {found}"), self.loc)
+    }
+}
+
+struct Seq<'de> {
+    items: std::slice::Iter<'de, Node>,
+}
+
+impl<'de> SeqAccess<'de> for Seq<'de> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+        match self.items.next() {
+            Some(node) => seed.deserialize(node).map(Some).map_err(|e| e.at(node.loc)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Map<'de> {
+    entries: std::slice::Iter<'de, (Node, Node)>,
+    value: Option<&'de Node>,
+    key: &'de str,
+}
+
+impl<'de> MapAccess<'de> for Map<'de> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+        match self.entries.next() {
+            Some((k, v)) => {
+                self.value = Some(v);
+                self.key = k.as_str().unwrap_or("");
+                seed.deserialize(k).map(Some).map_err(|e| e.at(k.loc))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let v = self.value.take().ok_or_else(|| <DeError as de::Error>::custom("value requested before key"))?;
+        seed.deserialize(v).map_err(|e| e.at(v.loc).under(self.key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Grpc {
+        endpoint: String,
+        max_recv_msg_size_mib: u64,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Protocols {
+        grpc: Option<Grpc>,
+        enabled: bool,
+        ratio: f64,
+        names: Vec<String>,
+    }
+
+    #[test]
+    fn unknown_key_is_located_and_lists_the_choices() {
+        let text = "grpc:\n  endpoint: localhost:4317\n  endpointt: x\n";
+        let node = parse(text, &no_env).unwrap();
+        let err = node.deserialize::<Protocols>().unwrap_err();
+        assert_eq!(err.loc, Some(Location { line: 3, column: 3 }));
+        assert_eq!(err.path, vec!["grpc".to_string()]);
+        assert!(err.message.contains("unknown field `endpointt`"), "{}", err.message);
+        assert!(err.message.contains("`endpoint`, `max_recv_msg_size_mib`"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_type_is_located_at_the_value() {
+        let node = parse("enabled: yes please\n", &no_env).unwrap();
+        let err = node.deserialize::<Protocols>().unwrap_err();
+        assert_eq!(err.loc, Some(Location { line: 1, column: 10 }));
+        assert!(err.message.contains("expected a boolean"), "{}", err.message);
+    }
+
+    #[test]
+    fn null_section_means_defaults() {
+        let node = parse("grpc:\n", &no_env).unwrap();
+        let p: Protocols = node.deserialize().unwrap();
+        assert_eq!(p.grpc, None);
+        let node = parse("grpc: {}\n", &no_env).unwrap();
+        let p: Protocols = node.deserialize().unwrap();
+        assert_eq!(p.grpc, Some(Grpc::default()));
+    }
+
+    #[test]
+    fn scalars_are_typed_by_target() {
+        let node = parse("ratio: 1\nnames: [a, 2, 'b']\nenabled: true\n", &no_env).unwrap();
+        let p: Protocols = node.deserialize().unwrap();
+        assert_eq!(p.ratio, 1.0);
+        assert_eq!(p.names, vec!["a", "2", "b"]);
+        assert!(p.enabled);
+    }
+
+    #[test]
+    fn env_references_expand_with_defaults_and_escapes() {
+        let env = |n: &str| (n == "PORT").then(|| "4317".to_string());
+        assert_eq!(expand_env("localhost:${env:PORT}", &env).unwrap(), "localhost:4317");
+        assert_eq!(expand_env("${PORT}", &env).unwrap(), "4317");
+        assert_eq!(expand_env("${env:HOST:-0.0.0.0}:1", &env).unwrap(), "0.0.0.0:1");
+        assert_eq!(expand_env("${env:UNSET}", &env).unwrap(), "");
+        assert_eq!(expand_env("$$HOME", &env).unwrap(), "$HOME");
+        assert!(expand_env("${env:1BAD}", &env).unwrap_err().contains("invalid"));
+        assert!(expand_env("${file:/etc/x}", &env).unwrap_err().contains("not supported"));
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_resolved() {
+        let node = parse("a: &g {endpoint: x}\ngrpc: *g\n", &no_env).unwrap();
+        #[derive(Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            a: Grpc,
+            grpc: Grpc,
+        }
+        let t: T = node.deserialize().unwrap();
+        assert_eq!(t.grpc.endpoint, "x");
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = parse("a: [1, 2\nb: 3\n", &no_env).unwrap_err();
+        assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+        assert!(err.loc.is_some());
+    }
+}

@@ -1,0 +1,458 @@
+//! The plumbing every exporter shares: sending queue, concurrency, timeout, retry, metrics,
+//! acknowledgements. Configured with the Collector's keys (`timeout`, `retry_on_failure`,
+//! `sending_queue`), which each exporter's config embeds.
+//!
+//! ```text
+//! pipeline ──enqueue──▶ sending queue (bounded, queue_size requests)
+//!                          │  up to num_consumers at once
+//!                          ▼
+//!                 Retry ▶ MapErr ▶ Timeout ▶ ExportService (the exporter)
+//! ```
+//!
+//! The stack is built from `tower` layers. A payload's acknowledgement tokens stay with it
+//! until it is sent (or finally fails), unless `sending_queue.wait_for_result` is false, in
+//! which case the queue acknowledges its branch on enqueue, as the Collector does.
+//!
+//! Unlike the Collector, `block_on_overflow` defaults to `true`: a full queue makes the
+//! pipeline wait, and receivers turn that into retryable errors for clients, rather than
+//! dropping data that was already acknowledged.
+
+use crate::ack::{Acks, Failure};
+use crate::component::{Envelope, Exporter};
+use crate::config::duration;
+use crate::pdata::{Payload, Signal};
+use crate::telemetry::ExporterMetrics;
+use futures::future::BoxFuture;
+use rand::Rng;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+/// `retry_on_failure`: exponential backoff with jitter (the Collector's `configretry`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Retry failed sends that may succeed later. Default true.
+    pub enabled: bool,
+    /// Wait before the first retry. Default 5s.
+    #[serde(with = "duration")]
+    pub initial_interval: Duration,
+    /// Upper bound of the wait between retries. Default 30s.
+    #[serde(with = "duration")]
+    pub max_interval: Duration,
+    /// Give up after this long since the first attempt; 0 retries forever. Default 300s.
+    #[serde(with = "duration")]
+    pub max_elapsed_time: Duration,
+    /// Factor by which the wait grows after each retry. Default 1.5.
+    pub multiplier: f64,
+    /// Jitter: each wait is drawn from interval × [1 − f, 1 + f]. Default 0.5, within [0, 1].
+    pub randomization_factor: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(30),
+            max_elapsed_time: Duration::from_secs(300),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+        }
+    }
+}
+
+/// What the queue counts in `queue_size`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sizer {
+    /// Requests (payloads), the Collector's default.
+    #[default]
+    Requests,
+}
+
+/// `sending_queue`: the in-memory queue in front of an exporter.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// With `false`, exports happen one at a time in the pipeline's flow (no queue). Default true.
+    pub enabled: bool,
+    /// Concurrent sends. Default 10.
+    pub num_consumers: usize,
+    /// Capacity, in `sizer` units. Default 1000.
+    pub queue_size: usize,
+    /// Unit of `queue_size`. Only `requests` for now.
+    pub sizer: Sizer,
+    /// When the queue is full: `true` (weir's default) makes the pipeline wait, so receivers
+    /// refuse new data with retryable errors; `false` fails the data at once (counted in
+    /// `otelcol_exporter_enqueue_failed_*`), as the Collector's default does.
+    pub block_on_overflow: bool,
+    /// `false` (default): this exporter acknowledges data once queued. `true`: only once sent,
+    /// so a receiver with `wait_for_result` learns the real outcome.
+    pub wait_for_result: bool,
+    /// A storage extension for a persistent queue. Not supported yet: setting it is an error.
+    pub storage: Option<String>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            enabled: true,
+            num_consumers: 10,
+            queue_size: 1000,
+            sizer: Sizer::Requests,
+            block_on_overflow: true,
+            wait_for_result: false,
+            storage: None,
+        }
+    }
+}
+
+/// The plumbing settings of one exporter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExporterSettings {
+    pub timeout: Duration,
+    pub retry: RetryConfig,
+    pub queue: QueueConfig,
+}
+
+impl Default for ExporterSettings {
+    fn default() -> Self {
+        ExporterSettings { timeout: Duration::from_secs(5), retry: RetryConfig::default(), queue: QueueConfig::default() }
+    }
+}
+
+impl ExporterSettings {
+    /// Checks the keys, naming the one to change.
+    pub fn validate(&self) -> Result<(), String> {
+        let r = &self.retry;
+        if !(0.0..=1.0).contains(&r.randomization_factor) {
+            return Err("retry_on_failure::randomization_factor must be within [0, 1]".into());
+        }
+        if r.enabled && r.multiplier < 1.0 {
+            return Err("retry_on_failure::multiplier must be at least 1".into());
+        }
+        if r.enabled && r.max_interval < r.initial_interval {
+            return Err("retry_on_failure::max_interval must not be less than initial_interval".into());
+        }
+        let q = &self.queue;
+        if q.enabled && q.num_consumers == 0 {
+            return Err("sending_queue::num_consumers must be greater than 0".into());
+        }
+        if q.enabled && q.queue_size == 0 {
+            return Err("sending_queue::queue_size must be greater than 0".into());
+        }
+        if q.storage.is_some() {
+            return Err("sending_queue::storage (a persistent queue) is not supported by this version of weir; remove it to use the in-memory queue".into());
+        }
+        Ok(())
+    }
+}
+
+/// The pipeline's end of an exporter's sending queue.
+#[derive(Clone)]
+pub struct QueueSender {
+    tx: mpsc::Sender<Envelope>,
+    release_on_enqueue: bool,
+    block_on_overflow: bool,
+    metrics: ExporterMetrics,
+}
+
+impl QueueSender {
+    /// Puts `env` in the queue: waits while it is full (`block_on_overflow`), or fails the
+    /// envelope's tokens at once.
+    pub async fn enqueue(&self, mut env: Envelope) -> Result<(), Failure> {
+        let items = env.payload.items();
+        if self.release_on_enqueue {
+            // Dropped after the send below succeeds: this branch is acknowledged once queued.
+            let acks = std::mem::take(&mut env.acks);
+            self.send(env, items).await?;
+            drop(acks);
+            Ok(())
+        } else {
+            self.send(env, items).await
+        }
+    }
+
+    async fn send(&self, env: Envelope, items: usize) -> Result<(), Failure> {
+        let r = if self.block_on_overflow {
+            self.tx.send(env).await.map_err(|e| (e.0, "the exporter is shutting down"))
+        } else {
+            self.tx.try_send(env).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(e) => (e, "sending queue is full"),
+                mpsc::error::TrySendError::Closed(e) => (e, "the exporter is shutting down"),
+            })
+        };
+        match r {
+            Ok(()) => {
+                self.metrics.queue_size(self.tx.max_capacity() - self.tx.capacity());
+                Ok(())
+            }
+            Err((env, why)) => {
+                self.metrics.enqueue_failed(items);
+                let f = Failure::retryable(why);
+                env.acks.fail(&f);
+                Err(f)
+            }
+        }
+    }
+}
+
+/// Adapts an [`Exporter`] to a `tower::Service`.
+#[derive(Clone)]
+struct ExportService(Arc<dyn Exporter>);
+
+impl Service<Payload> for ExportService {
+    type Response = ();
+    type Error = Failure;
+    type Future = BoxFuture<'static, Result<(), Failure>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, p: Payload) -> Self::Future {
+        let e = self.0.clone();
+        Box::pin(async move { e.export(p).await })
+    }
+}
+
+/// The retry policy: the Collector's backoff, honouring a throttle hint from the server.
+#[derive(Clone)]
+struct Backoff {
+    cfg: Arc<RetryConfig>,
+    interval: Duration,
+    started: Option<Instant>,
+    exporter: Arc<str>,
+}
+
+impl tower::retry::Policy<Payload, (), Failure> for Backoff {
+    type Future = tokio::time::Sleep;
+
+    fn retry(&mut self, _req: &mut Payload, result: &mut Result<(), Failure>) -> Option<Self::Future> {
+        let failure = match result {
+            Ok(()) => return None,
+            Err(f) => f,
+        };
+        if !self.cfg.enabled || !failure.retryable {
+            return None;
+        }
+        let jitter = self.cfg.randomization_factor;
+        let factor = if jitter > 0.0 { rand::rng().random_range(1.0 - jitter..=1.0 + jitter) } else { 1.0 };
+        let mut delay = self.interval.mul_f64(factor);
+        if let Some(hint) = failure.retry_after {
+            delay = delay.max(hint);
+        }
+        let elapsed = self.started.get_or_insert_with(Instant::now).elapsed();
+        if !self.cfg.max_elapsed_time.is_zero() && elapsed + delay > self.cfg.max_elapsed_time {
+            failure.message = format!("no more retries left: {}", failure.message);
+            failure.retryable = false;
+            return None;
+        }
+        tracing::info!(
+            message = "Exporting failed. Will retry the request after interval.",
+            exporter = %self.exporter,
+            error = %failure,
+            interval = %duration::format(delay),
+        );
+        self.interval = self.interval.mul_f64(self.cfg.multiplier).min(self.cfg.max_interval);
+        Some(tokio::time::sleep(delay))
+    }
+
+    fn clone_request(&mut self, req: &Payload) -> Option<Payload> {
+        self.started.get_or_insert_with(Instant::now);
+        Some(req.clone())
+    }
+}
+
+fn timeout_failure(e: tower::BoxError) -> Failure {
+    match e.downcast::<Failure>() {
+        Ok(f) => *f,
+        Err(e) if e.is::<tower::timeout::error::Elapsed>() => Failure::retryable("the export timed out"),
+        Err(e) => Failure::retryable(e.to_string()),
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Starts the sending queue and consumers of one exporter instance (one signal).
+///
+/// Returns the pipeline's end of the queue and the task, which ends once every sender is
+/// dropped and the queue is drained, after calling the exporter's `shutdown`.
+pub fn spawn(
+    exporter_id: &str,
+    signal: Signal,
+    exporter: Arc<dyn Exporter>,
+    settings: &ExporterSettings,
+) -> (QueueSender, JoinHandle<()>) {
+    let metrics = ExporterMetrics::new(exporter_id, signal);
+    let q = &settings.queue;
+    let (capacity, consumers, release_on_enqueue) =
+        if q.enabled { (q.queue_size, q.num_consumers, !q.wait_for_result) } else { (1, 1, false) };
+    metrics.queue_capacity(capacity);
+    let (tx, mut rx) = mpsc::channel::<Envelope>(capacity);
+    let policy = Backoff {
+        cfg: Arc::new(settings.retry.clone()),
+        interval: settings.retry.initial_interval,
+        started: None,
+        exporter: Arc::from(exporter_id),
+    };
+    let timeout = if settings.timeout.is_zero() { Duration::from_secs(u64::MAX / 4) } else { settings.timeout };
+    let stack = ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(policy))
+        .map_err(timeout_failure)
+        .timeout(timeout)
+        .service(ExportService(exporter.clone()));
+    let task_metrics = metrics.clone();
+    let id: Arc<str> = Arc::from(exporter_id);
+    let task = tokio::spawn(async move {
+        let limit = Arc::new(Semaphore::new(consumers));
+        let mut in_flight = JoinSet::new();
+        while let Some(env) = rx.recv().await {
+            task_metrics.queue_size(rx.len());
+            let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            let svc = stack.clone();
+            let m = task_metrics.clone();
+            let id = id.clone();
+            in_flight.spawn(async move {
+                let Envelope { payload, acks } = env;
+                let items = payload.items();
+                match svc.oneshot(payload).await {
+                    Ok(()) => m.sent(items),
+                    Err(f) => {
+                        m.send_failed(items);
+                        tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
+                        fail(&acks, &f);
+                    }
+                }
+                drop(permit);
+            });
+            while in_flight.try_join_next().is_some() {}
+        }
+        while in_flight.join_next().await.is_some() {}
+        task_metrics.queue_size(0);
+        exporter.shutdown().await;
+    });
+    (QueueSender { tx, release_on_enqueue, block_on_overflow: !q.enabled || q.block_on_overflow, metrics }, task)
+}
+
+fn fail(acks: &Acks, f: &Failure) {
+    acks.fail(f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::AckToken;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Fails the first `failures` calls with a retryable error, then succeeds.
+    struct Flaky {
+        failures: usize,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Exporter for Flaky {
+        async fn export(&self, _p: Payload) -> Result<(), Failure> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n < self.failures {
+                Err(Failure::retryable("backend unavailable"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    struct Rejecting;
+
+    #[async_trait]
+    impl Exporter for Rejecting {
+        async fn export(&self, _p: Payload) -> Result<(), Failure> {
+            Err(Failure::permanent("bad data"))
+        }
+    }
+
+    fn fast_retry() -> ExporterSettings {
+        ExporterSettings {
+            retry: RetryConfig {
+                initial_interval: Duration::from_millis(5),
+                max_interval: Duration::from_millis(20),
+                max_elapsed_time: Duration::from_secs(5),
+                ..RetryConfig::default()
+            },
+            queue: QueueConfig { wait_for_result: true, ..QueueConfig::default() },
+            ..ExporterSettings::default()
+        }
+    }
+
+    fn envelope() -> (Envelope, crate::ack::AckWaiter) {
+        let (t, w) = AckToken::new();
+        (Envelope { payload: Payload::empty(Signal::Traces), acks: Acks::one(t) }, w)
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_are_retried_until_success() {
+        let flaky = Arc::new(Flaky { failures: 3, calls: AtomicUsize::new(0) });
+        let (q, task) = spawn("flaky", Signal::Traces, flaky.clone(), &fast_retry());
+        let (env, w) = envelope();
+        q.enqueue(env).await.unwrap();
+        assert_eq!(w.wait().await, Ok(()));
+        assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried_and_reach_the_token() {
+        let (q, task) = spawn("rejecting", Signal::Traces, Arc::new(Rejecting), &fast_retry());
+        let (env, w) = envelope();
+        q.enqueue(env).await.unwrap();
+        let f = w.wait().await.unwrap_err();
+        assert!(!f.retryable);
+        assert_eq!(f.message, "bad data");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_max_elapsed_time() {
+        let mut s = fast_retry();
+        s.retry.max_elapsed_time = Duration::from_millis(30);
+        let flaky = Arc::new(Flaky { failures: usize::MAX, calls: AtomicUsize::new(0) });
+        let (q, task) = spawn("down", Signal::Traces, flaky, &s);
+        let (env, w) = envelope();
+        q.enqueue(env).await.unwrap();
+        let f = w.wait().await.unwrap_err();
+        assert!(f.message.starts_with("no more retries left"), "{}", f.message);
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn queue_acknowledges_on_enqueue_unless_waiting_for_result() {
+        let mut s = fast_retry();
+        s.queue.wait_for_result = false;
+        let (q, task) = spawn("rejecting", Signal::Traces, Arc::new(Rejecting), &s);
+        let (env, w) = envelope();
+        q.enqueue(env).await.unwrap();
+        assert_eq!(w.wait().await, Ok(()), "acknowledged once queued");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut s = ExporterSettings::default();
+        s.retry.randomization_factor = 2.0;
+        assert!(s.validate().unwrap_err().contains("retry_on_failure::randomization_factor"));
+        let mut s = ExporterSettings::default();
+        s.queue.queue_size = 0;
+        assert!(s.validate().unwrap_err().contains("sending_queue::queue_size"));
+    }
+}

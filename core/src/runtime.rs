@@ -1,0 +1,199 @@
+//! The pipeline graph: build it from a [`Config`], run it, shut it down in order.
+//!
+//! As in the Collector, receivers and exporters are built once per (signal, id) and shared by
+//! the pipelines of that signal, processors once per (pipeline, id). Every edge is a bounded
+//! channel:
+//!
+//! ```text
+//! receiver ─▶ Consumer ─▶ [gates] ─▶ processor 1 ─▶ … ─▶ processor n ─▶ ┬▶ exporter A queue
+//!                 (fan-out to every pipeline                             └▶ exporter B queue
+//!                  that lists the receiver)
+//! ```
+//!
+//! Start-up runs extensions, then exporters, processors and receivers (downstream first).
+//! Shutdown stops the receivers (they finish the requests in flight), which drops the heads of
+//! the pipelines; each processor sees its input close, flushes and ends, which closes the next
+//! edge; exporters drain their queues and flush. Nothing held is dropped on the way.
+
+use crate::component::{BuildContext, Consumer, Consumers, Envelope, ExtensionContext, Output, PipelineEntry, Target};
+use crate::config::Config;
+use crate::exporterhelper;
+use crate::component::{BuildError, ComponentId, Registry};
+use crate::pdata::Signal;
+use crate::telemetry::{Health, ReceiverMetrics};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Capacity of the channel in front of each processor, in payloads. Small on purpose: the
+/// sending queues hold the backlog, these only decouple stages.
+pub const STAGE_CHANNEL_CAPACITY: usize = 16;
+
+/// How long a receiver waits for a full pipeline before refusing the request as retryable.
+pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A running pipeline graph.
+pub struct Service {
+    health: Health,
+    receivers_stop: CancellationToken,
+    receivers: Vec<(String, JoinHandle<()>)>,
+    processors: Vec<(String, JoinHandle<()>)>,
+    exporters: Vec<(String, JoinHandle<()>)>,
+    extensions_stop: CancellationToken,
+    extensions: Vec<JoinHandle<()>>,
+}
+
+/// Options that are not part of `pipelines.yaml`.
+#[derive(Clone, Default)]
+pub struct ServiceOptions {
+    /// Shared health state (kept across reloads by the caller).
+    pub health: Health,
+}
+
+impl Service {
+    /// Builds and starts everything `config` describes. On error, whatever was started is
+    /// stopped again before returning.
+    pub async fn start(config: &Config, registry: &Registry, options: ServiceOptions) -> Result<Service, BuildError> {
+        let mut service = Service {
+            health: options.health.clone(),
+            receivers_stop: CancellationToken::new(),
+            receivers: Vec::new(),
+            processors: Vec::new(),
+            exporters: Vec::new(),
+            extensions_stop: CancellationToken::new(),
+            extensions: Vec::new(),
+        };
+        match service.build(config, registry).await {
+            Ok(()) => {
+                service.health.set_ready(true);
+                Ok(service)
+            }
+            Err(e) => {
+                service.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(&mut self, config: &Config, registry: &Registry) -> Result<(), BuildError> {
+        // Extensions first, as the Collector does.
+        for id in &config.service_extensions {
+            let entry = &config.extensions[id];
+            let factory = &registry.extensions[id.kind.as_str()];
+            let ctx = BuildContext { id: id.clone(), signal: None };
+            let ext = factory
+                .build(&ctx, &entry.config)
+                .map_err(|e| BuildError::new(format!("failed to create extension {:?}: {e}", id.to_string())))?;
+            let handle = ext.start(ExtensionContext { health: self.health.clone() }, self.extensions_stop.clone()).await?;
+            self.extensions.push(handle);
+        }
+
+        // Exporters: once per (signal, id).
+        let mut queues: BTreeMap<(Signal, ComponentId), exporterhelper::QueueSender> = BTreeMap::new();
+        for p in &config.pipelines {
+            for id in &p.exporters {
+                if queues.contains_key(&(p.signal, id.clone())) {
+                    continue;
+                }
+                let entry = &config.exporters[id];
+                let factory = &registry.exporters[id.kind.as_str()];
+                let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
+                let settings = factory.settings(&entry.config);
+                let exporter = factory.build(&ctx, &entry.config).map_err(|e| {
+                    BuildError::new(format!("failed to create {:?} exporter for data type {:?}: {e}", id.to_string(), p.signal.as_str()))
+                })?;
+                let (queue, task) = exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings);
+                self.exporters.push((format!("exporter {id} ({})", p.signal), task));
+                queues.insert((p.signal, id.clone()), queue);
+            }
+        }
+
+        // Pipelines: processors once per (pipeline, id), wired back to front.
+        let mut heads: Vec<(usize, PipelineEntry)> = Vec::new();
+        for (index, p) in config.pipelines.iter().enumerate() {
+            let targets: Vec<Target> = p.exporters.iter().map(|id| Target::Exporter(queues[&(p.signal, id.clone())].clone())).collect();
+            let mut next = Output { targets: targets.into() };
+            let mut gates = Vec::new();
+            for id in p.processors.iter().rev() {
+                let entry = &config.processors[id];
+                let factory = &registry.processors[id.kind.as_str()];
+                let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
+                let processor = factory.build(&ctx, &entry.config).map_err(|e| {
+                    BuildError::new(format!("failed to create {:?} processor, in pipeline {:?}: {e}", id.to_string(), p.id))
+                })?;
+                if let Some(g) = processor.gate() {
+                    gates.push(g);
+                }
+                let (tx, rx) = mpsc::channel::<Envelope>(STAGE_CHANNEL_CAPACITY);
+                let output = next;
+                let task = tokio::spawn(processor.run(rx, output));
+                self.processors.push((format!("processor {id} in pipeline {}", p.id), task));
+                next = Output { targets: Arc::from(vec![Target::Stage(tx)]) };
+            }
+            gates.reverse();
+            heads.push((index, PipelineEntry { gates, head: next }));
+        }
+        drop(queues);
+
+        // Receivers: once per id, serving every signal some pipeline routes from them.
+        let mut receiver_ids: Vec<&ComponentId> = config.pipelines.iter().flat_map(|p| p.receivers.iter()).collect();
+        receiver_ids.sort();
+        receiver_ids.dedup();
+        for id in receiver_ids {
+            let mut consumers = Consumers::default();
+            for signal in Signal::ALL {
+                let entries: Vec<PipelineEntry> = heads
+                    .iter()
+                    .filter(|(i, _)| config.pipelines[*i].signal == signal && config.pipelines[*i].receivers.contains(id))
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                if !entries.is_empty() {
+                    *consumers.slot(signal) = Some(Consumer {
+                        signal,
+                        pipelines: entries.into(),
+                        metrics: ReceiverMetrics::new(&id.to_string(), signal),
+                        enqueue_timeout: ENQUEUE_TIMEOUT,
+                    });
+                }
+            }
+            let entry = &config.receivers[id];
+            let factory = &registry.receivers[id.kind.as_str()];
+            let ctx = BuildContext { id: id.clone(), signal: None };
+            let receiver = factory
+                .build(&ctx, &entry.config)
+                .map_err(|e| BuildError::new(format!("failed to create receiver {:?}: {e}", id.to_string())))?;
+            let handle = receiver
+                .start(consumers, self.receivers_stop.clone())
+                .await
+                .map_err(|e| BuildError::new(format!("failed to start receiver {:?}: {e}", id.to_string())))?;
+            self.receivers.push((format!("receiver {id}"), handle));
+        }
+        Ok(())
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Stops accepting, drains every pipeline and exporter queue, then stops extensions.
+    pub async fn shutdown(self) {
+        self.health.set_ready(false);
+        tracing::info!(message = "Shutting down: receivers stop accepting, pipelines drain.");
+        self.receivers_stop.cancel();
+        for group in [self.receivers, self.processors, self.exporters] {
+            for (name, task) in group {
+                if let Err(e) = task.await {
+                    tracing::error!(message = "Component task ended abnormally.", component = %name, error = %e);
+                }
+            }
+        }
+        self.extensions_stop.cancel();
+        for task in self.extensions {
+            let _ = task.await;
+        }
+        tracing::info!(message = "Shutdown complete.");
+    }
+}

@@ -1,0 +1,316 @@
+//! weir's own telemetry: Prometheus `/metrics` with the Collector's metric names, the
+//! `health_check` extension, and the metric handles components use.
+//!
+//! Metric names follow the Collector (`otelcol_receiver_accepted_spans`,
+//! `otelcol_exporter_sent_spans`, `otelcol_exporter_queue_size`, …) with its label names
+//! (`receiver`, `transport`, `exporter`, `processor`, `data_type`). Counters are rendered with
+//! the `_total` suffix current Collector builds expose.
+
+use crate::component::{BuildContext, BuildError, ComponentConfig, Extension, ExtensionContext, ExtensionFactory};
+use crate::pdata::Signal;
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static STARTED: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+
+/// Installs the process-wide metrics recorder (once) and returns its handle.
+pub fn prometheus() -> &'static PrometheusHandle {
+    STARTED.get_or_init(|| (Instant::now(), SystemTime::now()));
+    PROMETHEUS.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[1.0, 10.0, 100.0, 512.0, 1000.0, 2000.0, 5000.0, 8192.0, 10000.0, 50000.0])
+            .expect("static, non-empty bucket list")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (e.g. by an embedding test); ours still renders.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+fn process_metrics() {
+    let (start, _) = STARTED.get_or_init(|| (Instant::now(), SystemTime::now()));
+    metrics::gauge!("otelcol_process_uptime").set(start.elapsed().as_secs_f64());
+    if let Some((rss, cpu)) = read_proc_self() {
+        metrics::gauge!("otelcol_process_memory_rss").set(rss as f64);
+        metrics::gauge!("otelcol_process_cpu_seconds").set(cpu);
+    }
+}
+
+/// Resident set size in bytes and CPU seconds (user + system) of this process, from `/proc`.
+pub fn read_proc_self() -> Option<(u64, f64)> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let rss_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some((rss_pages * 4096, ticks / 100.0))
+}
+
+/// Serves `/metrics` on `addr` until `shutdown`.
+pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError> {
+    let handle = prometheus();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || async move {
+            process_metrics();
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+        }),
+    );
+    serve(addr, app, shutdown, "service::telemetry::metrics").await
+}
+
+/// Binds `addr` and serves `app` until `shutdown`.
+pub(crate) async fn serve(
+    addr: &str,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    what: &str,
+) -> Result<JoinHandle<()>, BuildError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| BuildError::new(format!("{what}: cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(message = "Listening.", component = what, address = %local);
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    }))
+}
+
+/// Counters of one receiver for one signal.
+#[derive(Clone)]
+pub struct ReceiverMetrics {
+    receiver: Arc<str>,
+    signal: Signal,
+}
+
+impl ReceiverMetrics {
+    pub fn new(receiver: &str, signal: Signal) -> Self {
+        ReceiverMetrics { receiver: Arc::from(receiver), signal }
+    }
+
+    pub fn accepted(&self, transport: &'static str, items: usize) {
+        self.count("accepted", transport, items);
+    }
+
+    pub fn refused(&self, transport: &'static str, items: usize) {
+        self.count("refused", transport, items);
+    }
+
+    /// Items in requests that could not be read (bad protobuf or JSON).
+    pub fn failed(&self, transport: &'static str, items: usize) {
+        self.count("failed", transport, items);
+    }
+
+    fn count(&self, outcome: &str, transport: &'static str, items: usize) {
+        let name = format!("otelcol_receiver_{outcome}_{}", self.signal.item_name());
+        metrics::counter!(name, "receiver" => self.receiver.to_string(), "transport" => transport).increment(items as u64);
+    }
+}
+
+/// Counters and gauges of one exporter instance.
+#[derive(Clone)]
+pub struct ExporterMetrics {
+    exporter: Arc<str>,
+    signal: Signal,
+    sent: metrics::Counter,
+    send_failed: metrics::Counter,
+    enqueue_failed: metrics::Counter,
+    queue_size: metrics::Gauge,
+    queue_capacity: metrics::Gauge,
+}
+
+impl ExporterMetrics {
+    pub fn new(exporter: &str, signal: Signal) -> Self {
+        let item = signal.item_name();
+        let labels = [("exporter", exporter.to_string())];
+        let queue_labels = [("exporter", exporter.to_string()), ("data_type", signal.as_str().to_string())];
+        ExporterMetrics {
+            exporter: Arc::from(exporter),
+            signal,
+            sent: metrics::counter!(format!("otelcol_exporter_sent_{item}"), &labels),
+            send_failed: metrics::counter!(format!("otelcol_exporter_send_failed_{item}"), &labels),
+            enqueue_failed: metrics::counter!(format!("otelcol_exporter_enqueue_failed_{item}"), &labels),
+            queue_size: metrics::gauge!("otelcol_exporter_queue_size", &queue_labels),
+            queue_capacity: metrics::gauge!("otelcol_exporter_queue_capacity", &queue_labels),
+        }
+    }
+
+    pub fn exporter(&self) -> &str {
+        &self.exporter
+    }
+
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
+    pub fn sent(&self, items: usize) {
+        self.sent.increment(items as u64);
+    }
+    pub fn send_failed(&self, items: usize) {
+        self.send_failed.increment(items as u64);
+    }
+    pub fn enqueue_failed(&self, items: usize) {
+        self.enqueue_failed.increment(items as u64);
+    }
+    pub fn queue_size(&self, n: usize) {
+        self.queue_size.set(n as f64);
+    }
+    pub fn queue_capacity(&self, n: usize) {
+        self.queue_capacity.set(n as f64);
+    }
+}
+
+/// Whether the service is up, as `health_check` reports it.
+#[derive(Clone, Default)]
+pub struct Health(Arc<HealthState>);
+
+#[derive(Default)]
+struct HealthState {
+    ready: AtomicBool,
+    since: std::sync::Mutex<Option<(Instant, SystemTime)>>,
+}
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.0.ready.store(ready, Ordering::SeqCst);
+        if let Ok(mut s) = self.0.since.lock() {
+            *s = ready.then(|| (Instant::now(), SystemTime::now()));
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::SeqCst)
+    }
+
+    fn body(&self) -> (StatusCode, String) {
+        let since = self.0.since.lock().ok().and_then(|s| *s);
+        match (self.is_ready(), since) {
+            (true, Some((at, wall))) => {
+                let up_since = rfc3339(wall);
+                let uptime = format!("{:.3}s", at.elapsed().as_secs_f64());
+                (
+                    StatusCode::OK,
+                    serde_json::json!({"status": "Server available", "upSince": up_since, "uptime": uptime}).to_string(),
+                )
+            }
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "Server not available", "upSince": "0001-01-01T00:00:00Z", "uptime": ""})
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// Formats a wall-clock time as RFC 3339 in UTC, without pulling in a date crate.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `health_check` extension settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    /// Where to listen. Default `localhost:13133`.
+    pub endpoint: String,
+    /// The path answered. Default `/`; must start with `/`.
+    pub path: String,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig { endpoint: "localhost:13133".into(), path: "/".into() }
+    }
+}
+
+impl ComponentConfig for HealthCheckConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !self.path.starts_with('/') {
+            return Err(format!("path must start with \"/\", got {:?}", self.path));
+        }
+        Ok(())
+    }
+}
+
+pub struct HealthCheckFactory;
+
+impl ExtensionFactory for HealthCheckFactory {
+    type Config = HealthCheckConfig;
+    fn type_name(&self) -> &'static str {
+        "health_check"
+    }
+    fn build(&self, _ctx: &BuildContext, c: &HealthCheckConfig) -> Result<Box<dyn Extension>, BuildError> {
+        Ok(Box::new(HealthCheck(c.clone())))
+    }
+}
+
+struct HealthCheck(HealthCheckConfig);
+
+#[async_trait]
+impl Extension for HealthCheck {
+    async fn start(self: Box<Self>, ctx: ExtensionContext, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError> {
+        let health = ctx.health.clone();
+        let app = axum::Router::new().route(
+            &self.0.path,
+            axum::routing::get(move || {
+                let h = health.clone();
+                async move {
+                    let (code, body) = h.body();
+                    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+                }
+            }),
+        );
+        serve(&self.0.endpoint, app, shutdown, "extensions::health_check").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_dates() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200);
+        assert_eq!(rfc3339(t), "2026-11-26T00:00:00Z");
+    }
+
+    #[test]
+    fn health_is_unavailable_until_ready() {
+        let h = Health::default();
+        assert_eq!(h.body().0, StatusCode::SERVICE_UNAVAILABLE);
+        h.set_ready(true);
+        let (code, body) = h.body();
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.contains("Server available"));
+    }
+}
