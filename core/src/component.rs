@@ -360,6 +360,7 @@ pub(crate) mod erased {
     use super::*;
 
     pub trait Factory: Send + Sync {
+        #[allow(dead_code)]
         fn type_name(&self) -> &'static str;
         fn signals(&self) -> &'static [Signal];
         fn parse(&self, node: &Node) -> Result<AnyConfig, DeError>;

@@ -12,6 +12,7 @@
 //! - a stage that must rewrite data decodes to prost types ([`Payload::decode_traces`], …) and
 //!   encodes again; that path is allowed but measured.
 
+pub mod json;
 pub mod views;
 pub mod wire;
 
