@@ -129,13 +129,23 @@ impl Consumer {
         self.signal
     }
 
+    /// The receiver's counters for this signal (for items in requests it could not read).
+    pub fn metrics(&self) -> &ReceiverMetrics {
+        &self.metrics
+    }
+
     /// Hands a received payload to every pipeline.
     ///
     /// Returns once the pipelines have accepted it, or — with `wait_for_result` — once every
     /// exporter has delivered it (or failed). A full pipeline that does not accept within the
     /// receiver's enqueue timeout, and a refusal by `memory_limiter`, are retryable failures
     /// with a retry hint, for the receiver to turn into `UNAVAILABLE` / 503 + `Retry-After`.
-    pub async fn consume(&self, payload: Payload, transport: &'static str, wait_for_result: bool) -> Result<(), Failure> {
+    pub async fn consume(
+        &self,
+        payload: Payload,
+        transport: &'static str,
+        wait_for_result: bool,
+    ) -> Result<(), Failure> {
         let items = payload.items();
         if items == 0 {
             return Ok(());
@@ -244,7 +254,11 @@ impl Output {
         let n = self.targets.len();
         let mut env = Some(env);
         for (i, t) in self.targets.iter().enumerate() {
-            let e = if i + 1 == n { env.take().expect("one envelope per edge") } else { env.clone().expect("present until last") };
+            let e = if i + 1 == n {
+                env.take().expect("one envelope per edge")
+            } else {
+                env.clone().expect("present until last")
+            };
             match t {
                 Target::Stage(tx) => {
                     if let Err(mpsc::error::SendError(e)) = tx.send(e).await {
@@ -272,7 +286,11 @@ pub trait Receiver: Send + 'static {
     /// Binds its listeners and spawns its serving task, which must stop accepting when
     /// `shutdown` is cancelled and finish the requests in flight. Errors are start-up
     /// failures (e.g. an address already in use).
-    async fn start(self: Box<Self>, consumers: Consumers, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError>;
+    async fn start(
+        self: Box<Self>,
+        consumers: Consumers,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError>;
 }
 
 /// A processor: a task from an input channel to an output.
@@ -300,7 +318,11 @@ pub trait Exporter: Send + Sync + 'static {
 /// A running extension (e.g. `health_check`).
 #[async_trait]
 pub trait Extension: Send + 'static {
-    async fn start(self: Box<Self>, ctx: ExtensionContext, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError>;
+    async fn start(
+        self: Box<Self>,
+        ctx: ExtensionContext,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError>;
 }
 
 /// What extensions can see of the service.
@@ -517,9 +539,6 @@ impl Registry {
 
     /// Type name and supported signals of every registered component of `kind`.
     pub fn describe(&self, kind: Kind) -> Vec<(&'static str, &'static [Signal])> {
-        self.names(kind)
-            .into_iter()
-            .map(|n| (n, self.factory(kind, n).map(|f| f.signals()).unwrap_or(&[])))
-            .collect()
+        self.names(kind).into_iter().map(|n| (n, self.factory(kind, n).map(|f| f.signals()).unwrap_or(&[]))).collect()
     }
 }

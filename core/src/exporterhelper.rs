@@ -122,7 +122,11 @@ pub struct ExporterSettings {
 
 impl Default for ExporterSettings {
     fn default() -> Self {
-        ExporterSettings { timeout: Duration::from_secs(5), retry: RetryConfig::default(), queue: QueueConfig::default() }
+        ExporterSettings {
+            timeout: Duration::from_secs(5),
+            retry: RetryConfig::default(),
+            queue: QueueConfig::default(),
+        }
     }
 }
 

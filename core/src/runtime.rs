@@ -16,9 +16,9 @@
 //! edge; exporters drain their queues and flush. Nothing held is dropped on the way.
 
 use crate::component::{BuildContext, Consumer, Consumers, Envelope, ExtensionContext, Output, PipelineEntry, Target};
+use crate::component::{BuildError, ComponentId, Registry};
 use crate::config::Config;
 use crate::exporterhelper;
-use crate::component::{BuildError, ComponentId, Registry};
 use crate::pdata::Signal;
 use crate::telemetry::{Health, ReceiverMetrics};
 use std::collections::BTreeMap;
@@ -87,7 +87,8 @@ impl Service {
             let ext = factory
                 .build(&ctx, &entry.config)
                 .map_err(|e| BuildError::new(format!("failed to create extension {:?}: {e}", id.to_string())))?;
-            let handle = ext.start(ExtensionContext { health: self.health.clone() }, self.extensions_stop.clone()).await?;
+            let handle =
+                ext.start(ExtensionContext { health: self.health.clone() }, self.extensions_stop.clone()).await?;
             self.extensions.push(handle);
         }
 
@@ -103,7 +104,11 @@ impl Service {
                 let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
                 let settings = factory.settings(&entry.config);
                 let exporter = factory.build(&ctx, &entry.config).map_err(|e| {
-                    BuildError::new(format!("failed to create {:?} exporter for data type {:?}: {e}", id.to_string(), p.signal.as_str()))
+                    BuildError::new(format!(
+                        "failed to create {:?} exporter for data type {:?}: {e}",
+                        id.to_string(),
+                        p.signal.as_str()
+                    ))
                 })?;
                 let (queue, task) = exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings);
                 self.exporters.push((format!("exporter {id} ({})", p.signal), task));
@@ -114,7 +119,8 @@ impl Service {
         // Pipelines: processors once per (pipeline, id), wired back to front.
         let mut heads: Vec<(usize, PipelineEntry)> = Vec::new();
         for (index, p) in config.pipelines.iter().enumerate() {
-            let targets: Vec<Target> = p.exporters.iter().map(|id| Target::Exporter(queues[&(p.signal, id.clone())].clone())).collect();
+            let targets: Vec<Target> =
+                p.exporters.iter().map(|id| Target::Exporter(queues[&(p.signal, id.clone())].clone())).collect();
             let mut next = Output { targets: targets.into() };
             let mut gates = Vec::new();
             for id in p.processors.iter().rev() {
@@ -122,7 +128,11 @@ impl Service {
                 let factory = &registry.processors[id.kind.as_str()];
                 let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
                 let processor = factory.build(&ctx, &entry.config).map_err(|e| {
-                    BuildError::new(format!("failed to create {:?} processor, in pipeline {:?}: {e}", id.to_string(), p.id))
+                    BuildError::new(format!(
+                        "failed to create {:?} processor, in pipeline {:?}: {e}",
+                        id.to_string(),
+                        p.id
+                    ))
                 })?;
                 if let Some(g) = processor.gate() {
                     gates.push(g);
@@ -147,7 +157,9 @@ impl Service {
             for signal in Signal::ALL {
                 let entries: Vec<PipelineEntry> = heads
                     .iter()
-                    .filter(|(i, _)| config.pipelines[*i].signal == signal && config.pipelines[*i].receivers.contains(id))
+                    .filter(|(i, _)| {
+                        config.pipelines[*i].signal == signal && config.pipelines[*i].receivers.contains(id)
+                    })
                     .map(|(_, e)| e.clone())
                     .collect();
                 if !entries.is_empty() {

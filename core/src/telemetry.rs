@@ -78,9 +78,8 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     what: &str,
 ) -> Result<JoinHandle<()>, BuildError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| BuildError::new(format!("{what}: cannot listen on {addr}: {e}")))?;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| BuildError::new(format!("{what}: cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(message = "Listening.", component = what, address = %local);
     Ok(tokio::spawn(async move {
@@ -115,7 +114,8 @@ impl ReceiverMetrics {
 
     fn count(&self, outcome: &str, transport: &'static str, items: usize) {
         let name = format!("otelcol_receiver_{outcome}_{}", self.signal.item_name());
-        metrics::counter!(name, "receiver" => self.receiver.to_string(), "transport" => transport).increment(items as u64);
+        metrics::counter!(name, "receiver" => self.receiver.to_string(), "transport" => transport)
+            .increment(items as u64);
     }
 }
 
@@ -202,7 +202,8 @@ impl Health {
                 let uptime = format!("{:.3}s", at.elapsed().as_secs_f64());
                 (
                     StatusCode::OK,
-                    serde_json::json!({"status": "Server available", "upSince": up_since, "uptime": uptime}).to_string(),
+                    serde_json::json!({"status": "Server available", "upSince": up_since, "uptime": uptime})
+                        .to_string(),
                 )
             }
             _ => (
@@ -277,7 +278,11 @@ struct HealthCheck(HealthCheckConfig);
 
 #[async_trait]
 impl Extension for HealthCheck {
-    async fn start(self: Box<Self>, ctx: ExtensionContext, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError> {
+    async fn start(
+        self: Box<Self>,
+        ctx: ExtensionContext,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError> {
         let health = ctx.health.clone();
         let app = axum::Router::new().route(
             &self.0.path,

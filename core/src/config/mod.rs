@@ -232,7 +232,11 @@ pub fn load_str(
         telemetry: TelemetryConfig::default(),
     };
     let Some(top) = root.as_map() else {
-        errors.at(root.loc, "", "the configuration must be a mapping with receivers, processors, exporters, extensions and service");
+        errors.at(
+            root.loc,
+            "",
+            "the configuration must be a mapping with receivers, processors, exporters, extensions and service",
+        );
         return Err(ConfigErrors(errors.list));
     };
     let mut service = None;
@@ -283,7 +287,12 @@ struct Errors {
 
 impl Errors {
     fn at(&mut self, loc: Location, path: impl Into<String>, message: impl Into<String>) {
-        self.list.push(ConfigError { file: self.file.clone(), loc: Some(loc), path: path.into(), message: message.into() });
+        self.list.push(ConfigError {
+            file: self.file.clone(),
+            loc: Some(loc),
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn de(&mut self, prefix: String, e: DeError) {
@@ -347,7 +356,11 @@ fn load_service(node: &Node, registry: &Registry, config: &mut Config, errors: &
             "extensions" => {
                 for (id, loc) in id_list(v, "service::extensions", errors) {
                     if !config.extensions.contains_key(&id) {
-                        errors.at(loc, "service::extensions", format!("references extension {:?} which is not configured", id.to_string()));
+                        errors.at(
+                            loc,
+                            "service::extensions",
+                            format!("references extension {:?} which is not configured", id.to_string()),
+                        );
                     } else {
                         config.service_extensions.push(id);
                     }
@@ -395,7 +408,11 @@ fn id_list(node: &Node, path: &str, errors: &mut Errors) -> Vec<(ComponentId, Lo
 
 fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors: &mut Errors) {
     let Some(entries) = node.as_map() else {
-        errors.at(node.loc, "service::pipelines", "must be a mapping from pipeline ids (traces, metrics, logs, traces/name, …) to pipelines");
+        errors.at(
+            node.loc,
+            "service::pipelines",
+            "must be a mapping from pipeline ids (traces, metrics, logs, traces/name, …) to pipelines",
+        );
         return;
     };
     let mut seen = BTreeSet::new();
@@ -435,7 +452,11 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
                 "processors" => Kind::Processor,
                 "exporters" => Kind::Exporter,
                 other => {
-                    errors.at(fk.loc, &path, format!("unknown key {other:?} (valid keys: receivers, processors, exporters)"));
+                    errors.at(
+                        fk.loc,
+                        &path,
+                        format!("unknown key {other:?} (valid keys: receivers, processors, exporters)"),
+                    );
                     continue;
                 }
             };
@@ -443,12 +464,13 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
             for (id, loc) in id_list(fv, &path, errors) {
                 if !config.section(kind).contains_key(&id) {
                     let declared = registry.factory(kind, &id.kind).is_some();
-                    let hint = if declared {
-                        format!(" (add it under \"{}:\")", kind.section())
-                    } else {
-                        String::new()
-                    };
-                    errors.at(loc, &path, format!("references {} {:?} which is not configured{hint}", kind.as_str(), id.to_string()));
+                    let hint =
+                        if declared { format!(" (add it under \"{}:\")", kind.section()) } else { String::new() };
+                    errors.at(
+                        loc,
+                        &path,
+                        format!("references {} {:?} which is not configured{hint}", kind.as_str(), id.to_string()),
+                    );
                     continue;
                 }
                 if let Some(f) = registry.factory(kind, &id.kind) {
@@ -457,7 +479,12 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
                         errors.at(
                             loc,
                             &path,
-                            format!("{} {:?} does not support {signal} (it supports: {})", kind.as_str(), id.to_string(), supported.join(", ")),
+                            format!(
+                                "{} {:?} does not support {signal} (it supports: {})",
+                                kind.as_str(),
+                                id.to_string(),
+                                supported.join(", ")
+                            ),
                         );
                         continue;
                     }

@@ -43,7 +43,10 @@ pub struct Node {
 pub enum NodeKind {
     Null,
     /// A scalar; `plain` is false for quoted and block scalars, which are always strings.
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -197,7 +200,9 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                 };
                 self.complete(node, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(Node { kind: NodeKind::Seq(Vec::new()), loc }, anchor)),
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Open::Seq(Node { kind: NodeKind::Seq(Vec::new()), loc }, anchor))
+            }
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Open::Map(Node { kind: NodeKind::Map(Vec::new()), loc }, anchor, None))
             }
@@ -256,10 +261,9 @@ pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             match (env(name), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
-                (None, None) => tracing::warn!(
-                    message = "Configuration references unset environment variable.",
-                    name = name
-                ),
+                (None, None) => {
+                    tracing::warn!(message = "Configuration references unset environment variable.", name = name)
+                }
             }
         } else {
             out.push('$');
@@ -318,7 +322,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 } else if let Some(i) = parse_int(value) {
                     match i64::try_from(i) {
                         Ok(i) => visitor.visit_i64(i),
-                        Err(_) => visitor.visit_u64(u64::try_from(i).map_err(|_| <DeError as de::Error>::custom("integer out of range"))?),
+                        Err(_) => visitor.visit_u64(
+                            u64::try_from(i).map_err(|_| <DeError as de::Error>::custom("integer out of range"))?,
+                        ),
                     }
                 } else if let Some(f) = parse_float(value) {
                     visitor.visit_f64(f)
