@@ -13,6 +13,7 @@
 //! call [`Acks::fail`] before dropping. The outcome is sent once (claim-once), however many
 //! copies race.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -20,7 +21,8 @@ use tokio::sync::oneshot;
 /// Why a payload was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub message: String,
+    /// What went wrong; a static string where possible, so refusing on a hot path does not allocate.
+    pub message: Cow<'static, str>,
     /// Whether sending the same data again may succeed.
     pub retryable: bool,
     /// A delay the sender should wait before retrying, when known.
@@ -28,10 +30,10 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn retryable(message: impl Into<String>) -> Self {
+    pub fn retryable(message: impl Into<Cow<'static, str>>) -> Self {
         Failure { message: message.into(), retryable: true, retry_after: None }
     }
-    pub fn permanent(message: impl Into<String>) -> Self {
+    pub fn permanent(message: impl Into<Cow<'static, str>>) -> Self {
         Failure { message: message.into(), retryable: false, retry_after: None }
     }
     pub fn with_retry_after(mut self, d: Duration) -> Self {

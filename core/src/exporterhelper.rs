@@ -174,9 +174,11 @@ impl QueueSender {
         if self.release_on_enqueue {
             // Dropped after the send below succeeds: this branch is acknowledged once queued.
             let acks = std::mem::take(&mut env.acks);
-            self.send(env, items).await?;
-            drop(acks);
-            Ok(())
+            let result = self.send(env, items).await;
+            if let Err(f) = &result {
+                acks.fail(f);
+            }
+            result
         } else {
             self.send(env, items).await
         }
@@ -253,7 +255,7 @@ impl tower::retry::Policy<Payload, (), Failure> for Backoff {
         }
         let elapsed = self.started.get_or_insert_with(Instant::now).elapsed();
         if !self.cfg.max_elapsed_time.is_zero() && elapsed + delay > self.cfg.max_elapsed_time {
-            failure.message = format!("no more retries left: {}", failure.message);
+            failure.message = format!("no more retries left: {}", failure.message).into();
             failure.retryable = false;
             return None;
         }

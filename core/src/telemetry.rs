@@ -28,6 +28,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
     STARTED.get_or_init(|| (Instant::now(), SystemTime::now()));
     PROMETHEUS.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
+            .with_recommended_naming(true)
             .set_buckets(&[1.0, 10.0, 100.0, 512.0, 1000.0, 2000.0, 5000.0, 8192.0, 10000.0, 50000.0])
             .expect("static, non-empty bucket list")
             .build_recorder();
@@ -88,34 +89,50 @@ pub(crate) async fn serve(
 }
 
 /// Counters of one receiver for one signal.
+///
+/// Counters for the `grpc` and `http` transports are registered up front, so counting on the
+/// request path does not allocate.
 #[derive(Clone)]
 pub struct ReceiverMetrics {
     receiver: Arc<str>,
     signal: Signal,
+    known: Arc<[(&'static str, [metrics::Counter; 3])]>,
 }
+
+const OUTCOMES: [&str; 3] = ["accepted", "refused", "failed"];
 
 impl ReceiverMetrics {
     pub fn new(receiver: &str, signal: Signal) -> Self {
-        ReceiverMetrics { receiver: Arc::from(receiver), signal }
+        let known: Vec<_> = ["grpc", "http"]
+            .into_iter()
+            .map(|t| (t, OUTCOMES.map(|o| Self::register(receiver, signal, o, t))))
+            .collect();
+        ReceiverMetrics { receiver: Arc::from(receiver), signal, known: known.into() }
+    }
+
+    fn register(receiver: &str, signal: Signal, outcome: &str, transport: &'static str) -> metrics::Counter {
+        let name = format!("otelcol_receiver_{outcome}_{}", signal.item_name());
+        metrics::counter!(name, "receiver" => receiver.to_string(), "transport" => transport)
     }
 
     pub fn accepted(&self, transport: &'static str, items: usize) {
-        self.count("accepted", transport, items);
+        self.count(0, transport, items);
     }
 
     pub fn refused(&self, transport: &'static str, items: usize) {
-        self.count("refused", transport, items);
+        self.count(1, transport, items);
     }
 
     /// Items in requests that could not be read (bad protobuf or JSON).
     pub fn failed(&self, transport: &'static str, items: usize) {
-        self.count("failed", transport, items);
+        self.count(2, transport, items);
     }
 
-    fn count(&self, outcome: &str, transport: &'static str, items: usize) {
-        let name = format!("otelcol_receiver_{outcome}_{}", self.signal.item_name());
-        metrics::counter!(name, "receiver" => self.receiver.to_string(), "transport" => transport)
-            .increment(items as u64);
+    fn count(&self, outcome: usize, transport: &'static str, items: usize) {
+        match self.known.iter().find(|(t, _)| *t == transport) {
+            Some((_, counters)) => counters[outcome].increment(items as u64),
+            None => Self::register(&self.receiver, self.signal, OUTCOMES[outcome], transport).increment(items as u64),
+        }
     }
 }
 

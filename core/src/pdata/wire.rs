@@ -135,7 +135,7 @@ pub fn write_varint(out: &mut Vec<u8>, mut value: u64) {
 /// Number of bytes `value` takes as a varint.
 #[inline]
 pub fn varint_len(value: u64) -> usize {
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Appends the tag and length prefix of a length-delimited field.
