@@ -182,11 +182,17 @@ impl Consumer {
             }
         }
         drop(acks);
-        self.metrics.accepted(transport, items);
-        match waiter {
+        // With `wait_for_result` the outcome is only known once the exporters answered; count
+        // the items then, as the Collector counts what its consumers returned.
+        let result = match waiter {
             Some(w) => w.wait().await,
             None => Ok(()),
+        };
+        match &result {
+            Ok(()) => self.metrics.accepted(transport, items),
+            Err(_) => self.metrics.refused(transport, items),
         }
+        result
     }
 }
 

@@ -1,0 +1,212 @@
+//! OTLP/gRPC: the three `Export` methods, served without decoding the messages.
+//!
+//! [`RawCodec`] hands the request message to the handler as the `Bytes` it arrived in (after
+//! tonic removed the gRPC framing and decompressed gzip or zstd), so the payload the pipelines
+//! receive is byte for byte what the client encoded. [`ExportRouter`] is the whole server: one
+//! `tower` service that picks the signal from the request path and answers `UNIMPLEMENTED` for
+//! a signal no pipeline takes from this receiver.
+
+use super::status::ExportError;
+use super::OtlpContext;
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Status};
+use weir_core::{Consumer, Payload, Signal};
+
+/// The transport label of this server's metrics.
+const TRANSPORT: &str = "grpc";
+
+/// The OTLP service paths, one per signal.
+pub(crate) const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub(crate) const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+pub(crate) const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+fn signal_of(path: &str) -> Option<Signal> {
+    match path {
+        TRACES_PATH => Some(Signal::Traces),
+        METRICS_PATH => Some(Signal::Metrics),
+        LOGS_PATH => Some(Signal::Logs),
+        _ => None,
+    }
+}
+
+/// A codec whose messages are their encoded bytes: nothing is decoded, nothing re-encoded.
+///
+/// Decoding takes the message out of tonic's buffer as `Bytes`; encoding writes the bytes as
+/// they are (the `Export*ServiceResponse`s sent are empty, so zero bytes).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Serves the three `Export` methods on one HTTP/2 server.
+#[derive(Clone)]
+pub(crate) struct ExportRouter {
+    ctx: Arc<OtlpContext>,
+    max_recv_msg_size: usize,
+}
+
+impl ExportRouter {
+    pub(crate) fn new(ctx: Arc<OtlpContext>, max_recv_msg_size: usize) -> Self {
+        ExportRouter { ctx, max_recv_msg_size }
+    }
+}
+
+impl tower::Service<http::Request<Body>> for ExportRouter {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let path = req.uri().path();
+        let consumer = signal_of(path).and_then(|s| self.ctx.consumers.get(s).cloned());
+        let Some(consumer) = consumer else {
+            let status = match signal_of(path) {
+                Some(s) => Status::unimplemented(format!("no pipeline takes {s} from this receiver")),
+                None => Status::unimplemented(format!("unknown method {path}")),
+            };
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        let handler = ExportHandler {
+            consumer: consumer.clone(),
+            wait_for_result: self.ctx.wait_for_result,
+            reached: Arc::new(AtomicBool::new(false)),
+        };
+        let mut grpc = tonic::server::Grpc::new(RawCodec)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(self.max_recv_msg_size);
+        Box::pin(async move {
+            let reached = handler.reached.clone();
+            let response = grpc.unary(handler, req).await;
+            Ok(unreadable_request_response(response, &consumer, reached.load(Ordering::Acquire)))
+        })
+    }
+}
+
+/// Post-processes a response whose request tonic could not read (the handler was not reached):
+/// counts it as failed, and reports an oversized message as `RESOURCE_EXHAUSTED` as the OTLP
+/// specification and grpc-go do (tonic says `OUT_OF_RANGE`).
+fn unreadable_request_response(
+    response: http::Response<Body>,
+    consumer: &Consumer,
+    handler_reached: bool,
+) -> http::Response<Body> {
+    if handler_reached {
+        return response;
+    }
+    let Some(status) = response.extensions().get::<Status>() else { return response };
+    consumer.metrics().failed(TRANSPORT, 0);
+    tracing::debug!(
+        message = "Refused an unreadable gRPC request.",
+        signal = %consumer.signal(),
+        code = ?status.code(),
+        error = %status.message(),
+    );
+    if status.code() == Code::OutOfRange {
+        return Status::resource_exhausted(format!("{} (max_recv_msg_size_mib)", status.message())).into_http();
+    }
+    response
+}
+
+/// Hands one `Export` request to the pipelines of its signal.
+struct ExportHandler {
+    consumer: Consumer,
+    wait_for_result: bool,
+    /// Set once tonic has read the request and called the handler.
+    reached: Arc<AtomicBool>,
+}
+
+impl tonic::server::UnaryService<Bytes> for ExportHandler {
+    type Response = Bytes;
+    type Future = BoxFuture<'static, Result<tonic::Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        self.reached.store(true, Ordering::Release);
+        let consumer = self.consumer.clone();
+        let wait_for_result = self.wait_for_result;
+        Box::pin(async move {
+            export(&consumer, request.into_inner(), wait_for_result).await.map_err(|e| e.to_grpc())?;
+            // An empty Export*ServiceResponse: no partial success to report.
+            Ok(tonic::Response::new(Bytes::new()))
+        })
+    }
+}
+
+async fn export(consumer: &Consumer, body: Bytes, wait_for_result: bool) -> Result<(), ExportError> {
+    let signal = consumer.signal();
+    let payload = Payload::new(signal, body).map_err(|e| {
+        consumer.metrics().failed(TRANSPORT, 0);
+        tracing::debug!(message = "Refused a malformed gRPC request.", %signal, error = %e);
+        ExportError::BadRequest(format!("invalid OTLP protobuf {signal} request: {e}"))
+    })?;
+    consumer.consume(payload, TRANSPORT, wait_for_result).await.map_err(|f| {
+        tracing::debug!(message = "Pipeline refused a gRPC request.", %signal, error = %f, retryable = f.retryable);
+        ExportError::Refused(f)
+    })
+}
+
+/// Serves gRPC on `listener` until `shutdown`, then lets the requests in flight finish.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: ExportRouter,
+    max_concurrent_streams: u32,
+    shutdown: CancellationToken,
+) {
+    let receiver = router.ctx.id.clone();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let streams = (max_concurrent_streams > 0).then_some(max_concurrent_streams);
+    let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(streams)
+        .serve_with_incoming_shutdown(router, incoming, shutdown.cancelled_owned())
+        .await;
+    match result {
+        Ok(()) => tracing::debug!(message = "gRPC server stopped.", %receiver),
+        Err(e) => tracing::error!(message = "gRPC server failed.", %receiver, error = %e),
+    }
+}

@@ -1,0 +1,237 @@
+//! OTLP/HTTP: `POST` of a protobuf or JSON `Export*ServiceRequest` to one path per signal.
+//!
+//! Each request goes through the Collector's checks in order (`otlphttp.go`, `confighttp`):
+//!
+//! 1. the path names a signal some pipeline takes from this receiver, else 404;
+//! 2. the method is `POST`, else 405;
+//! 3. `Content-Type` is `application/x-protobuf` or `application/json` (parameters ignored),
+//!    else 415; the response uses the same content type as the request;
+//! 4. `Content-Encoding` is gzip, zstd or identity, else 400;
+//! 5. the body, as sent, fits `max_request_body_size`, else 413 (checked on `Content-Length`
+//!    before reading, and while reading chunked bodies);
+//! 6. it decompresses to at most `max_request_body_size` bytes, else 413 — the decoder stops
+//!    there, so a decompression bomb costs at most that much memory;
+//! 7. it is a well-formed request, else 400;
+//! 8. the pipelines take it: 200 with an empty response, or 503 (+ `Retry-After`) / 500.
+//!
+//! Errors from step 4 on carry a `google.rpc.Status` body in the request's format.
+
+use super::status::{retry_after_secs, ExportError};
+use super::OtlpContext;
+use crate::decompress::{self, DecompressError, Encoding};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use prost::Message;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use weir_core::{Consumer, Payload, Signal};
+
+/// The transport label of this server's metrics.
+const TRANSPORT: &str = "http";
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// Bodies at most this large are decoded on the request's task; larger ones (decompression and
+/// JSON parsing of up to `max_request_body_size` bytes take milliseconds) on the blocking pool,
+/// so they do not hold up the other connections served by the same worker thread.
+const INLINE_DECODE_MAX: usize = 256 * 1024;
+
+/// The serialization of a request, and of its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    /// Reads a `Content-Type`, ignoring its parameters (`; charset=utf-8`).
+    fn from_content_type(value: &str) -> Option<Format> {
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case(PROTOBUF) {
+            Some(Format::Protobuf)
+        } else if media.eq_ignore_ascii_case(JSON) {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => PROTOBUF,
+            Format::Json => JSON,
+        }
+    }
+}
+
+/// What the HTTP server needs: the receiver, and which path serves which signal.
+pub(crate) struct HttpExport {
+    ctx: Arc<OtlpContext>,
+    /// (path, consumer) for each signal some pipeline takes from this receiver.
+    routes: Vec<(String, Consumer)>,
+    max_body: usize,
+}
+
+impl HttpExport {
+    pub(crate) fn new(ctx: Arc<OtlpContext>, paths: [(Signal, String); 3], max_body: usize) -> Self {
+        let routes =
+            paths.into_iter().filter_map(|(signal, path)| Some((path, ctx.consumers.get(signal)?.clone()))).collect();
+        HttpExport { ctx, routes, max_body }
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown`, then lets the requests in flight finish.
+pub(crate) async fn serve(listener: TcpListener, export: HttpExport, shutdown: CancellationToken) {
+    let receiver = export.ctx.id.clone();
+    let app = axum::Router::new().fallback(handle).with_state(Arc::new(export));
+    match axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        Ok(()) => tracing::debug!(message = "HTTP server stopped.", %receiver),
+        Err(e) => tracing::error!(message = "HTTP server failed.", %receiver, error = %e),
+    }
+}
+
+/// Every request: routed by exact path (the paths are user input, so they are compared as
+/// strings rather than handed to a router's pattern syntax).
+async fn handle(State(export): State<Arc<HttpExport>>, req: Request) -> Response {
+    let Some((_, consumer)) = export.routes.iter().find(|(p, _)| p == req.uri().path()) else {
+        return text(StatusCode::NOT_FOUND, "404 page not found");
+    };
+    if req.method() != Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed, supported: [POST]");
+    }
+    let Some(format) = header(req.headers(), CONTENT_TYPE).and_then(Format::from_content_type) else {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("415 unsupported media type, supported: [{JSON}, {PROTOBUF}]"),
+        );
+    };
+    match export_request(&export, consumer, format, req).await {
+        Ok(()) => success(format),
+        Err(e) => error(format, &e),
+    }
+}
+
+/// Steps 4 to 8: read, decode and hand over one request.
+async fn export_request(
+    export: &HttpExport,
+    consumer: &Consumer,
+    format: Format,
+    req: Request,
+) -> Result<(), ExportError> {
+    let signal = consumer.signal();
+    let unreadable = |e: ExportError| {
+        consumer.metrics().failed(TRANSPORT, 0);
+        tracing::debug!(message = "Refused an unreadable HTTP request.", %signal, error = %e);
+        e
+    };
+    let encoding =
+        Encoding::from_header(header(req.headers(), CONTENT_ENCODING)).map_err(|e| unreadable(decompress_error(e)))?;
+    let body = read_body(req, export.max_body).await.map_err(unreadable)?;
+    let limit = export.max_body;
+    let payload = if body.len() <= INLINE_DECODE_MAX {
+        decode(signal, format, encoding, body, limit)
+    } else {
+        tokio::task::spawn_blocking(move || decode(signal, format, encoding, body, limit)).await.map_err(|e| {
+            ExportError::Refused(weir_core::Failure::permanent(format!("decoding the request failed: {e}")))
+        })?
+    }
+    .map_err(unreadable)?;
+    consumer.consume(payload, TRANSPORT, export.ctx.wait_for_result).await.map_err(|f| {
+        tracing::debug!(message = "Pipeline refused an HTTP request.", %signal, error = %f, retryable = f.retryable);
+        ExportError::Refused(f)
+    })
+}
+
+/// Reads the body as sent, refusing it once it passes `limit` bytes.
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ExportError> {
+    let too_large = || ExportError::TooLarge(format!("the request body exceeds max_request_body_size ({limit} bytes)"));
+    let declared = header(req.headers(), CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ExportError::BadRequest(format!("failed to read the request body: {e}"))),
+    }
+}
+
+/// Steps 6 and 7: decompress and parse, into a payload of protobuf bytes.
+fn decode(
+    signal: Signal,
+    format: Format,
+    encoding: Encoding,
+    body: Bytes,
+    limit: usize,
+) -> Result<Payload, ExportError> {
+    let raw = decompress::decompress(encoding, body, limit).map_err(decompress_error)?;
+    match format {
+        Format::Protobuf => Payload::new(signal, raw)
+            .map_err(|e| ExportError::BadRequest(format!("invalid OTLP protobuf {signal} request: {e}"))),
+        Format::Json => weir_core::pdata::json::decode(signal, &raw)
+            .map_err(|e| ExportError::BadRequest(format!("{e} (in a {signal} request)"))),
+    }
+}
+
+fn decompress_error(e: DecompressError) -> ExportError {
+    match e {
+        DecompressError::TooLarge { limit } => ExportError::TooLarge(format!(
+            "the decompressed request body exceeds max_request_body_size ({limit} bytes)"
+        )),
+        e @ (DecompressError::Unsupported(_) | DecompressError::Corrupt { .. }) => {
+            ExportError::BadRequest(e.to_string())
+        }
+    }
+}
+
+fn header(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A plain-text answer, as Go's `http.Error` writes it.
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+}
+
+/// 200 with an empty `Export*ServiceResponse`.
+fn success(format: Format) -> Response {
+    let body = match format {
+        Format::Protobuf => Body::empty(),
+        Format::Json => Body::from("{}"),
+    };
+    (StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// The error status with a `google.rpc.Status` body, and `Retry-After` when there is a delay.
+fn error(format: Format, e: &ExportError) -> Response {
+    let body = match format {
+        Format::Protobuf => Body::from(e.rpc_status().encode_to_vec()),
+        Format::Json => Body::from(e.to_json()),
+    };
+    let mut response = (e.http_status(), [(CONTENT_TYPE, format.content_type())], body).into_response();
+    if let Some(delay) = e.retry_after() {
+        response.headers_mut().insert(RETRY_AFTER, http::HeaderValue::from(retry_after_secs(delay)));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_parameters_are_ignored() {
+        assert_eq!(Format::from_content_type("application/x-protobuf"), Some(Format::Protobuf));
+        assert_eq!(Format::from_content_type("application/json; charset=utf-8"), Some(Format::Json));
+        assert_eq!(Format::from_content_type("Application/JSON"), Some(Format::Json));
+        assert_eq!(Format::from_content_type("text/plain"), None);
+        assert_eq!(Format::from_content_type(""), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The `otlp` receiver: OTLP over gRPC and HTTP, configured with the Collector's keys.
+//!
+//! ```text
+//!  gRPC :4317 ─ tonic, RawCodec (Bytes) ──┐
+//!                                         ├─▶ Payload::new / json::decode ─▶ Consumer ─▶ pipelines
+//!  HTTP :4318 ─ axum, bounded body/gunzip ┘     (checks the structure,        (per signal)
+//!                                                counts the items)
+//! ```
+//!
+//! Design:
+//!
+//! - **Bytes in, bytes on.** Protobuf requests are never decoded into a prost tree: the gRPC
+//!   codec yields the message as `Bytes` and HTTP reads the body as `Bytes`; [`Payload::new`]
+//!   walks the wire format in place to check it and count items. What the exporters get is what
+//!   the client sent, byte for byte. OTLP/JSON is converted to protobuf at this edge.
+//! - **One receiver, two servers, shared consumers.** Both servers of a receiver serve every
+//!   signal some pipeline takes from it; a signal with no pipeline is `UNIMPLEMENTED` / 404.
+//! - **Bounded input.** gRPC messages are limited by `max_recv_msg_size_mib` (tonic applies the
+//!   limit before buffering and while decompressing); HTTP bodies by `max_request_body_size`,
+//!   both as sent and once decompressed (see `crate::decompress`).
+//! - **Backpressure, not drops.** A pipeline that cannot take data in time, or refuses it, gives
+//!   the client a retryable error (`UNAVAILABLE` / 503, with a retry delay when known); see
+//!   [`status`] for the full mapping. With `wait_for_result` the answer waits for the exporters.
+//! - **Shutdown.** On cancellation both servers stop accepting connections and finish the
+//!   requests in flight before the receiver's task ends.
+//!
+//! [`Payload::new`]: weir_core::Payload::new
+
+mod config;
+mod grpc;
+mod http;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols, DEFAULT_MAX_REQUEST_BODY_SIZE};
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
+
+/// Factory of the `otlp` receiver.
+pub struct OtlpReceiverFactory;
+
+impl ReceiverFactory for OtlpReceiverFactory {
+    type Config = OtlpReceiverConfig;
+
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(&self, ctx: &BuildContext, config: &OtlpReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
+        Ok(Box::new(OtlpReceiver { id: ctx.id.to_string(), config: config.clone() }))
+    }
+}
+
+/// A configured, not yet started `otlp` receiver.
+struct OtlpReceiver {
+    id: String,
+    config: OtlpReceiverConfig,
+}
+
+/// What both servers of one receiver share.
+struct OtlpContext {
+    /// The receiver's id, for logs.
+    id: String,
+    consumers: Consumers,
+    wait_for_result: bool,
+}
+
+#[async_trait]
+impl Receiver for OtlpReceiver {
+    async fn start(
+        self: Box<Self>,
+        consumers: Consumers,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError> {
+        let ctx = Arc::new(OtlpContext { id: self.id, consumers, wait_for_result: self.config.wait_for_result });
+        // Bind every listener before serving on any, so a busy port fails the start cleanly.
+        let grpc = match self.config.grpc() {
+            Some(g) => Some((bind(&g.endpoint, "protocols::grpc::endpoint").await?, g.clone())),
+            None => None,
+        };
+        let http = match self.config.http() {
+            Some(h) => Some((bind(&h.endpoint, "protocols::http::endpoint").await?, h.clone())),
+            None => None,
+        };
+
+        let grpc_server = grpc.map(|(listener, g)| {
+            log_start(&ctx.id, "gRPC", &listener);
+            let router = grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size());
+            grpc::serve(listener, router, g.max_concurrent_streams, shutdown.clone())
+        });
+        let http_server = http.map(|(listener, h)| {
+            log_start(&ctx.id, "HTTP", &listener);
+            let export = http::HttpExport::new(ctx.clone(), h.paths(), h.max_request_body_size());
+            http::serve(listener, export, shutdown.clone())
+        });
+        Ok(tokio::spawn(async move {
+            let grpc = async {
+                if let Some(server) = grpc_server {
+                    server.await;
+                }
+            };
+            let http = async {
+                if let Some(server) = http_server {
+                    server.await;
+                }
+            };
+            futures::future::join(grpc, http).await;
+        }))
+    }
+}
+
+/// Binds `endpoint`. A bare `:port` means every IPv4 interface, as Go's `:port` does; a host
+/// name that resolves to several addresses (`localhost`) is bound on its first IPv4 address,
+/// as the Collector does, falling back to the others.
+async fn bind(endpoint: &str, key: &str) -> Result<TcpListener, BuildError> {
+    let fail = |e: std::io::Error| BuildError::new(format!("cannot listen on {endpoint} ({key}): {e}"));
+    let address = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
+    let mut addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(&address).await.map_err(fail)?.collect();
+    addresses.sort_by_key(|a| a.is_ipv6());
+    let mut last_error = std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
+    for a in addresses {
+        match TcpListener::bind(a).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(fail(last_error))
+}
+
+fn log_start(receiver: &str, protocol: &str, listener: &TcpListener) {
+    let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(message = "Started the OTLP server.", %receiver, protocol, %endpoint);
+}

@@ -1,0 +1,755 @@
+//! End-to-end tests: a real weir service (loaded from YAML, started by the runtime) with the
+//! `otlp` receiver and a recording exporter, driven by a real tonic client and a real hyper
+//! client over loopback.
+
+use super::grpc::{RawCodec, LOGS_PATH, METRICS_PATH, TRACES_PATH};
+use super::status::{RetryInfo, RpcStatus};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::codec::CompressionEncoding;
+use tonic::Code;
+use weir_core::exporterhelper::{ExporterSettings, QueueConfig, RetryConfig};
+use weir_core::runtime::Service;
+use weir_core::Signal;
+use weir_core::{BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Failure, Payload, Registry};
+
+// ---------------------------------------------------------------------------------------------
+// A recording exporter.
+
+type Received = Arc<Mutex<Vec<Payload>>>;
+
+/// `exporters::recording`: keeps every payload; can be told to fail.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RecordingConfig {
+    /// `retryable` or `permanent` makes every export fail so; empty succeeds.
+    fail: String,
+    /// Retry delay hint, in seconds, attached to retryable failures; 0 for none.
+    retry_after_secs: u64,
+}
+
+impl ComponentConfig for RecordingConfig {}
+
+struct RecordingFactory(Received);
+
+impl ExporterFactory for RecordingFactory {
+    type Config = RecordingConfig;
+
+    fn type_name(&self) -> &'static str {
+        "recording"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    /// No retries, and acknowledge only once exported, so `wait_for_result` sees the outcome.
+    fn settings(&self, _config: &RecordingConfig) -> ExporterSettings {
+        ExporterSettings {
+            retry: RetryConfig { enabled: false, ..RetryConfig::default() },
+            queue: QueueConfig { wait_for_result: true, ..QueueConfig::default() },
+            ..ExporterSettings::default()
+        }
+    }
+
+    fn build(&self, _ctx: &BuildContext, config: &RecordingConfig) -> Result<Arc<dyn Exporter>, BuildError> {
+        Ok(Arc::new(Recording { received: self.0.clone(), config: config.clone() }))
+    }
+}
+
+struct Recording {
+    received: Received,
+    config: RecordingConfig,
+}
+
+#[async_trait]
+impl Exporter for Recording {
+    async fn export(&self, payload: Payload) -> Result<(), Failure> {
+        match self.config.fail.as_str() {
+            "retryable" => {
+                let f = Failure::retryable("the backend is down");
+                Err(match self.config.retry_after_secs {
+                    0 => f,
+                    s => f.with_retry_after(Duration::from_secs(s)),
+                })
+            }
+            "permanent" => Err(Failure::permanent("the backend rejected the data")),
+            _ => {
+                self.received.lock().expect("no test panics while holding the lock").push(payload);
+                Ok(())
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service under test.
+
+/// A started service and where to reach its receiver.
+struct Harness {
+    service: Service,
+    received: Received,
+    grpc: String,
+    http: String,
+}
+
+/// Receiver settings with both protocols on free loopback ports (`GRPC_PORT`, `HTTP_PORT`),
+/// answering once exported.
+const BOTH: &str = "
+    wait_for_result: true
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:GRPC_PORT
+      http:
+        endpoint: 127.0.0.1:HTTP_PORT
+";
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback is available");
+    l.local_addr().expect("a bound socket has an address").port()
+}
+
+impl Harness {
+    /// Starts `receivers::otlp/<name>` with `receiver` settings, the recording exporter with
+    /// `exporter` settings, and one pipeline per signal in `signals`.
+    async fn start(name: &str, receiver: &str, exporter: &str, signals: &[&str]) -> Harness {
+        let (grpc_port, http_port) = (free_port(), free_port());
+        let receiver =
+            receiver.replace("GRPC_PORT", &grpc_port.to_string()).replace("HTTP_PORT", &http_port.to_string());
+        let mut yaml = format!("receivers:\n  otlp/{name}:\n{receiver}\nexporters:\n  recording:\n{exporter}\n");
+        yaml.push_str("service:\n  pipelines:\n");
+        for s in signals {
+            yaml.push_str(&format!("    {s}:\n      receivers: [otlp/{name}]\n      exporters: [recording]\n"));
+        }
+        let received = Received::default();
+        let mut registry = Registry::new();
+        crate::register(&mut registry);
+        registry.add_exporter(RecordingFactory(received.clone()));
+        let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None)
+            .unwrap_or_else(|e| panic!("invalid test config:\n{e}\n{yaml}"));
+        let service = Service::start(&config, &registry, Default::default()).await.expect("the service starts");
+        Harness {
+            service,
+            received,
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
+            http: format!("http://127.0.0.1:{http_port}"),
+        }
+    }
+
+    async fn all_signals(name: &str) -> Harness {
+        Harness::start(name, BOTH, "", &["traces", "metrics", "logs"]).await
+    }
+
+    fn received(&self) -> Vec<Payload> {
+        self.received.lock().expect("no test panics while holding the lock").clone()
+    }
+
+    async fn stop(self) {
+        self.service.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test data.
+
+fn attribute(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..Default::default()
+    }
+}
+
+fn resource() -> Option<Resource> {
+    Some(Resource { attributes: vec![attribute("service.name", "checkout")], ..Default::default() })
+}
+
+fn traces(spans: usize) -> ExportTraceServiceRequest {
+    let spans = (0..spans)
+        .map(|i| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![i as u8 + 1; 8],
+            name: format!("GET /cart/{i}"),
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_000_500_000_000,
+            attributes: vec![attribute("http.method", "GET")],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn metrics() -> ExportMetricsServiceRequest {
+    let point = |v: f64| NumberDataPoint {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    let metric = Metric {
+        name: "queue.depth".into(),
+        data: Some(metric::Data::Gauge(Gauge { data_points: vec![point(1.0), point(2.0)] })),
+        ..Default::default()
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: resource(),
+            scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn logs() -> ExportLogsServiceRequest {
+    let record = LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        severity_text: "ERROR".into(),
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue("payment declined".into())) }),
+        ..Default::default()
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource(),
+            scope_logs: vec![ScopeLogs { log_records: vec![record], ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// An encoded request of each signal, with its gRPC path, HTTP path and item count.
+fn one_of_each() -> [(Signal, Bytes, &'static str, &'static str, usize); 3] {
+    [
+        (Signal::Traces, traces(3).encode_to_vec().into(), TRACES_PATH, "/v1/traces", 3),
+        (Signal::Metrics, metrics().encode_to_vec().into(), METRICS_PATH, "/v1/metrics", 2),
+        (Signal::Logs, logs().encode_to_vec().into(), LOGS_PATH, "/v1/logs", 1),
+    ]
+}
+
+/// Bytes that are not a valid request: a field claiming 5 bytes when 3 remain.
+const MALFORMED: &[u8] = b"\x0a\x05abc";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("writing to a Vec cannot fail");
+    e.finish().expect("writing to a Vec cannot fail")
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(data, 3).expect("compressing from a slice cannot fail")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+/// A connected tonic client sending raw request bytes.
+struct GrpcClient(tonic::client::Grpc<tonic::transport::Channel>);
+
+impl GrpcClient {
+    async fn connect(url: &str) -> GrpcClient {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .expect("a valid url")
+            .connect()
+            .await
+            .expect("the gRPC server accepts connections");
+        GrpcClient(tonic::client::Grpc::new(channel))
+    }
+
+    fn compressed(mut self, encoding: CompressionEncoding) -> GrpcClient {
+        self.0 = self.0.send_compressed(encoding);
+        self
+    }
+
+    async fn export(&mut self, path: &'static str, body: Bytes) -> Result<Bytes, tonic::Status> {
+        self.0.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let path = http::uri::PathAndQuery::from_static(path);
+        self.0.unary(tonic::Request::new(body), path, RawCodec).await.map(tonic::Response::into_inner)
+    }
+}
+
+type TestBody = BoxBody<Bytes, Infallible>;
+
+fn full(body: impl Into<Bytes>) -> TestBody {
+    Full::new(body.into()).boxed()
+}
+
+/// A body sent with `Transfer-Encoding: chunked` (no length known up front).
+fn chunked(chunks: Vec<Bytes>) -> TestBody {
+    let frames = futures::stream::iter(chunks.into_iter().map(|c| Ok::<_, Infallible>(Frame::data(c))));
+    StreamBody::new(frames).boxed()
+}
+
+struct HttpResponse {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl HttpResponse {
+    fn content_type(&self) -> &str {
+        self.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `google.rpc.Status` in a protobuf error body.
+    fn rpc_status(&self) -> RpcStatus {
+        RpcStatus::decode(self.body.clone()).expect("a google.rpc.Status body")
+    }
+}
+
+async fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: TestBody) -> HttpResponse {
+    let client = Client::builder(TokioExecutor::new()).build_http::<TestBody>();
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = client.request(req.body(body).expect("a valid request")).await.expect("the HTTP server answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("the response body is readable").to_bytes();
+    HttpResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+}
+
+async fn post_protobuf(url: &str, body: impl Into<Bytes>) -> HttpResponse {
+    http_request("POST", url, &[("content-type", "application/x-protobuf")], full(body)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// gRPC.
+
+#[tokio::test]
+async fn grpc_delivers_every_signal_byte_for_byte() {
+    let h = Harness::all_signals("grpc_signals").await;
+    let mut client = GrpcClient::connect(&h.grpc).await;
+    for (signal, body, path, _, items) in one_of_each() {
+        let response = client.export(path, body.clone()).await.expect("the export succeeds");
+        assert!(response.is_empty(), "an empty Export{signal}ServiceResponse");
+        let last = h.received().pop().expect("the exporter received the payload");
+        assert_eq!(last.signal(), signal);
+        assert_eq!(last.items(), items);
+        assert_eq!(last.bytes(), &body, "{signal} bytes are forwarded untouched");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_gzip_and_zstd_requests_are_decompressed() {
+    let h = Harness::all_signals("grpc_compressed").await;
+    let body: Bytes = traces(5).encode_to_vec().into();
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        let mut client = GrpcClient::connect(&h.grpc).await.compressed(encoding);
+        client.export(TRACES_PATH, body.clone()).await.expect("the compressed export succeeds");
+        assert_eq!(h.received().pop().expect("received").bytes(), &body);
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_malformed_protobuf_is_invalid_argument_and_the_server_keeps_serving() {
+    let h = Harness::all_signals("grpc_malformed").await;
+    let mut client = GrpcClient::connect(&h.grpc).await;
+    let err = client.export(TRACES_PATH, Bytes::from_static(MALFORMED)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("invalid OTLP protobuf traces request"), "{}", err.message());
+    assert!(h.received().is_empty());
+
+    // The same connection, and a new one, are still served.
+    let body: Bytes = traces(1).encode_to_vec().into();
+    client.export(TRACES_PATH, body.clone()).await.expect("the next request succeeds");
+    GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, body).await.expect("a new connection is served");
+    assert_eq!(h.received().len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_oversized_messages_are_resource_exhausted() {
+    let receiver = "
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:GRPC_PORT
+        max_recv_msg_size_mib: 1
+";
+    let h = Harness::start("grpc_oversized", receiver, "", &["traces"]).await;
+    let big = Bytes::from(vec![0u8; (1 << 20) + 1]);
+    let err = GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, big.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("max_recv_msg_size_mib"), "{}", err.message());
+    // A few kilobytes of gzip that inflate past the limit are stopped too.
+    let mut client = GrpcClient::connect(&h.grpc).await.compressed(CompressionEncoding::Gzip);
+    let err = client.export(TRACES_PATH, big).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(h.received().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_signal_without_pipeline_is_unimplemented() {
+    let h = Harness::start("grpc_unused", BOTH, "", &["traces"]).await;
+    let mut client = GrpcClient::connect(&h.grpc).await;
+    let err = client.export(LOGS_PATH, logs().encode_to_vec().into()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    client.export(TRACES_PATH, traces(1).encode_to_vec().into()).await.expect("traces are served");
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP.
+
+#[tokio::test]
+async fn http_protobuf_delivers_every_signal_byte_for_byte() {
+    let h = Harness::all_signals("http_signals").await;
+    for (signal, body, _, path, items) in one_of_each() {
+        let r = post_protobuf(&format!("{}{path}", h.http), body.clone()).await;
+        assert_eq!(r.status, 200, "{signal}: {}", r.text());
+        assert_eq!(r.content_type(), "application/x-protobuf");
+        assert!(r.body.is_empty(), "an empty Export{signal}ServiceResponse");
+        let last = h.received().pop().expect("the exporter received the payload");
+        assert_eq!((last.signal(), last.items()), (signal, items));
+        assert_eq!(last.bytes(), &body, "{signal} bytes are forwarded untouched");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_json_is_converted_to_protobuf() {
+    let h = Harness::all_signals("http_json").await;
+    let request = traces(2);
+    let json = serde_json::to_vec(&request).expect("OTLP requests serialize to JSON");
+    let url = format!("{}/v1/traces", h.http);
+    let r = http_request("POST", &url, &[("content-type", "application/json; charset=utf-8")], full(json)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type(), "application/json");
+    assert_eq!(r.text(), "{}");
+    let received = h.received().pop().expect("the exporter received the payload");
+    assert_eq!(received.items(), 2);
+    assert_eq!(received.decode_traces().expect("valid protobuf"), request);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_gzip_and_zstd_bodies_are_decompressed() {
+    let h = Harness::all_signals("http_compressed").await;
+    let body = logs().encode_to_vec();
+    let url = format!("{}/v1/logs", h.http);
+    for (encoding, compressed) in [("gzip", gzip(&body)), ("zstd", zstd(&body))] {
+        let headers = [("content-type", "application/x-protobuf"), ("content-encoding", encoding)];
+        let r = http_request("POST", &url, &headers, full(compressed)).await;
+        assert_eq!(r.status, 200, "{encoding}: {}", r.text());
+        assert_eq!(h.received().pop().expect("received").bytes().as_ref(), body.as_slice());
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_chunked_body_is_read_whole() {
+    let h = Harness::all_signals("http_chunked").await;
+    let body = Bytes::from(metrics().encode_to_vec());
+    let chunks = body.chunks(7).map(Bytes::copy_from_slice).collect();
+    let url = format!("{}/v1/metrics", h.http);
+    let r = http_request("POST", &url, &[("content-type", "application/x-protobuf")], chunked(chunks)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.received().pop().expect("received").bytes(), &body);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_refuses_methods_other_than_post() {
+    let h = Harness::all_signals("http_method").await;
+    let r = http_request("GET", &format!("{}/v1/traces", h.http), &[], full(Bytes::new())).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.text().trim_end(), "405 method not allowed, supported: [POST]");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_refuses_unsupported_content_types() {
+    let h = Harness::all_signals("http_media").await;
+    let url = format!("{}/v1/traces", h.http);
+    let r = http_request("POST", &url, &[("content-type", "text/plain")], full("hello")).await;
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        r.text().trim_end(),
+        "415 unsupported media type, supported: [application/json, application/x-protobuf]"
+    );
+    let r = http_request("POST", &url, &[], full("hello")).await;
+    assert_eq!(r.status, 415, "a missing Content-Type is unsupported too");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_refuses_unsupported_content_encodings() {
+    let h = Harness::all_signals("http_encoding").await;
+    let headers = [("content-type", "application/x-protobuf"), ("content-encoding", "br")];
+    let r = http_request("POST", &format!("{}/v1/traces", h.http), &headers, full(traces(1).encode_to_vec())).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.rpc_status().message, "unsupported Content-Encoding: br");
+    assert!(h.received().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_malformed_protobuf_is_400_with_a_status_body() {
+    let h = Harness::all_signals("http_malformed").await;
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), MALFORMED).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.content_type(), "application/x-protobuf");
+    let status = r.rpc_status();
+    assert_eq!(status.code, Code::InvalidArgument as i32);
+    assert!(status.message.contains("invalid OTLP protobuf traces request"), "{}", status.message);
+    // The server goes on serving.
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_invalid_json_is_400_with_a_json_status_body() {
+    let h = Harness::all_signals("http_bad_json").await;
+    let url = format!("{}/v1/logs", h.http);
+    let r = http_request("POST", &url, &[("content-type", "application/json")], full("{\"resourceLogs\": [")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.content_type(), "application/json");
+    let status: serde_json::Value = serde_json::from_slice(&r.body).expect("a JSON google.rpc.Status");
+    assert_eq!(status["code"], Code::InvalidArgument as i32);
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.contains("invalid OTLP/JSON"), "{message}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_corrupt_gzip_is_400() {
+    let h = Harness::all_signals("http_corrupt_gzip").await;
+    let headers = [("content-type", "application/x-protobuf"), ("content-encoding", "gzip")];
+    let r = http_request("POST", &format!("{}/v1/traces", h.http), &headers, full("not gzip at all")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.rpc_status().message.starts_with("invalid gzip data"), "{}", r.rpc_status().message);
+    h.stop().await;
+}
+
+/// Receiver settings with an HTTP body limit of 1 KiB.
+const SMALL_HTTP: &str = "
+    protocols:
+      http:
+        endpoint: 127.0.0.1:HTTP_PORT
+        max_request_body_size: 1024
+";
+
+#[tokio::test]
+async fn http_oversized_bodies_are_413() {
+    let h = Harness::start("http_oversized", SMALL_HTTP, "", &["traces"]).await;
+    let url = format!("{}/v1/traces", h.http);
+    let big = traces(40).encode_to_vec();
+    assert!(big.len() > 1024);
+    let r = post_protobuf(&url, big.clone()).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.rpc_status().code, Code::ResourceExhausted as i32);
+    assert!(r.rpc_status().message.contains("max_request_body_size"), "{}", r.rpc_status().message);
+    // Without a Content-Length the limit applies while reading.
+    let chunks = big.chunks(100).map(Bytes::copy_from_slice).collect();
+    let r = http_request("POST", &url, &[("content-type", "application/x-protobuf")], chunked(chunks)).await;
+    assert_eq!(r.status, 413);
+    assert!(h.received().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_gzip_bomb_is_413() {
+    let h = Harness::start("http_bomb", SMALL_HTTP, "", &["traces"]).await;
+    // 256 KiB of zeros: under the 1 KiB limit compressed, 256 times over it inflated.
+    let bomb = gzip(&vec![0u8; 256 << 10]);
+    assert!(bomb.len() <= 1024, "{} compressed bytes", bomb.len());
+    let headers = [("content-type", "application/x-protobuf"), ("content-encoding", "gzip")];
+    let r = http_request("POST", &format!("{}/v1/traces", h.http), &headers, full(bomb)).await;
+    assert_eq!(r.status, 413);
+    assert!(r.rpc_status().message.contains("decompressed"), "{}", r.rpc_status().message);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_paths_without_a_pipeline_are_404() {
+    let h = Harness::start("http_unused", BOTH, "", &["metrics"]).await;
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 404);
+    let r = post_protobuf(&format!("{}/v1/unknown", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 404);
+    let r = post_protobuf(&format!("{}/v1/metrics", h.http), metrics().encode_to_vec()).await;
+    assert_eq!(r.status, 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_custom_url_paths_are_served() {
+    let receiver = "
+    protocols:
+      http:
+        endpoint: 127.0.0.1:HTTP_PORT
+        traces_url_path: ingest/spans
+";
+    let h = Harness::start("http_paths", receiver, "", &["traces"]).await;
+    let r = post_protobuf(&format!("{}/ingest/spans", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 200);
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 404);
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes shared by both transports.
+
+#[tokio::test]
+async fn empty_requests_succeed_without_reaching_the_exporter() {
+    let receiver = BOTH.replace("wait_for_result: true", "wait_for_result: false");
+    let h = Harness::start("empty", &receiver, "", &["traces"]).await;
+    GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, Bytes::new()).await.expect("an empty export succeeds");
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), Bytes::new()).await;
+    assert_eq!(r.status, 200);
+    let received = h.received.clone();
+    // After shutdown every queue is drained, so nothing can still be on its way.
+    h.stop().await;
+    assert!(received.lock().expect("not poisoned").is_empty());
+}
+
+#[tokio::test]
+async fn retryable_export_failure_is_unavailable_with_a_retry_delay() {
+    let h = Harness::start("retryable", BOTH, "    fail: retryable\n    retry_after_secs: 3\n", &["traces"]).await;
+    let body: Bytes = traces(1).encode_to_vec().into();
+
+    let err = GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, body.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    let status = RpcStatus::decode(err.details()).expect("google.rpc.Status details");
+    let info = RetryInfo::decode(status.details[0].value.as_slice()).expect("a RetryInfo detail");
+    assert_eq!(info.retry_delay.map(|d| d.seconds), Some(3));
+
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), body).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("3"));
+    assert!(r.rpc_status().message.contains("the backend is down"), "{}", r.rpc_status().message);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn permanent_export_failure_is_internal() {
+    let h = Harness::start("permanent", BOTH, "    fail: permanent\n", &["logs"]).await;
+    let body: Bytes = logs().encode_to_vec().into();
+    let err = GrpcClient::connect(&h.grpc).await.export(LOGS_PATH, body.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    let r = post_protobuf(&format!("{}/v1/logs", h.http), body).await;
+    assert_eq!(r.status, 500);
+    assert!(r.headers.get("retry-after").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_wait_for_result_the_answer_does_not_wait_for_the_exporter() {
+    let receiver = BOTH.replace("wait_for_result: true", "wait_for_result: false");
+    let h = Harness::start("no_wait", &receiver, "    fail: permanent\n", &["traces"]).await;
+    let r = post_protobuf(&format!("{}/v1/traces", h.http), traces(1).encode_to_vec()).await;
+    assert_eq!(r.status, 200, "accepted by the pipeline, whatever the exporter does later");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_delivers_what_was_accepted_and_closes_the_ports() {
+    let receiver = BOTH.replace("wait_for_result: true", "wait_for_result: false");
+    let h = Harness::start("shutdown", &receiver, "", &["traces"]).await;
+    let body: Bytes = traces(2).encode_to_vec().into();
+    GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, body.clone()).await.expect("accepted");
+    assert_eq!(post_protobuf(&format!("{}/v1/traces", h.http), body.clone()).await.status, 200);
+    let (received, grpc, http) = (h.received.clone(), h.grpc.clone(), h.http.clone());
+    h.stop().await;
+    let received = received.lock().expect("not poisoned").clone();
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|p| p.bytes() == &body));
+    for url in [grpc, http] {
+        let addr = url.trim_start_matches("http://");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "{addr} is closed after shutdown");
+    }
+}
+
+#[tokio::test]
+async fn a_busy_port_fails_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback is available");
+    let port = taken.local_addr().expect("bound").port();
+    let yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{port}\n\
+         exporters:\n  recording:\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [recording]\n"
+    );
+    let mut registry = Registry::new();
+    crate::register(&mut registry);
+    registry.add_exporter(RecordingFactory(Received::default()));
+    let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None).expect("valid config");
+    let err = Service::start(&config, &registry, Default::default()).await.err().expect("the start fails");
+    assert!(err.to_string().contains("protocols::http::endpoint"), "{err}");
+}
+
+#[tokio::test]
+async fn localhost_is_bound_on_ipv4_loopback() {
+    let listener = super::bind("localhost:0", "protocols::http::endpoint").await.expect("localhost can be bound");
+    let address = listener.local_addr().expect("a bound socket has an address");
+    assert_eq!(address.ip(), std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn a_receiver_without_protocols_is_a_config_error() {
+    let yaml = "receivers:\n  otlp:\nexporters:\n  recording:\n\
+                service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [recording]\n";
+    let mut registry = Registry::new();
+    crate::register(&mut registry);
+    registry.add_exporter(RecordingFactory(Received::default()));
+    let err = weir_core::config::load_str("test.yaml", yaml, &registry, &|_| None).err().expect("invalid");
+    let err = err.to_string();
+    assert!(err.contains("receivers::otlp"), "{err}");
+    assert!(err.contains("must specify at least one protocol when using the OTLP receiver"), "{err}");
+}
+
+#[tokio::test]
+async fn accepted_and_failed_requests_are_counted_per_transport() {
+    let prometheus = weir_core::telemetry::prometheus();
+    let h = Harness::all_signals("counted").await;
+    GrpcClient::connect(&h.grpc).await.export(TRACES_PATH, traces(2).encode_to_vec().into()).await.expect("ok");
+    assert_eq!(post_protobuf(&format!("{}/v1/traces", h.http), traces(3).encode_to_vec()).await.status, 200);
+    assert_eq!(post_protobuf(&format!("{}/v1/traces", h.http), MALFORMED).await.status, 400);
+    h.stop().await;
+    let rendered = prometheus.render();
+    let value = |name: &str, transport: &str| -> Option<f64> {
+        rendered
+            .lines()
+            .find(|l| {
+                l.starts_with(name)
+                    && l.contains("receiver=\"otlp/counted\"")
+                    && l.contains(&format!("transport=\"{transport}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(value("otelcol_receiver_accepted_spans", "grpc"), Some(2.0), "{rendered}");
+    assert_eq!(value("otelcol_receiver_accepted_spans", "http"), Some(3.0), "{rendered}");
+    assert!(value("otelcol_receiver_failed_spans", "http").is_some(), "{rendered}");
+}
