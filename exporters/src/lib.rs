@@ -1,1 +1,53 @@
+//! weir-exporters: where pipelines end.
+//!
+//! | type | signals | sends to |
+//! |---|---|---|
+//! | `otlp` (alias `otlp_grpc`) | traces, metrics, logs | an OTLP/gRPC server, bytes forwarded as received |
+//! | `otlphttp` (alias `otlp_http`) | traces, metrics, logs | an OTLP/HTTP server, protobuf or JSON |
+//! | `debug` | traces, metrics, logs | weir's own log (`tracing`, target `weir::debug`) |
+//! | `file` | traces, metrics, logs | a local file, OTLP/JSON lines or length-prefixed protobuf, rotated |
+//! | `nop` | traces, metrics, logs | nowhere (benchmarks and tests) |
+//!
+//! An exporter only *sends*: the sending queue, concurrency, per-attempt timeout, retries with
+//! backoff, the `otelcol_exporter_*` metrics and acknowledgements are the shared plumbing in
+//! [`weir_core::exporterhelper`], configured by the `timeout`, `retry_on_failure` and
+//! `sending_queue` keys every config here carries ([`plumbing`]). What an exporter decides is
+//! whether a failure is worth retrying ([`Failure::retryable`](weir_core::Failure)) and, when
+//! the server said so, how long to wait first ([`Failure::retry_after`](weir_core::Failure)).
+//!
+//! Exporters are built once per signal. The network exporters share nothing between signals
+//! but their configuration; `file` instances writing to one path share one writer.
 
+pub mod debug;
+pub mod file;
+pub mod nop;
+pub mod otlp;
+pub mod otlphttp;
+pub mod plumbing;
+mod transport;
+
+/// Registers every exporter of this crate, and the Collector's newer names for the OTLP ones.
+pub fn register(registry: &mut weir_core::Registry) {
+    registry.add_exporter(otlp::OtlpExporterFactory);
+    registry.alias_exporter("otlp_grpc", otlp::TYPE_NAME);
+    registry.add_exporter(otlphttp::OtlpHttpExporterFactory);
+    registry.alias_exporter("otlp_http", otlphttp::TYPE_NAME);
+    registry.add_exporter(debug::DebugExporterFactory);
+    registry.add_exporter(file::FileExporterFactory);
+    registry.add_exporter(nop::NopExporterFactory);
+}
+
+#[cfg(test)]
+mod testdata;
+
+#[cfg(test)]
+mod tests {
+    use weir_core::component::Kind;
+
+    #[test]
+    fn register_adds_every_exporter_and_the_aliases() {
+        let mut r = weir_core::Registry::new();
+        super::register(&mut r);
+        assert_eq!(r.names(Kind::Exporter), vec!["debug", "file", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"]);
+    }
+}

@@ -1,0 +1,162 @@
+//! `otlp` exporter settings.
+
+use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
+use crate::transport::{self, Compression, TlsConfig, TLS_NOT_SUPPORTED};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::ComponentConfig;
+
+/// Settings of the `otlp` (OTLP/gRPC) exporter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// Where to send: `host:port` or `http://host:port`. Required. `https://` is refused
+    /// until weir supports TLS.
+    pub endpoint: String,
+    /// Request compression: `gzip` (default), `zstd` or `none`.
+    pub compression: Compression,
+    /// Only `insecure: true` is accepted (plaintext); absent also means plaintext.
+    pub tls: Option<TlsConfig>,
+    /// gRPC metadata sent with every request, e.g. an API key. Names are lower-cased.
+    pub headers: BTreeMap<String, String>,
+    /// Timeout of each send attempt; 0 disables it. Default 5s.
+    #[serde(with = "weir_core::config::duration")]
+    pub timeout: Duration,
+    /// Retries of failed sends with exponential backoff (the plumbing's `retry_on_failure`).
+    pub retry_on_failure: RetryConfig,
+    /// The in-memory queue in front of the exporter (the plumbing's `sending_queue`).
+    pub sending_queue: QueueConfig,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: String::new(),
+            compression: Compression::Gzip,
+            tls: None,
+            headers: BTreeMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+        }
+    }
+}
+
+exporter_settings!(OtlpConfig);
+
+impl OtlpConfig {
+    /// The endpoint as the URI the channel connects to (`host:port` gets `http://`).
+    pub fn endpoint_uri(&self) -> Result<http::Uri, String> {
+        let e = self.endpoint.trim();
+        if e.is_empty() {
+            return Err("endpoint must be specified, e.g. endpoint: localhost:4317".into());
+        }
+        if e.starts_with("https://") {
+            return Err(format!("endpoint {e:?}: {TLS_NOT_SUPPORTED}"));
+        }
+        let url = if e.contains("://") { e.to_string() } else { format!("http://{e}") };
+        let uri = transport::parse_http_url("endpoint", &url)?;
+        if uri.port().is_none() && !e.contains("://") {
+            return Err(format!("endpoint {e:?} needs a port, e.g. {e}:4317"));
+        }
+        if !matches!(uri.path(), "" | "/") {
+            return Err(format!("endpoint {e:?} must not have a path: gRPC requests go to the service's own path"));
+        }
+        Ok(uri)
+    }
+
+    /// `headers` as gRPC metadata.
+    pub fn metadata(&self) -> Result<Vec<(AsciiMetadataKey, AsciiMetadataValue)>, String> {
+        self.headers
+            .iter()
+            .map(|(k, v)| {
+                let key = AsciiMetadataKey::from_bytes(k.as_bytes()).map_err(|_| {
+                    format!(
+                        "headers: {k:?} is not a valid gRPC metadata name (binary \"-bin\" names are not supported)"
+                    )
+                })?;
+                let value = AsciiMetadataValue::try_from(v.as_str())
+                    .map_err(|_| format!("headers::{k}: the value has characters gRPC metadata cannot hold"))?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+}
+
+impl ComponentConfig for OtlpConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.endpoint_uri()?;
+        transport::validate_tls(&self.tls)?;
+        self.metadata()?;
+        self.exporter_settings().validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<OtlpConfig, String> {
+        crate::testdata::parse_config(text)
+    }
+
+    #[test]
+    fn defaults_follow_the_collector() {
+        let c = parse("endpoint: localhost:4317\n").unwrap();
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.exporter_settings(), weir_core::exporterhelper::ExporterSettings::default());
+        assert_eq!(c.endpoint_uri().unwrap().to_string(), "http://localhost:4317/");
+    }
+
+    #[test]
+    fn endpoint_is_required() {
+        assert!(parse("compression: none\n").unwrap_err().starts_with("endpoint must be specified"));
+    }
+
+    #[test]
+    fn https_endpoint_is_refused_until_tls_is_supported() {
+        let err = parse("endpoint: https://collector:4317\n").unwrap_err();
+        assert!(err.contains("TLS is not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn tls_insecure_false_is_refused() {
+        let err = parse("endpoint: collector:4317\ntls:\n  insecure: false\n").unwrap_err();
+        assert!(err.starts_with("tls::insecure"), "{err}");
+        assert!(parse("endpoint: collector:4317\ntls:\n  insecure: true\n").is_ok());
+    }
+
+    #[test]
+    fn endpoint_without_port_or_with_path_is_refused() {
+        assert!(parse("endpoint: collector\n").unwrap_err().contains("needs a port"));
+        assert!(parse("endpoint: http://collector:4317/v1/traces\n").unwrap_err().contains("must not have a path"));
+    }
+
+    #[test]
+    fn compression_choices_are_listed() {
+        let err = parse("endpoint: c:4317\ncompression: snappy\n").unwrap_err();
+        assert!(err.contains("`gzip`, `zstd`, `none`"), "{err}");
+        assert_eq!(parse("endpoint: c:4317\ncompression: zstd\n").unwrap().compression, Compression::Zstd);
+    }
+
+    #[test]
+    fn binary_metadata_names_are_refused() {
+        let err = parse("endpoint: c:4317\nheaders:\n  trace-bin: x\n").unwrap_err();
+        assert!(err.contains("\"trace-bin\""), "{err}");
+        let c = parse("endpoint: c:4317\nheaders:\n  X-Api-Key: secret\n").unwrap();
+        assert_eq!(c.metadata().unwrap()[0].0.as_str(), "x-api-key");
+    }
+
+    #[test]
+    fn plumbing_keys_are_validated() {
+        let err = parse("endpoint: c:4317\nsending_queue:\n  num_consumers: 0\n").unwrap_err();
+        assert!(err.contains("sending_queue::num_consumers"), "{err}");
+        let c = parse("endpoint: c:4317\ntimeout: 2s\nretry_on_failure:\n  enabled: false\n").unwrap();
+        assert_eq!(c.exporter_settings().timeout, Duration::from_secs(2));
+        assert!(!c.exporter_settings().retry.enabled);
+    }
+}

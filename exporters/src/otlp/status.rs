@@ -1,0 +1,208 @@
+//! gRPC status → [`Failure`], by the OTLP specification's table.
+//!
+//! | code | outcome |
+//! |---|---|
+//! | CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS | retryable |
+//! | RESOURCE_EXHAUSTED | retryable only when the server attached `RetryInfo` |
+//! | anything else | permanent |
+//!
+//! A `google.rpc.RetryInfo` in the status details becomes [`Failure::retry_after`], which the
+//! plumbing waits at least before the next attempt.
+
+use std::time::Duration;
+use tonic::{Code, Status};
+use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::Failure;
+
+/// The `Any.type_url` of `google.rpc.RetryInfo`.
+const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// Classifies a failed call.
+pub fn failure_from_status(status: &Status) -> Failure {
+    let retry_after = retry_delay(status.details()).ok().flatten();
+    let retryable = match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => true,
+        Code::ResourceExhausted => retry_after.is_some(),
+        _ => false,
+    };
+    let message = format!("rpc error: code = {:?} desc = {}", status.code(), status.message());
+    let failure = if retryable { Failure::retryable(message) } else { Failure::permanent(message) };
+    match retry_after {
+        Some(d) if retryable => failure.with_retry_after(d),
+        _ => failure,
+    }
+}
+
+/// The `RetryInfo.retry_delay` in an encoded `google.rpc.Status` (the `grpc-status-details-bin`
+/// trailer), if any:
+///
+/// ```text
+/// Status     1: code   2: message   3: repeated Any details
+/// Any        1: type_url   2: value
+/// RetryInfo  1: google.protobuf.Duration retry_delay
+/// Duration   1: seconds (int64)   2: nanos (int32)
+/// ```
+pub fn retry_delay(status_details: &[u8]) -> Result<Option<Duration>, WireError> {
+    for f in Fields::new(status_details) {
+        let f = f?;
+        if f.number != 3 {
+            continue;
+        }
+        let (mut type_url, mut value): (&[u8], &[u8]) = (&[], &[]);
+        for af in Fields::new(f.bytes()?) {
+            let af = af?;
+            match af.number {
+                1 => type_url = af.bytes()?,
+                2 => value = af.bytes()?,
+                _ => {}
+            }
+        }
+        if type_url != RETRY_INFO_TYPE.as_bytes() {
+            continue;
+        }
+        for rf in Fields::new(value) {
+            let rf = rf?;
+            if rf.number == 1 {
+                return Ok(Some(duration(rf.bytes()?)?));
+            }
+        }
+        // A RetryInfo without a delay still says "retry": treat it as "no minimum wait".
+        return Ok(Some(Duration::ZERO));
+    }
+    Ok(None)
+}
+
+/// Decodes a `google.protobuf.Duration`; negative values read as zero.
+fn duration(buf: &[u8]) -> Result<Duration, WireError> {
+    let (mut seconds, mut nanos) = (0i64, 0i32);
+    for f in Fields::new(buf) {
+        let f = f?;
+        match f.number {
+            1 => seconds = f.varint()? as i64,
+            2 => nanos = f.varint()? as i32,
+            _ => {}
+        }
+    }
+    if seconds < 0 || nanos < 0 {
+        return Ok(Duration::ZERO);
+    }
+    Ok(Duration::new(seconds as u64, nanos.min(999_999_999) as u32))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[derive(Clone, PartialEq, Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<Any>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct Any {
+        #[prost(string, tag = "1")]
+        type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        value: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        retry_delay: Option<ProtoDuration>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct ProtoDuration {
+        #[prost(int64, tag = "1")]
+        seconds: i64,
+        #[prost(int32, tag = "2")]
+        nanos: i32,
+    }
+
+    /// A status as a server sends it, with a `RetryInfo` of `delay` when given (encoded with
+    /// prost, independently of the view that reads it).
+    pub(crate) fn status_with_retry_info(code: Code, message: &str, delay: Option<Duration>) -> Status {
+        let mut details = vec![Any { type_url: "type.googleapis.com/google.rpc.DebugInfo".into(), value: vec![] }];
+        if let Some(d) = delay {
+            let info = RetryInfo {
+                retry_delay: Some(ProtoDuration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }),
+            };
+            details.push(Any { type_url: RETRY_INFO_TYPE.into(), value: info.encode_to_vec() });
+        }
+        let body = RpcStatus { code: code as i32, message: message.into(), details };
+        Status::with_details(code, message, body.encode_to_vec().into())
+    }
+
+    #[test]
+    fn retryable_codes_follow_the_otlp_table() {
+        for code in [
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unavailable,
+            Code::DataLoss,
+        ] {
+            let f = failure_from_status(&Status::new(code, "x"));
+            assert!(f.retryable, "{code:?}");
+            assert_eq!(f.retry_after, None);
+        }
+        for code in [
+            Code::Unknown,
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::FailedPrecondition,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::Unauthenticated,
+        ] {
+            assert!(!failure_from_status(&Status::new(code, "x")).retryable, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn resource_exhausted_is_retryable_only_with_retry_info() {
+        assert!(!failure_from_status(&Status::new(Code::ResourceExhausted, "too big")).retryable);
+        let s = status_with_retry_info(Code::ResourceExhausted, "slow down", Some(Duration::from_secs(3)));
+        let f = failure_from_status(&s);
+        assert!(f.retryable);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn retry_info_delay_becomes_retry_after() {
+        let s = status_with_retry_info(Code::Unavailable, "busy", Some(Duration::from_millis(1500)));
+        let f = failure_from_status(&s);
+        assert_eq!(f.retry_after, Some(Duration::from_millis(1500)));
+        assert_eq!(f.message, "rpc error: code = Unavailable desc = busy");
+    }
+
+    #[test]
+    fn other_details_are_not_retry_info() {
+        let s = status_with_retry_info(Code::ResourceExhausted, "x", None);
+        assert_eq!(retry_delay(s.details()).unwrap(), None);
+        assert!(!failure_from_status(&s).retryable);
+    }
+
+    #[test]
+    fn malformed_details_are_ignored() {
+        let s = Status::with_details(Code::Unavailable, "x", vec![0x1a, 0x05, 0x01].into());
+        let f = failure_from_status(&s);
+        assert!(f.retryable);
+        assert_eq!(f.retry_after, None);
+    }
+}

@@ -1,0 +1,182 @@
+//! `otlphttp` exporter settings.
+
+use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
+use crate::transport::{self, Compression, TlsConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::{ComponentConfig, Signal};
+
+/// `encoding`: how request bodies are serialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Protobuf (`application/x-protobuf`): the received bytes, sent as they are. The default.
+    #[default]
+    Proto,
+    /// OTLP/JSON (`application/json`): converted on the way out, which costs a decode.
+    Json,
+}
+
+impl Encoding {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Proto => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// Settings of the `otlphttp` (OTLP/HTTP) exporter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpHttpConfig {
+    /// Base URL, `http://host:port[/prefix]`; each signal is sent to `<endpoint>/v1/traces`,
+    /// `/v1/metrics` or `/v1/logs`. Required unless every signal in use has its own endpoint.
+    pub endpoint: String,
+    /// Full URL for traces, used as is instead of `<endpoint>/v1/traces`.
+    pub traces_endpoint: String,
+    /// Full URL for metrics, used as is instead of `<endpoint>/v1/metrics`.
+    pub metrics_endpoint: String,
+    /// Full URL for logs, used as is instead of `<endpoint>/v1/logs`.
+    pub logs_endpoint: String,
+    /// Body compression: `gzip` (default), `zstd` or `none`.
+    pub compression: Compression,
+    /// Body encoding: `proto` (default) or `json`.
+    pub encoding: Encoding,
+    /// Only `insecure: true` is accepted (plaintext); absent also means plaintext.
+    pub tls: Option<TlsConfig>,
+    /// HTTP headers sent with every request, e.g. an API key.
+    pub headers: BTreeMap<String, String>,
+    /// Timeout of each send attempt; 0 disables it. Default 5s.
+    #[serde(with = "weir_core::config::duration")]
+    pub timeout: Duration,
+    /// Retries of failed sends with exponential backoff (the plumbing's `retry_on_failure`).
+    pub retry_on_failure: RetryConfig,
+    /// The in-memory queue in front of the exporter (the plumbing's `sending_queue`).
+    pub sending_queue: QueueConfig,
+}
+
+impl Default for OtlpHttpConfig {
+    fn default() -> Self {
+        OtlpHttpConfig {
+            endpoint: String::new(),
+            traces_endpoint: String::new(),
+            metrics_endpoint: String::new(),
+            logs_endpoint: String::new(),
+            compression: Compression::Gzip,
+            encoding: Encoding::Proto,
+            tls: None,
+            headers: BTreeMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+        }
+    }
+}
+
+exporter_settings!(OtlpHttpConfig);
+
+impl OtlpHttpConfig {
+    /// The URL `signal` is sent to; `None` when neither `endpoint` nor the signal's own key
+    /// is set.
+    pub fn signal_url(&self, signal: Signal) -> Result<Option<http::Uri>, String> {
+        let (key, own) = match signal {
+            Signal::Traces => ("traces_endpoint", &self.traces_endpoint),
+            Signal::Metrics => ("metrics_endpoint", &self.metrics_endpoint),
+            Signal::Logs => ("logs_endpoint", &self.logs_endpoint),
+        };
+        if !own.trim().is_empty() {
+            return transport::parse_http_url(key, own.trim()).map(Some);
+        }
+        let base = self.endpoint.trim();
+        if base.is_empty() {
+            return Ok(None);
+        }
+        transport::parse_http_url("endpoint", base)?;
+        let url = format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str());
+        transport::parse_http_url("endpoint", &url).map(Some)
+    }
+}
+
+impl ComponentConfig for OtlpHttpConfig {
+    fn validate(&self) -> Result<(), String> {
+        let mut any = false;
+        for signal in Signal::ALL {
+            any |= self.signal_url(signal)?.is_some();
+        }
+        if !any {
+            return Err("endpoint must be specified (or traces_endpoint, metrics_endpoint, logs_endpoint), \
+                        e.g. endpoint: http://localhost:4318"
+                .into());
+        }
+        transport::validate_tls(&self.tls)?;
+        transport::validate_headers(&self.headers)?;
+        self.exporter_settings().validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<OtlpHttpConfig, String> {
+        crate::testdata::parse_config(text)
+    }
+
+    fn url(c: &OtlpHttpConfig, s: Signal) -> String {
+        c.signal_url(s).unwrap().map(|u| u.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn signal_paths_are_appended_to_the_endpoint() {
+        let c = parse("endpoint: http://collector:4318/\n").unwrap();
+        assert_eq!(url(&c, Signal::Traces), "http://collector:4318/v1/traces");
+        assert_eq!(url(&c, Signal::Metrics), "http://collector:4318/v1/metrics");
+        let c = parse("endpoint: http://gw:80/otlp\n").unwrap();
+        assert_eq!(url(&c, Signal::Logs), "http://gw:80/otlp/v1/logs");
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(c.encoding, Encoding::Proto);
+    }
+
+    #[test]
+    fn signal_endpoints_override_the_base() {
+        let c = parse("endpoint: http://a:4318\ntraces_endpoint: http://b:9000/ingest\n").unwrap();
+        assert_eq!(url(&c, Signal::Traces), "http://b:9000/ingest");
+        assert_eq!(url(&c, Signal::Logs), "http://a:4318/v1/logs");
+        let c = parse("logs_endpoint: http://b:9000/logs\n").unwrap();
+        assert_eq!(c.signal_url(Signal::Traces).unwrap(), None);
+    }
+
+    #[test]
+    fn an_endpoint_is_required() {
+        assert!(parse("encoding: json\n").unwrap_err().starts_with("endpoint must be specified"));
+    }
+
+    #[test]
+    fn https_is_refused_until_tls_is_supported() {
+        let err = parse("endpoint: https://collector:4318\n").unwrap_err();
+        assert!(err.contains("TLS is not supported yet"), "{err}");
+        let err = parse("endpoint: http://a:4318\nmetrics_endpoint: https://b/v1/metrics\n").unwrap_err();
+        assert!(err.starts_with("metrics_endpoint"), "{err}");
+    }
+
+    #[test]
+    fn an_endpoint_without_scheme_is_refused() {
+        assert!(parse("endpoint: collector:4318\n").unwrap_err().contains("must start with http://"));
+    }
+
+    #[test]
+    fn encoding_choices_are_listed() {
+        let err = parse("endpoint: http://a:4318\nencoding: xml\n").unwrap_err();
+        assert!(err.contains("expected `proto` or `json`"), "{err}");
+    }
+
+    #[test]
+    fn bad_headers_and_plumbing_keys_are_named() {
+        assert!(parse("endpoint: http://a:4318\nheaders:\n  'a b': c\n").unwrap_err().contains("headers"));
+        let err = parse("endpoint: http://a:4318\nretry_on_failure:\n  multiplier: 0.5\n").unwrap_err();
+        assert!(err.contains("retry_on_failure::multiplier"), "{err}");
+    }
+}

@@ -1,0 +1,211 @@
+//! What the two OTLP exporters share: the `compression`, `tls` and `headers` keys, endpoint
+//! checks, and reading a server's partial-success answer.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::Signal;
+
+/// `compression`: how request bodies are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip, the only algorithm every OTLP server must accept. The default.
+    #[default]
+    Gzip,
+    /// zstd: cheaper on CPU for a similar ratio; the Collector accepts it.
+    Zstd,
+    /// No compression.
+    None,
+}
+
+impl Compression {
+    /// The `Content-Encoding` / `grpc-encoding` token, `None` when uncompressed.
+    pub fn token(self) -> Option<&'static str> {
+        match self {
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+            Compression::None => None,
+        }
+    }
+}
+
+/// `tls`: weir does not speak TLS yet, so the only accepted setting is `insecure: true`,
+/// which the Collector's configs already carry to mean "plaintext". Leaving `tls` out also
+/// means plaintext (the Collector would default to TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Send without TLS. Must be `true` in this version of weir.
+    pub insecure: bool,
+}
+
+/// The message for every way of asking for TLS.
+pub const TLS_NOT_SUPPORTED: &str =
+    "TLS is not supported yet by this version of weir; use an http:// endpoint (plaintext), or terminate TLS in a proxy";
+
+/// Checks the `tls` key.
+pub fn validate_tls(tls: &Option<TlsConfig>) -> Result<(), String> {
+    match tls {
+        Some(TlsConfig { insecure: false }) => Err(format!("tls::insecure must be true: {TLS_NOT_SUPPORTED}")),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that `url` (the value of `key`) is an absolute `http://` URL with a host.
+pub fn parse_http_url(key: &str, url: &str) -> Result<http::Uri, String> {
+    if url.starts_with("https://") {
+        return Err(format!("{key} {url:?}: {TLS_NOT_SUPPORTED}"));
+    }
+    let uri: http::Uri = url.parse().map_err(|e| format!("{key} {url:?} is not a valid URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{key} {url:?} must start with http://"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{key} {url:?} has no host"));
+    }
+    Ok(uri)
+}
+
+/// Checks that every `headers` entry is a valid HTTP header (gRPC metadata has the same rules
+/// for text values).
+pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in headers {
+        http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("headers: {k:?} is not a valid header name"))?;
+        http::HeaderValue::from_str(v)
+            .map_err(|_| format!("headers::{k}: the value has characters a header value cannot hold"))?;
+    }
+    Ok(())
+}
+
+/// A server's `partial_success`: it accepted the request but dropped some items, or warns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialSuccess {
+    /// `rejected_spans` / `rejected_data_points` / `rejected_log_records`.
+    pub rejected: i64,
+    pub error_message: String,
+}
+
+impl PartialSuccess {
+    /// Reads `partial_success` from an encoded `Export*ServiceResponse`:
+    ///
+    /// ```text
+    /// response        1: Export*PartialSuccess
+    /// PartialSuccess  1: rejected items (int64)   2: error_message (string)
+    /// ```
+    ///
+    /// `None` when it is absent or empty (full success).
+    pub fn from_protobuf(response: &[u8]) -> Result<Option<PartialSuccess>, WireError> {
+        let mut out = PartialSuccess { rejected: 0, error_message: String::new() };
+        for f in Fields::new(response) {
+            let f = f?;
+            if f.number != 1 {
+                continue;
+            }
+            for pf in Fields::new(f.bytes()?) {
+                let pf = pf?;
+                match pf.number {
+                    1 => out.rejected = pf.varint()? as i64,
+                    2 => out.error_message = String::from_utf8_lossy(pf.bytes()?).into_owned(),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out.non_empty())
+    }
+
+    /// Reads `partialSuccess` from an OTLP/JSON response; `None` when absent, empty, or not
+    /// JSON at all.
+    pub fn from_json(signal: Signal, response: &[u8]) -> Option<PartialSuccess> {
+        let v: serde_json::Value = serde_json::from_slice(response).ok()?;
+        let ps = v.get("partialSuccess")?;
+        let key = match signal {
+            Signal::Traces => "rejectedSpans",
+            Signal::Metrics => "rejectedDataPoints",
+            Signal::Logs => "rejectedLogRecords",
+        };
+        // 64-bit integers are decimal strings in OTLP/JSON; numbers are accepted too.
+        let rejected = match ps.get(key) {
+            Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+            Some(n) => n.as_i64().unwrap_or(0),
+            None => 0,
+        };
+        let error_message = ps.get("errorMessage").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+        PartialSuccess { rejected, error_message }.non_empty()
+    }
+
+    fn non_empty(self) -> Option<PartialSuccess> {
+        (self.rejected != 0 || !self.error_message.is_empty()).then_some(self)
+    }
+
+    /// Logs the answer at warn. A partial success is not retried: the server has decided
+    /// about every item, and sending them again would duplicate the accepted ones.
+    pub fn log(&self, exporter: &str, signal: Signal) {
+        tracing::warn!(
+            message = "Partial success response.",
+            exporter,
+            data_type = %signal,
+            error = %self.error_message,
+            dropped_items = self.rejected,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+    use prost::Message;
+
+    #[test]
+    fn partial_success_is_read_from_protobuf() {
+        let resp = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess { rejected_spans: 3, error_message: "too old".into() }),
+        };
+        let ps = PartialSuccess::from_protobuf(&resp.encode_to_vec()).unwrap().unwrap();
+        assert_eq!(ps, PartialSuccess { rejected: 3, error_message: "too old".into() });
+    }
+
+    #[test]
+    fn empty_response_and_empty_partial_success_are_full_success() {
+        assert_eq!(PartialSuccess::from_protobuf(&[]).unwrap(), None);
+        let resp = ExportTraceServiceResponse { partial_success: Some(ExportTracePartialSuccess::default()) };
+        assert_eq!(PartialSuccess::from_protobuf(&resp.encode_to_vec()).unwrap(), None);
+    }
+
+    #[test]
+    fn partial_success_is_read_from_json_with_string_or_number_counts() {
+        let body = br#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"bad"}}"#;
+        let ps = PartialSuccess::from_json(Signal::Logs, body).unwrap();
+        assert_eq!(ps, PartialSuccess { rejected: 2, error_message: "bad".into() });
+        let body = br#"{"partialSuccess":{"rejectedDataPoints":5}}"#;
+        assert_eq!(PartialSuccess::from_json(Signal::Metrics, body).unwrap().rejected, 5);
+        assert_eq!(PartialSuccess::from_json(Signal::Traces, b"{}"), None);
+        assert_eq!(PartialSuccess::from_json(Signal::Traces, b"not json"), None);
+    }
+
+    #[test]
+    fn https_and_other_schemes_are_refused_with_the_key() {
+        assert!(parse_http_url("endpoint", "https://x:4318").unwrap_err().contains("TLS is not supported yet"));
+        assert!(parse_http_url("traces_endpoint", "ftp://x").unwrap_err().starts_with("traces_endpoint"));
+        assert!(parse_http_url("endpoint", "http://").is_err());
+        assert!(parse_http_url("endpoint", "http://localhost:4318").is_ok());
+    }
+
+    #[test]
+    fn tls_must_be_insecure() {
+        assert!(validate_tls(&None).is_ok());
+        assert!(validate_tls(&Some(TlsConfig { insecure: true })).is_ok());
+        assert!(validate_tls(&Some(TlsConfig { insecure: false })).unwrap_err().starts_with("tls::insecure"));
+    }
+
+    #[test]
+    fn invalid_headers_are_named() {
+        let mut h = BTreeMap::new();
+        h.insert("x api key".to_string(), "v".to_string());
+        assert!(validate_headers(&h).unwrap_err().contains("\"x api key\""));
+        let mut h = BTreeMap::new();
+        h.insert("x-api-key".to_string(), "line\nbreak".to_string());
+        assert!(validate_headers(&h).unwrap_err().contains("headers::x-api-key"));
+    }
+}
