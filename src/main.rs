@@ -1,1 +1,252 @@
-fn main() {}
+//! The `weir` command line: run, validate, list components.
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use weir_core::component::Kind;
+use weir_core::config::{self, Config, ConfigErrors};
+use weir_core::runtime::{Service, ServiceOptions};
+use weir_core::telemetry::Health;
+use weir_core::Registry;
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "A telemetry pipeline daemon: OTLP in, sampling and batching, exporters out."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipelines of a configuration file until SIGTERM or SIGINT; SIGHUP reloads it.
+    Run {
+        /// The configuration file. Default: ./pipelines.yaml, or the built-in default pipeline
+        /// when that file does not exist.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// How long shutdown may take to drain pipelines and flush exporters.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        shutdown_timeout: Duration,
+    },
+    /// Check a configuration file without starting anything.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List the components this build has and the signals each supports.
+    Components,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::duration::parse(s)
+}
+
+/// Every component this build has: one line per component crate.
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    weir_receivers::register(&mut r);
+    weir_processors::register(&mut r);
+    weir_exporters::register(&mut r);
+    r
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Components => {
+            components(&registry());
+            ExitCode::SUCCESS
+        }
+        Command::Validate { config } => match config::load_file(&config, &registry()) {
+            Ok(c) => {
+                let pipelines: Vec<&str> = c.pipelines.iter().map(|p| p.id.as_str()).collect();
+                println!("{}: valid ({} pipelines: {})", config.display(), pipelines.len(), pipelines.join(", "));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("{}: {} error(s)", config.display(), e.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config, shutdown_timeout } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("weir: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run(config, shutdown_timeout))
+        }
+    }
+}
+
+fn components(registry: &Registry) {
+    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Extension] {
+        println!("{}:", kind.section());
+        for (name, signals) in registry.describe(kind) {
+            let signals: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
+            if signals.is_empty() {
+                println!("  {name}");
+            } else {
+                println!("  {name:<16} {}", signals.join(", "));
+            }
+        }
+    }
+}
+
+/// Where the configuration comes from: a file, or the built-in default.
+enum Source {
+    File(PathBuf),
+    BuiltIn,
+}
+
+impl Source {
+    fn load(&self, registry: &Registry) -> Result<Config, ConfigErrors> {
+        match self {
+            Source::File(p) => config::load_file(p, registry),
+            Source::BuiltIn => {
+                config::load_str("<built-in pipelines.yaml>", config::DEFAULT_PIPELINES_YAML, registry, &|n| {
+                    std::env::var(n).ok()
+                })
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::BuiltIn => "<built-in pipelines.yaml>".into(),
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
+    let registry = registry();
+    let source = match config_path {
+        Some(p) => Source::File(p),
+        None if Path::new("pipelines.yaml").exists() => Source::File(config::default_path()),
+        None => Source::BuiltIn,
+    };
+    let config = match source.load(&registry) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("weir: {} has {} error(s); nothing was started. Fix them and run again (`weir validate --config FILE` checks a file).", source.name(), e.0.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config.telemetry.logs.level);
+    tracing::info!(message = "Starting weir.", version = env!("CARGO_PKG_VERSION"), config = %source.name());
+
+    let mut metrics_server = match start_metrics(&config).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(message = "Cannot serve metrics.", error = %e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let health = Health::default();
+    let mut service = match Service::start(&config, &registry, ServiceOptions { health: health.clone() }).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(message = "Cannot start the pipelines.", error = %e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut running_config = config;
+    tracing::info!(message = "Everything is ready. Begin running and processing data.");
+
+    let (mut term, mut int, mut hup) =
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            _ => {
+                tracing::error!(message = "Cannot install signal handlers.");
+                return ExitCode::FAILURE;
+            }
+        };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!(message = "SIGHUP received: reloading the configuration.", config = %source.name());
+                let new = match source.load(&registry) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        for err in &e.0 {
+                            tracing::error!(message = "Configuration error.", error = %err);
+                        }
+                        tracing::error!(message = "The new configuration is invalid; the running pipelines keep running unchanged.", errors = e.0.len());
+                        continue;
+                    }
+                };
+                service.shutdown().await;
+                match Service::start(&new, &registry, ServiceOptions { health: health.clone() }).await {
+                    Ok(s) => {
+                        service = s;
+                        if new.telemetry.metrics.endpoint() != running_config.telemetry.metrics.endpoint() {
+                            metrics_server.0.cancel();
+                            match start_metrics(&new).await {
+                                Ok(m) => metrics_server = m,
+                                Err(e) => tracing::error!(message = "Cannot serve metrics at the new address.", error = %e),
+                            }
+                        }
+                        running_config = new;
+                        tracing::info!(message = "Configuration reloaded.");
+                    }
+                    Err(e) => {
+                        tracing::error!(message = "The new configuration could not start; restarting the previous one.", error = %e);
+                        match Service::start(&running_config, &registry, ServiceOptions { health: health.clone() }).await {
+                            Ok(s) => service = s,
+                            Err(e) => {
+                                tracing::error!(message = "The previous configuration could not restart either.", error = %e);
+                                return ExitCode::FAILURE;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(message = "Received a termination signal: draining pipelines.");
+    let drained = tokio::time::timeout(shutdown_timeout, service.shutdown()).await.is_ok();
+    metrics_server.0.cancel();
+    let _ = metrics_server.1.await;
+    if drained {
+        ExitCode::SUCCESS
+    } else {
+        tracing::error!(
+            message = "Shutdown did not finish in time; data still in flight was lost.",
+            timeout = %config::duration::format(shutdown_timeout)
+        );
+        ExitCode::FAILURE
+    }
+}
+
+type MetricsServer = (CancellationToken, tokio::task::JoinHandle<()>);
+
+async fn start_metrics(config: &Config) -> Result<MetricsServer, weir_core::BuildError> {
+    let stop = CancellationToken::new();
+    match config.telemetry.metrics.endpoint() {
+        Some(addr) => {
+            let task = weir_core::telemetry::serve_metrics(&addr, stop.clone()).await?;
+            Ok((stop, task))
+        }
+        None => Ok((stop, tokio::spawn(async {}))),
+    }
+}

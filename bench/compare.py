@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Side-by-side end-to-end benchmark: weir against a peer collector (rotel) on the same load,
+in the same run, on this machine.
+
+Scenarios (traces, OTLP/gRPC in, 512 spans per request, ~370-byte spans):
+  discard   receive -> batch -> discard, load generator at full speed (saturation)
+  forward   receive -> batch -> OTLP/gRPC export (gzip on both sides: rotel always gzips)
+            to a sink (a weir with the nop exporter, not measured)
+  fixed50k  receive -> batch -> discard at a fixed 50k spans/s: CPU and peak RSS
+
+For each run it reports the system-under-test's CPU-seconds (user+sys, from /proc) per million
+spans delivered by the load generator, spans/s, and peak RSS. Prints a Markdown table of medians
+over --runs runs.
+
+usage: bench/compare.py [--runs 3] [--duration 15] [--peers-dir ~/.cache/weir-peers]
+needs: cargo build --release -p weir -p weir-loadgen (done here), ../shared/infra/peers.sh
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait_port(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def weir_config(grpc_port, exporter_id, exporter, health, metrics):
+    return f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
+processors:
+  batch: {{ send_batch_size: 8192, timeout: 200ms }}
+exporters:
+  {exporter_id}: {exporter}
+extensions:
+  health_check: {{ endpoint: "127.0.0.1:{health}" }}
+service:
+  extensions: [health_check]
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{metrics}" }}, logs: {{ level: warn }} }}
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [batch], exporters: [{exporter_id}] }}
+"""
+
+
+class Proc:
+    def __init__(self, args, env=None, log=None):
+        self.log = open(log or os.devnull, "w")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def start_weir(tmp, name, exporter_id, exporter):
+    port, health, metrics = free_port(), free_port(), free_port()
+    path = os.path.join(tmp, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(weir_config(port, exporter_id, exporter, health, metrics))
+    p = Proc([os.path.join(ROOT, "target/release/weir"), "run", "--config", path], log=os.path.join(tmp, f"{name}.log"))
+    wait_port(port)
+    return p, port
+
+
+def start_rotel(tmp, name, peers, forward_port=None):
+    port, http = free_port(), free_port()
+    args = [os.path.join(peers, "rotel/rotel-agent"), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{port}",
+            "--otlp-http-endpoint", f"127.0.0.1:{http}", "--batch-max-size", "8192", "--batch-timeout", "200ms"]
+    if forward_port:
+        args += ["--exporter", "otlp", "--otlp-exporter-endpoint", f"http://127.0.0.1:{forward_port}"]
+    else:
+        args += ["--exporter", "blackhole"]
+    p = Proc(args, log=os.path.join(tmp, f"{name}.log"))
+    wait_port(port)
+    return p, port
+
+
+def measure(pid, port, rate, duration):
+    """Runs the load against port and returns (cpu-s per million, spans/s, peak RSS MiB)."""
+    cpu0 = cpu_seconds(pid)
+    peak = [rss_bytes(pid)]
+    lg = subprocess.Popen(
+        [os.path.join(ROOT, "target/release/weir-loadgen"), "--endpoint", f"127.0.0.1:{port}", "--protocol", "grpc",
+         "--signal", "traces", "--rate", str(rate), "--duration-s", str(duration), "--batch-size", "512",
+         "--concurrency", "8", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while lg.poll() is None:
+        peak.append(rss_bytes(pid))
+        time.sleep(0.25)
+    time.sleep(0.5)  # let the last batch drain
+    cpu = cpu_seconds(pid) - cpu0
+    summary = json.loads(lg.stdout.read().strip().splitlines()[-1])
+    items = max(summary["items"], 1)
+    return cpu / items * 1e6, summary["items_per_s"], max(peak) / 2**20
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--peers-dir", default=os.path.expanduser("~/.cache/weir-peers"))
+    ap.add_argument("--skip-build", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "weir", "-p", "weir-loadgen"], cwd=ROOT, check=True)
+    subprocess.run([os.path.join(ROOT, "../shared/infra/peers.sh"), args.peers_dir], check=True,
+                   stdout=subprocess.DEVNULL)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.runs):
+            for system in ("weir", "rotel"):
+                for scenario in ("discard", "forward", "fixed50k"):
+                    sink = None
+                    if scenario == "forward":
+                        sink, sink_port = start_weir(tmp, "sink", "nop", "{}")
+                    if system == "weir":
+                        if scenario == "forward":
+                            p, port = start_weir(tmp, f"sut-{scenario}", "otlp",
+                                                 f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip }}')
+                        else:
+                            p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}")
+                    else:
+                        p, port = start_rotel(tmp, f"rotel-{scenario}", args.peers_dir,
+                                              sink_port if scenario == "forward" else None)
+                    time.sleep(1)
+                    rate = 50_000 if scenario == "fixed50k" else 0
+                    try:
+                        r = measure(p.p.pid, port, rate, args.duration)
+                    finally:
+                        p.stop()
+                        if sink:
+                            sink.stop()
+                    results.setdefault((scenario, system), []).append(r)
+                    print(f"run {run + 1} {scenario:9} {system:6} cpu-s/M={r[0]:.2f} spans/s={r[1]:.0f} "
+                          f"peak-rss={r[2]:.1f}MiB", file=sys.stderr, flush=True)
+    print("| scenario | system | CPU-s per million spans (median) | spans/s (median) | peak RSS MiB (median) | runs |")
+    print("|---|---|---|---|---|---|")
+    for (scenario, system), rs in sorted(results.items()):
+        med = [statistics.median(x[i] for x in rs) for i in range(3)]
+        print(f"| {scenario} | {system} | {med[0]:.2f} | {med[1]:.0f} | {med[2]:.1f} | {len(rs)} |")
+    for scenario in ("discard", "forward", "fixed50k"):
+        w, r = results.get((scenario, "weir")), results.get((scenario, "rotel"))
+        if w and r:
+            ratio = statistics.median(x[0] for x in w) / statistics.median(x[0] for x in r)
+            print(f"\n{scenario}: weir uses {ratio:.2f}x rotel's CPU per span")
+
+
+if __name__ == "__main__":
+    main()
