@@ -5,7 +5,10 @@ in the same run, on this machine.
 Scenarios (traces, OTLP/gRPC in, 512 spans per request, ~370-byte spans):
   discard   receive -> batch -> discard, load generator at full speed (saturation)
   forward   receive -> batch -> OTLP/gRPC export (gzip on both sides: rotel always gzips)
-            to a sink (a weir with the nop exporter, not measured)
+            to a sink (a weir with the nop exporter, not measured); spans count when the sink
+            has them. weir's sending queue is set to 20 requests: with 8192-span batches the
+            Collector-default 1000 would let the queue hold gigabytes while the sink lags.
+weir runs with memory_limiter (512 MiB) in front of batch, as the Collector recommends.
   fixed50k  receive -> batch -> discard at a fixed 50k spans/s: CPU and peak RSS
 
 For each run it reports the system-under-test's CPU-seconds (user+sys, from /proc) per million
@@ -67,6 +70,7 @@ receivers:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
 processors:
+  memory_limiter: {{ check_interval: 100ms, limit_mib: 512 }}
   batch: {{ send_batch_size: 8192, timeout: 200ms }}
 exporters:
   {exporter_id}: {exporter}
@@ -76,7 +80,7 @@ service:
   extensions: [health_check]
   telemetry: {{ metrics: {{ address: "127.0.0.1:{metrics}" }}, logs: {{ level: warn }} }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [batch], exporters: [{exporter_id}] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter, batch], exporters: [{exporter_id}] }}
 """
 
 
@@ -103,7 +107,16 @@ def start_weir(tmp, name, exporter_id, exporter):
         f.write(weir_config(port, exporter_id, exporter, health, metrics))
     p = Proc([os.path.join(ROOT, "target/release/weir"), "run", "--config", path], log=os.path.join(tmp, f"{name}.log"))
     wait_port(port)
+    p.metrics_port = metrics
     return p, port
+
+
+def sink_spans(metrics_port):
+    """Spans the sink weir has received so far (its otelcol_receiver_accepted_spans_total)."""
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in body.splitlines()
+               if line.startswith("otelcol_receiver_accepted_spans_total"))
 
 
 def start_rotel(tmp, name, peers, forward_port=None):
@@ -119,23 +132,41 @@ def start_rotel(tmp, name, peers, forward_port=None):
     return p, port
 
 
-def measure(pid, port, rate, duration):
-    """Runs the load against port and returns (cpu-s per million, spans/s, peak RSS MiB)."""
+def measure(pid, port, rate, duration, sink_metrics=None):
+    """Runs the load against port and returns (cpu-s per million, spans/s, peak RSS MiB).
+
+    With a sink, spans count when the sink has them, and the measurement waits until the
+    system under test has forwarded everything it accepted (so queued work is not missed).
+    """
     cpu0 = cpu_seconds(pid)
+    sunk0 = sink_spans(sink_metrics) if sink_metrics else 0
     peak = [rss_bytes(pid)]
+    t0 = time.time()
     lg = subprocess.Popen(
         [os.path.join(ROOT, "target/release/weir-loadgen"), "--endpoint", f"127.0.0.1:{port}", "--protocol", "grpc",
          "--signal", "traces", "--rate", str(rate), "--duration-s", str(duration), "--batch-size", "512",
-         "--concurrency", "8", "--json"],
+         "--concurrency", "8", "--json", "--report-interval-s", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     while lg.poll() is None:
         peak.append(rss_bytes(pid))
         time.sleep(0.25)
-    time.sleep(0.5)  # let the last batch drain
-    cpu = cpu_seconds(pid) - cpu0
     summary = json.loads(lg.stdout.read().strip().splitlines()[-1])
-    items = max(summary["items"], 1)
-    return cpu / items * 1e6, summary["items_per_s"], max(peak) / 2**20
+    if sink_metrics:
+        last, stable_since = -1, time.time()
+        while time.time() - stable_since < 1.5 and time.time() - t0 < duration + 120:
+            peak.append(rss_bytes(pid))
+            now = sink_spans(sink_metrics)
+            if now != last:
+                last, stable_since = now, time.time()
+            time.sleep(0.25)
+        items = max(last - sunk0, 1)
+        elapsed = stable_since - t0
+    else:
+        time.sleep(0.5)  # let the last batch drain
+        items = max(summary["items"], 1)
+        elapsed = summary["elapsed_s"]
+    cpu = cpu_seconds(pid) - cpu0
+    return cpu / items * 1e6, items / elapsed, max(peak) / 2**20
 
 
 def main():
@@ -160,7 +191,8 @@ def main():
                     if system == "weir":
                         if scenario == "forward":
                             p, port = start_weir(tmp, f"sut-{scenario}", "otlp",
-                                                 f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip }}')
+                                                 f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip, '
+                                                 f'sending_queue: {{ queue_size: 20 }} }}')
                         else:
                             p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}")
                     else:
@@ -169,7 +201,7 @@ def main():
                     time.sleep(1)
                     rate = 50_000 if scenario == "fixed50k" else 0
                     try:
-                        r = measure(p.p.pid, port, rate, args.duration)
+                        r = measure(p.p.pid, port, rate, args.duration, sink.metrics_port if sink else None)
                     finally:
                         p.stop()
                         if sink:

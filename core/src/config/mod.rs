@@ -213,7 +213,7 @@ pub fn load_str(
     registry: &Registry,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let mut errors = Errors { file: file.to_string(), list: Vec::new() };
+    let mut errors = Errors { file: file.to_string(), list: Vec::new(), invalid: BTreeSet::new() };
     let root = match yaml::parse(text, env) {
         Ok(r) => r,
         Err(e) => {
@@ -283,6 +283,9 @@ pub fn load_str(
 struct Errors {
     file: String,
     list: Vec<ConfigError>,
+    /// Components declared with an unknown type or an invalid config: their own error is
+    /// reported, so references to them are not reported again as "not configured".
+    invalid: BTreeSet<(Kind, ComponentId)>,
 }
 
 impl Errors {
@@ -334,13 +337,17 @@ fn load_section(kind: Kind, node: &Node, registry: &Registry, config: &mut Confi
                     registry.names(kind).join(", ")
                 ),
             );
+            errors.invalid.insert((kind, id));
             continue;
         };
         match factory.parse(v) {
             Ok(c) => {
                 config.section_mut(kind).insert(id.clone(), ComponentConfigEntry { id, config: c, loc: k.loc });
             }
-            Err(e) => errors.de(path, e),
+            Err(e) => {
+                errors.de(path, e);
+                errors.invalid.insert((kind, id));
+            }
         }
     }
 }
@@ -355,6 +362,9 @@ fn load_service(node: &Node, registry: &Registry, config: &mut Config, errors: &
         match k.as_str().unwrap_or("") {
             "extensions" => {
                 for (id, loc) in id_list(v, "service::extensions", errors) {
+                    if errors.invalid.contains(&(Kind::Extension, id.clone())) {
+                        continue;
+                    }
                     if !config.extensions.contains_key(&id) {
                         errors.at(
                             loc,
@@ -382,7 +392,7 @@ fn load_service(node: &Node, registry: &Registry, config: &mut Config, errors: &
         }
     }
     if !pipelines_seen || config.pipelines.is_empty() {
-        errors.at(node.loc, "service", "service must have at least one pipeline");
+        errors.at(node.loc, "service", "must have at least one pipeline");
     }
 }
 
@@ -446,6 +456,9 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
             errors.at(v.loc, &path, "must be a mapping with receivers, processors and exporters");
             continue;
         };
+        // Kinds with at least one id listed: a pipeline whose every receiver is refused gets an
+        // error per receiver, not also "must have at least one receiver".
+        let mut listed_kinds = BTreeSet::new();
         for (fk, fv) in fields {
             let kind = match fk.as_str().unwrap_or("") {
                 "receivers" => Kind::Receiver,
@@ -460,9 +473,19 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
                     continue;
                 }
             };
+            let nothing_listed = match &fv.kind {
+                NodeKind::Null => true,
+                NodeKind::Seq(ids) => ids.is_empty(),
+                _ => false,
+            };
+            if !nothing_listed {
+                listed_kinds.insert(kind);
+            }
             let mut listed = BTreeSet::new();
             for (id, loc) in id_list(fv, &path, errors) {
-                if !config.section(kind).contains_key(&id) {
+                // A component whose declaration failed counts as present: its error is reported.
+                let invalid = errors.invalid.contains(&(kind, id.clone()));
+                if !invalid && !config.section(kind).contains_key(&id) {
                     let declared = registry.factory(kind, &id.kind).is_some();
                     let hint =
                         if declared { format!(" (add it under \"{}:\")", kind.section()) } else { String::new() };
@@ -500,10 +523,10 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
                 }
             }
         }
-        if p.receivers.is_empty() {
+        if !listed_kinds.contains(&Kind::Receiver) {
             errors.at(k.loc, &path, "must have at least one receiver");
         }
-        if p.exporters.is_empty() {
+        if !listed_kinds.contains(&Kind::Exporter) {
             errors.at(k.loc, &path, "must have at least one exporter");
         }
         config.pipelines.push(p);

@@ -167,7 +167,23 @@ impl TreeBuilder<'_> {
                 }
             }
             Some(Open::Map(map, _, pending_key)) => match pending_key.take() {
-                None => *pending_key = Some(node),
+                None => {
+                    if let NodeKind::Map(entries) = &map.kind {
+                        // yaml-rust2 marks a block mapping at the `:` of its first key; the
+                        // mapping starts at that key.
+                        if entries.is_empty() && (node.loc.line, node.loc.column) < (map.loc.line, map.loc.column) {
+                            map.loc = node.loc;
+                        }
+                        // YAML keys are unique; a repeated one would silently replace the first.
+                        if let Some(k) = node.as_str() {
+                            if let Some((first, _)) = entries.iter().find(|(e, _)| e.as_str() == Some(k)) {
+                                let message = format!("mapping key {k:?} already defined at line {}", first.loc.line);
+                                self.error.get_or_insert(DeError::new(message, node.loc));
+                            }
+                        }
+                    }
+                    *pending_key = Some(node);
+                }
                 Some(key) => {
                     if let NodeKind::Map(entries) = &mut map.kind {
                         entries.push((key, node));
@@ -188,6 +204,12 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
             Event::Scalar(value, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
                 let node = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    // An empty value (`key:` and nothing more) is placed at its key: yaml-rust2
+                    // marks it where the next token starts, often on a later line.
+                    let loc = match self.stack.last() {
+                        Some(Open::Map(_, _, Some(key))) if value.is_empty() => key.loc,
+                        _ => loc,
+                    };
                     Node { kind: NodeKind::Null, loc }
                 } else {
                     match expand_env(&value, self.env) {
@@ -446,8 +468,32 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         visitor.visit_unit()
     }
 
+    // Narrower numbers read like the wide ones, so that a bad value says "expected an integer,
+    // found …" rather than naming a Rust type.
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_i64(visitor)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_i64(visitor)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_i64(visitor)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_u64(visitor)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_u64(visitor)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_u64(visitor)
+    }
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_f64(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i128 u8 u16 u32 u128 f32 char bytes byte_buf unit_struct tuple tuple_struct
+        i128 u128 char bytes byte_buf unit_struct tuple tuple_struct
     }
 }
 
@@ -535,7 +581,7 @@ mod tests {
         assert_eq!(err.loc, Some(Location { line: 3, column: 3 }));
         assert_eq!(err.path, vec!["grpc".to_string()]);
         assert!(err.message.contains("unknown field `endpointt`"), "{}", err.message);
-        assert!(err.message.contains("`endpoint`, `max_recv_msg_size_mib`"), "{}", err.message);
+        assert!(err.message.contains("expected `endpoint` or `max_recv_msg_size_mib`"), "{}", err.message);
     }
 
     #[test]

@@ -177,7 +177,10 @@ impl Payload {
                         Signal::Metrics => views::MetricView::new(item).data_point_count()?,
                         _ => 1,
                     };
-                    if count > 0 && count + n > max_items {
+                    // A metric without data points adds nothing and stays with the part being
+                    // built; cutting before it could leave it alone in a part of 0 items, which
+                    // is then dropped.
+                    if n > 0 && count > 0 && count + n > max_items {
                         out.push(Payload::from_counted(self.signal, builder.finish(), count));
                         count = 0;
                         resource_open = false;

@@ -10,8 +10,8 @@
 //!
 //! [`RequestView`], [`ResourceGroupView`] and [`ScopeGroupView`] walk that shape for every
 //! signal; [`SpanView`], [`LogRecordView`] and [`MetricView`] read the items. A view borrows the
-//! received bytes and never allocates: string fields come back as `&str` (or raw `&[u8]` when
-//! they are not valid UTF-8), ids as byte slices.
+//! received bytes and never allocates: string fields come back as `&str` (a string that is not
+//! valid UTF-8 reads as empty), ids as byte slices.
 
 use super::wire::{Field, Fields, Value, WireError};
 use super::Signal;
