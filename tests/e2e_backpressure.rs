@@ -194,7 +194,12 @@ service:
 
     backend.stalled.store(false, Ordering::SeqCst);
     let delivered = eventually(Duration::from_secs(30), || backend.spans.load(Ordering::SeqCst) >= accepted);
-    assert!(delivered, "delivered {} of {accepted} accepted spans:\n{}", backend.spans.load(Ordering::SeqCst), weir.log());
+    assert!(
+        delivered,
+        "delivered {} of {accepted} accepted spans:\n{}",
+        backend.spans.load(Ordering::SeqCst),
+        weir.log()
+    );
     // And the daemon takes data again.
     assert_eq!(post(http, &request(per_request, 999)).0, 200);
     accepted += per_request as u64;

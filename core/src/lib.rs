@@ -14,6 +14,7 @@ pub mod ack;
 pub mod component;
 pub mod config;
 pub mod exporterhelper;
+pub mod grpc;
 pub mod pdata;
 pub mod runtime;
 pub mod telemetry;

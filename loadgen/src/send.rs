@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use hyper::Uri;
@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -96,51 +96,7 @@ pub fn compress(compression: Compression, data: &[u8]) -> std::io::Result<Bytes>
     }
 }
 
-/// A gRPC codec that passes pre-encoded protobuf bytes through untouched.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-/// Encoder half of [`RawCodec`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawEncoder;
-
-/// Decoder half of [`RawCodec`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
+pub use weir_core::grpc::RawBytesCodec as RawCodec;
 
 /// `ExportTraceServiceResponse`, `ExportLogsServiceResponse` and `ExportMetricsServiceResponse`
 /// share one shape: field 1 is a partial-success message whose field 1 is the rejected count.

@@ -3,14 +3,13 @@
 //! Each payload is one unary call to
 //! `/opentelemetry.proto.collector.{trace,metrics,logs}.v1.{Trace,Metrics,Logs}Service/Export`.
 //! The payload's bytes already are the encoded request, so they go out as they are through a
-//! raw-bytes codec ([`codec::RawBytesCodec`]), compressed by tonic when `compression` says so.
+//! raw-bytes codec ([`weir_core::grpc::RawBytesCodec`]), compressed by tonic when `compression` says so.
 //!
 //! The channel connects lazily: weir starts while the backend is down, and a send to a server
 //! that cannot be reached fails as `UNAVAILABLE`, which the plumbing retries. Outcomes follow
 //! the OTLP table ([`status`]); a response carrying `partial_success` is logged at warn and
 //! counts as sent, since the server has decided about every item.
 
-pub mod codec;
 mod config;
 pub mod status;
 
@@ -18,7 +17,6 @@ pub use config::OtlpConfig;
 
 use crate::transport::{Compression, PartialSuccess};
 use async_trait::async_trait;
-use codec::RawBytesCodec;
 use http::uri::PathAndQuery;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +24,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use weir_core::exporterhelper::ExporterSettings;
+use weir_core::grpc::RawBytesCodec;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
@@ -36,11 +35,7 @@ const USER_AGENT: &str = concat!("weir/", env!("CARGO_PKG_VERSION"));
 
 /// The gRPC method of each signal's `Export` call.
 pub fn export_path(signal: Signal) -> PathAndQuery {
-    PathAndQuery::from_static(match signal {
-        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-    })
+    PathAndQuery::from_static(weir_core::grpc::export_path(signal))
 }
 
 /// Factory of the `otlp` exporter.

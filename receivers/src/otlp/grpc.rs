@@ -8,7 +8,7 @@
 
 use super::status::ExportError;
 use super::OtlpContext;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,68 +17,18 @@ use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
-use weir_core::{Consumer, Payload, Signal};
+use weir_core::{Consumer, Payload};
 
 /// The transport label of this server's metrics.
 const TRANSPORT: &str = "grpc";
 
-/// The OTLP service paths, one per signal.
-pub(crate) const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-pub(crate) const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-pub(crate) const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-
-fn signal_of(path: &str) -> Option<Signal> {
-    match path {
-        TRACES_PATH => Some(Signal::Traces),
-        METRICS_PATH => Some(Signal::Metrics),
-        LOGS_PATH => Some(Signal::Logs),
-        _ => None,
-    }
-}
-
-/// A codec whose messages are their encoded bytes: nothing is decoded, nothing re-encoded.
-///
-/// Decoding takes the message out of tonic's buffer as `Bytes`; encoding writes the bytes as
-/// they are (the `Export*ServiceResponse`s sent are empty, so zero bytes).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        bytes::BufMut::put(dst, item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
+use weir_core::grpc::signal_of_path as signal_of;
+pub(crate) use weir_core::grpc::RawBytesCodec as RawCodec;
+#[cfg(test)]
+pub(crate) use weir_core::grpc::{LOGS_PATH, METRICS_PATH, TRACES_PATH};
 
 /// Serves the three `Export` methods on one HTTP/2 server.
 #[derive(Clone)]
