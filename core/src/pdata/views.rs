@@ -467,9 +467,10 @@ impl<'a> Attributes<'a> {
     /// The value of `key`, if present (the last one wins, as in protobuf maps).
     pub fn get(&self, key: &str) -> Result<Option<AnyValueView<'a>>, WireError> {
         let mut found = None;
-        for kv in self.iter() {
-            let (k, v) = kv?;
-            if k == key {
+        for kv in Children::new(self.buf, self.number, |b| b) {
+            // Compare raw bytes: no UTF-8 check for keys that do not match.
+            let (k, v) = raw_key_value(kv?)?;
+            if k == key.as_bytes() {
                 found = Some(v);
             }
         }
@@ -477,17 +478,21 @@ impl<'a> Attributes<'a> {
     }
 }
 
-fn key_value(buf: &[u8]) -> Result<(&str, AnyValueView<'_>), WireError> {
-    let (mut key, mut value) = ("", &[][..]);
+fn raw_key_value(buf: &[u8]) -> Result<(&[u8], AnyValueView<'_>), WireError> {
+    let (mut key, mut value) = (&[][..], &[][..]);
     for f in Fields::new(buf) {
         let f = f?;
         match f.number {
-            1 => key = str_of(f.bytes()?),
+            1 => key = f.bytes()?,
             2 => value = f.bytes()?,
             _ => {}
         }
     }
     Ok((key, AnyValueView::new(value)))
+}
+
+fn key_value(buf: &[u8]) -> Result<(&str, AnyValueView<'_>), WireError> {
+    raw_key_value(buf).map(|(k, v)| (str_of(k), v))
 }
 
 /// An `AnyValue`, decoded lazily.

@@ -101,8 +101,20 @@ impl<'a> Field<'a> {
 }
 
 /// Reads a varint at `buf[*pos..]`, advancing `pos`.
-#[inline]
+#[inline(always)]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
+    // Tags and most lengths in OTLP fit one byte.
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    read_varint_multi(buf, pos)
+}
+
+#[inline(never)]
+fn read_varint_multi(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     let mut result: u64 = 0;
     let mut shift = 0u32;
     loop {
