@@ -73,7 +73,14 @@ pub enum Sizer {
     /// Requests (payloads), the Collector's default.
     #[default]
     Requests,
+    /// Items: spans, metric data points or log records.
+    Items,
+    /// Bytes of encoded OTLP: bounds the queue's memory, whatever the batch size.
+    Bytes,
 }
+
+/// However the queue is sized, it never holds more requests than this.
+pub const MAX_QUEUED_REQUESTS: usize = 65_536;
 
 /// `sending_queue`: the in-memory queue in front of an exporter.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -85,7 +92,9 @@ pub struct QueueConfig {
     pub num_consumers: usize,
     /// Capacity, in `sizer` units. Default 1000.
     pub queue_size: usize,
-    /// Unit of `queue_size`. Only `requests` for now.
+    /// Unit of `queue_size`: `requests` (default), `items` or `bytes`. With `bytes` the queue's
+    /// memory is bounded whatever the batch size (a payload larger than the whole queue still
+    /// passes, alone).
     pub sizer: Sizer,
     /// When the queue is full: `true` (weir's default) makes the pipeline wait, so receivers
     /// refuse new data with retryable errors; `false` fails the data at once (counted in
@@ -160,7 +169,11 @@ impl ExporterSettings {
 /// The pipeline's end of an exporter's sending queue.
 #[derive(Clone)]
 pub struct QueueSender {
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<Queued>,
+    /// The queue's capacity in `sizer` units; a queued payload holds its cost in permits.
+    budget: Arc<Semaphore>,
+    capacity: usize,
+    sizer: Sizer,
     release_on_enqueue: bool,
     block_on_overflow: bool,
     metrics: ExporterMetrics,
@@ -184,18 +197,44 @@ impl QueueSender {
         }
     }
 
+    /// The payload's size in `sizer` units, at least 1 and at most the whole queue.
+    fn cost(&self, payload: &Payload) -> u32 {
+        let units = match self.sizer {
+            Sizer::Requests => 1,
+            Sizer::Items => payload.items(),
+            Sizer::Bytes => payload.len(),
+        };
+        units.clamp(1, self.capacity) as u32
+    }
+
     async fn send(&self, env: Envelope, items: usize) -> Result<(), Failure> {
-        let r = if self.block_on_overflow {
-            self.tx.send(env).await.map_err(|e| (e.0, "the exporter is shutting down"))
+        let cost = self.cost(&env.payload);
+        let permit = if self.block_on_overflow {
+            self.budget.clone().acquire_many_owned(cost).await.map_err(|_| "the exporter is shutting down")
         } else {
-            self.tx.try_send(env).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(e) => (e, "sending queue is full"),
-                mpsc::error::TrySendError::Closed(e) => (e, "the exporter is shutting down"),
+            self.budget.clone().try_acquire_many_owned(cost).map_err(|e| match e {
+                tokio::sync::TryAcquireError::NoPermits => "sending queue is full",
+                tokio::sync::TryAcquireError::Closed => "the exporter is shutting down",
             })
+        };
+        let r = match permit {
+            Ok(permit) => {
+                let queued = Queued { env, _permit: permit };
+                let sent = if self.block_on_overflow {
+                    self.tx.send(queued).await.map_err(|e| (e.0.env, "the exporter is shutting down"))
+                } else {
+                    self.tx.try_send(queued).map_err(|e| match e {
+                        mpsc::error::TrySendError::Full(q) => (q.env, "sending queue is full"),
+                        mpsc::error::TrySendError::Closed(q) => (q.env, "the exporter is shutting down"),
+                    })
+                };
+                sent
+            }
+            Err(why) => Err((env, why)),
         };
         match r {
             Ok(()) => {
-                self.metrics.queue_size(self.tx.max_capacity() - self.tx.capacity());
+                self.metrics.queue_size(self.capacity - self.budget.available_permits());
                 Ok(())
             }
             Err((env, why)) => {
@@ -206,6 +245,12 @@ impl QueueSender {
             }
         }
     }
+}
+
+/// A payload in the sending queue, holding its share of the queue's capacity until dequeued.
+struct Queued {
+    env: Envelope,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Adapts an [`Exporter`] to a `tower::Service`.
@@ -300,7 +345,14 @@ pub fn spawn(
     let (capacity, consumers, release_on_enqueue) =
         if q.enabled { (q.queue_size, q.num_consumers, !q.wait_for_result) } else { (1, 1, false) };
     metrics.queue_capacity(capacity);
-    let (tx, mut rx) = mpsc::channel::<Envelope>(capacity);
+    let sizer = if q.enabled { q.sizer } else { Sizer::Requests };
+    let channel_capacity = match sizer {
+        Sizer::Requests => capacity.min(MAX_QUEUED_REQUESTS),
+        Sizer::Items | Sizer::Bytes => MAX_QUEUED_REQUESTS,
+    };
+    let budget = Arc::new(Semaphore::new(capacity.min(Semaphore::MAX_PERMITS)));
+    let (tx, mut rx) = mpsc::channel::<Queued>(channel_capacity);
+    let task_budget = budget.clone();
     let policy = Backoff {
         cfg: Arc::new(settings.retry.clone()),
         interval: settings.retry.initial_interval,
@@ -318,9 +370,11 @@ pub fn spawn(
     let task = tokio::spawn(async move {
         let limit = Arc::new(Semaphore::new(consumers));
         let mut in_flight = JoinSet::new();
-        while let Some(env) = rx.recv().await {
-            task_metrics.queue_size(rx.len());
+        while let Some(Queued { env, _permit: queue_share }) = rx.recv().await {
             let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            // The payload leaves the queue when a consumer takes it.
+            drop(queue_share);
+            task_metrics.queue_size(capacity - task_budget.available_permits());
             let svc = stack.clone();
             let m = task_metrics.clone();
             let id = id.clone();
@@ -343,7 +397,16 @@ pub fn spawn(
         task_metrics.queue_size(0);
         exporter.shutdown().await;
     });
-    (QueueSender { tx, release_on_enqueue, block_on_overflow: !q.enabled || q.block_on_overflow, metrics }, task)
+    let sender = QueueSender {
+        tx,
+        budget,
+        capacity,
+        sizer,
+        release_on_enqueue,
+        block_on_overflow: !q.enabled || q.block_on_overflow,
+        metrics,
+    };
+    (sender, task)
 }
 
 fn fail(acks: &Acks, f: &Failure) {
@@ -450,6 +513,51 @@ mod tests {
         assert_eq!(w.wait().await, Ok(()), "acknowledged once queued");
         drop(q);
         task.await.unwrap();
+    }
+
+    /// Never finishes an export, so whatever is queued stays queued.
+    struct Stalled;
+
+    #[async_trait]
+    impl Exporter for Stalled {
+        async fn export(&self, _p: Payload) -> Result<(), Failure> {
+            futures::future::pending().await
+        }
+    }
+
+    fn traces(spans: usize) -> Payload {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        use prost::Message;
+        let spans = (0..spans).map(|_| Span { name: "s".into(), ..Default::default() }).collect();
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        Payload::new(Signal::Traces, bytes::Bytes::from(req.encode_to_vec())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_items_sized_queue_refuses_what_does_not_fit() {
+        let mut s = fast_retry();
+        s.queue = QueueConfig {
+            queue_size: 10,
+            sizer: Sizer::Items,
+            num_consumers: 1,
+            block_on_overflow: false,
+            ..QueueConfig::default()
+        };
+        let (q, _task) = spawn("stalled", Signal::Traces, Arc::new(Stalled), &s);
+        // The first payload is taken by the (stalled) consumer, freeing its share.
+        q.enqueue(Envelope::new(traces(4))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        q.enqueue(Envelope::new(traces(6))).await.unwrap();
+        q.enqueue(Envelope::new(traces(4))).await.unwrap();
+        let f = q.enqueue(Envelope::new(traces(1))).await.unwrap_err();
+        assert_eq!(f.message, "sending queue is full");
+        assert!(f.retryable);
     }
 
     #[test]
