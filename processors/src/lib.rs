@@ -1,26 +1,32 @@
-//! weir's processors: `batch` and `memory_limiter`.
+//! weir's processors: `batch`, `memory_limiter` and `tail_sampling`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
-//! the component itself. Both serve every signal and follow the Collector's keys, defaults,
-//! validation messages and metric names; `processors/README.md` documents them for users.
+//! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
+//! traces; all follow the Collector's keys, defaults, validation messages and metric names;
+//! `processors/README.md` documents them for users.
 //!
 //! - [`batch`] joins requests into larger ones by concatenating their encoded bytes, and
 //!   carries the acknowledgement tokens of every request it merges.
 //! - [`memory_limiter`] samples the process's memory and, above its soft limit, makes
 //!   receivers refuse new data with a retryable error through a [`weir_core::Gate`].
+//! - [`tail_sampling`] buffers spans by trace, in bytes, and keeps or drops whole traces by the
+//!   Collector's policies.
 
 pub mod batch;
 pub mod memory_limiter;
 mod metrics;
+pub mod tail_sampling;
 
 #[cfg(test)]
 mod test_pipeline;
 
 pub use batch::{BatchConfig, BatchFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
+pub use tail_sampling::{TailSamplingConfig, TailSamplingFactory};
 
 /// Registers every processor of this crate.
 pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(BatchFactory);
     registry.add_processor(MemoryLimiterFactory::new());
+    registry.add_processor(TailSamplingFactory);
 }

@@ -1,0 +1,510 @@
+//! `tail_sampling` settings, with the Collector's keys and defaults plus weir's byte budget.
+//!
+//! A policy is `{name, type, <type>: {...}}` as in the Collector: [`PolicyConfig`] has one
+//! optional section per policy type and `type` says which one applies. Sections of other types
+//! are ignored, as the Collector ignores them.
+
+use serde::Deserialize;
+use std::time::Duration;
+use weir_core::ComponentConfig;
+
+/// Every policy type weir accepts, in the order the Collector's README lists them.
+pub const POLICY_TYPES: &[&str] = &[
+    "always_sample",
+    "latency",
+    "numeric_attribute",
+    "probabilistic",
+    "status_code",
+    "string_attribute",
+    "rate_limiting",
+    "bytes_limiting",
+    "span_count",
+    "trace_state",
+    "boolean_attribute",
+    "and",
+    "not",
+    "drop",
+    "composite",
+];
+
+/// Settings of the `tail_sampling` processor.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailSamplingConfig {
+    /// Time from the first span of a trace to its decision. Default `30s`. Spans of the trace
+    /// arriving later are late spans (see `decision_cache`).
+    #[serde(with = "weir_core::config::duration")]
+    pub decision_wait: Duration,
+
+    /// Decide this long after the root span (a span without parent) arrived, if that is
+    /// earlier than `decision_wait` after the first span. Unset (default): only `decision_wait`
+    /// applies. `0s` decides as soon as the root span is in.
+    #[serde(with = "optional_duration")]
+    pub decision_wait_after_root_received: Option<Duration>,
+
+    /// Maximum number of traces held while waiting for their decision. Default 50000. When a
+    /// new trace would exceed it, the oldest held trace is decided at once (trigger
+    /// `eviction`); no trace is dropped undecided.
+    pub num_traces: usize,
+
+    /// Weir's byte budget for the whole buffer: span bytes as received plus weir's per-span
+    /// index and the resource/scope headers. When a span would take the buffer past it, the
+    /// oldest traces are decided at once (trigger `eviction`) until it fits. Default
+    /// 256 MiB; `0` means no byte budget (only `num_traces` applies).
+    pub max_buffer_bytes: usize,
+
+    /// A trace whose buffered bytes reach this is decided at once (trigger `trace_size`)
+    /// instead of waiting; its later spans are late spans. Default `0`: no limit. (The
+    /// Collector drops such a trace; weir decides it.)
+    pub maximum_trace_size_bytes: usize,
+
+    /// Only pre-sizes the trace table. Default `0`.
+    pub expected_new_traces_per_sec: usize,
+
+    /// Number of hash shards of the trace buffer. Default 1. Budgets (`num_traces`,
+    /// `max_buffer_bytes`) are divided evenly between shards, and eviction takes the oldest
+    /// trace of the shard that is full.
+    pub num_shards: usize,
+
+    /// Remembered decisions for late spans.
+    pub decision_cache: DecisionCacheConfig,
+
+    /// Write `sampling.policy` (the policy that sampled the trace) and `sampling.trigger`
+    /// (what made the decision happen: `decision_wait`, `root_received`, `trace_size`,
+    /// `eviction`, `shutdown`) as attributes of every kept span. Default `false`.
+    pub decision_attributes: bool,
+
+    /// Evaluate top-level policies only up to the first one that samples. Default `false`.
+    pub sample_on_first_match: bool,
+
+    /// The policies, evaluated in order. At least one is required.
+    pub policies: Vec<PolicyConfig>,
+}
+
+impl Default for TailSamplingConfig {
+    fn default() -> Self {
+        TailSamplingConfig {
+            decision_wait: Duration::from_secs(30),
+            decision_wait_after_root_received: None,
+            num_traces: 50_000,
+            max_buffer_bytes: 256 << 20,
+            maximum_trace_size_bytes: 0,
+            expected_new_traces_per_sec: 0,
+            num_shards: 1,
+            decision_cache: DecisionCacheConfig::default(),
+            decision_attributes: false,
+            sample_on_first_match: false,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// `decision_cache`: trace ids whose decision is remembered after their spans left the buffer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionCacheConfig {
+    /// Trace ids of kept traces remembered (oldest forgotten first), so their late spans are
+    /// forwarded at once. Default `0`: the last `num_traces` decisions are remembered, as the
+    /// Collector remembers them in its trace ring.
+    pub sampled_cache_size: usize,
+    /// Trace ids of dropped traces remembered, so their late spans are dropped at once.
+    /// Default `0`: the last `num_traces`, as above.
+    pub non_sampled_cache_size: usize,
+}
+
+/// One policy: `name`, `type` and the section of that type.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Required; names the policy in metrics and in `sampling.policy`.
+    pub name: String,
+    /// Required; one of [`POLICY_TYPES`].
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    pub latency: Option<LatencyConfig>,
+    pub numeric_attribute: Option<NumericAttributeConfig>,
+    pub probabilistic: Option<ProbabilisticConfig>,
+    pub status_code: Option<StatusCodeConfig>,
+    pub string_attribute: Option<StringAttributeConfig>,
+    pub rate_limiting: Option<RateLimitingConfig>,
+    pub bytes_limiting: Option<BytesLimitingConfig>,
+    pub span_count: Option<SpanCountConfig>,
+    pub trace_state: Option<TraceStateConfig>,
+    pub boolean_attribute: Option<BooleanAttributeConfig>,
+    pub and: Option<AndConfig>,
+    pub not: Option<NotConfig>,
+    pub drop: Option<DropConfig>,
+    pub composite: Option<CompositeConfig>,
+    /// Not supported; accepted only to refuse it with a useful message.
+    pub ottl_condition: Option<serde_ignored::Ignored>,
+}
+
+/// `latency`: trace duration (latest end − earliest start) against bounds, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Without an upper bound, sample when duration ≥ this.
+    pub threshold_ms: u64,
+    /// `0`: no upper bound. Otherwise sample when `threshold_ms` < duration ≤ this.
+    pub upper_threshold_ms: u64,
+}
+
+/// `numeric_attribute`: an integer span or resource attribute in `[min_value, max_value]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NumericAttributeConfig {
+    pub key: String,
+    /// Unset: no lower bound. At least one bound is required.
+    pub min_value: Option<i64>,
+    /// Unset: no upper bound.
+    pub max_value: Option<i64>,
+    /// Deprecated in the Collector (use `drop`/`not`): a match means "do not sample".
+    pub invert_match: bool,
+}
+
+/// `probabilistic`: a consistent share of traces, by the trace's randomness.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbabilisticConfig {
+    /// Percentage of traces to sample, 0–100 (≥ 100 samples all).
+    pub sampling_percentage: f64,
+    /// Accepted for compatibility and ignored: weir uses the trace id's 56 random bits (or
+    /// `ot=rv`), so every stage agrees, instead of a salted hash.
+    pub hash_salt: String,
+}
+
+impl Default for ProbabilisticConfig {
+    fn default() -> Self {
+        ProbabilisticConfig { sampling_percentage: 0.0, hash_salt: "default-hash-seed".into() }
+    }
+}
+
+/// `status_code`: any span with one of these status codes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusCodeConfig {
+    /// `OK`, `ERROR` and/or `UNSET`.
+    pub status_codes: Vec<String>,
+}
+
+/// `string_attribute`: a string span or resource attribute equal to (or matching) a value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StringAttributeConfig {
+    pub key: String,
+    pub values: Vec<String>,
+    /// Treat `values` as regular expressions (anchored neither at start nor end).
+    pub enabled_regex_matching: bool,
+    /// Number of attribute values whose regex result is remembered. Default 0 (weir then
+    /// remembers up to 128 values; the cache is cleared when full).
+    pub cache_max_size: usize,
+    /// Deprecated in the Collector: a match means "do not sample"; a missing key samples.
+    pub invert_match: bool,
+}
+
+/// `rate_limiting`: at most this many spans per second (whole traces).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitingConfig {
+    pub spans_per_second: u64,
+}
+
+/// `bytes_limiting`: a token bucket over the traces' bytes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BytesLimitingConfig {
+    /// Required, > 0.
+    pub bytes_per_second: u64,
+    /// Bucket size; default 2 × `bytes_per_second`.
+    pub burst_capacity: u64,
+}
+
+/// `span_count`: the trace's span count in `[min_spans, max_spans]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanCountConfig {
+    pub min_spans: u64,
+    /// `0`: no maximum.
+    pub max_spans: u64,
+}
+
+/// `trace_state`: any span's W3C tracestate has `key` with one of `values`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceStateConfig {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// `boolean_attribute`: a boolean span or resource attribute equal to `value`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BooleanAttributeConfig {
+    pub key: String,
+    pub value: bool,
+    pub invert_match: bool,
+}
+
+/// `and`: every sub-policy must sample.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AndConfig {
+    pub and_sub_policy: Vec<PolicyConfig>,
+}
+
+/// `not`: inverts the sampled / not-sampled result of one policy.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotConfig {
+    pub not_sub_policy: Option<Box<PolicyConfig>>,
+}
+
+/// `drop`: when every sub-policy samples, the trace is dropped, whatever other policies say.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropConfig {
+    pub drop_sub_policy: Vec<PolicyConfig>,
+}
+
+/// `composite`: sub-policies in order, each with a share of a spans-per-second budget.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompositeConfig {
+    pub max_total_spans_per_second: u64,
+    /// Names of the sub-policies, in evaluation order; every sub-policy must be listed.
+    pub policy_order: Vec<String>,
+    pub composite_sub_policy: Vec<PolicyConfig>,
+    pub rate_allocation: Vec<RateAllocationConfig>,
+}
+
+/// One `composite.rate_allocation` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateAllocationConfig {
+    pub policy: String,
+    /// Percent of `max_total_spans_per_second` this sub-policy may sample.
+    pub percent: u64,
+}
+
+/// Reads an optional duration (`null` or absent → `None`).
+mod optional_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "weir_core::config::duration")] Duration);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+/// A value that is parsed as anything and then ignored.
+mod serde_ignored {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Ignored;
+
+    impl<'de> Deserialize<'de> for Ignored {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
+        }
+    }
+}
+
+impl ComponentConfig for TailSamplingConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.decision_wait.is_zero() {
+            return Err("decision_wait must be greater than zero".into());
+        }
+        if self.num_traces == 0 {
+            return Err("num_traces must be greater than zero".into());
+        }
+        if self.num_shards == 0 {
+            return Err("num_shards must be at least 1".into());
+        }
+        if self.num_shards > self.num_traces {
+            return Err("num_shards must not exceed num_traces".into());
+        }
+        if self.policies.is_empty() {
+            return Err("policies: at least one policy is required".into());
+        }
+        validate_policies(&self.policies, "policies", 0)
+    }
+}
+
+/// How deeply `and`/`not`/`drop`/`composite` may nest.
+const MAX_DEPTH: usize = 4;
+
+fn validate_policies(policies: &[PolicyConfig], at: &str, depth: usize) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    for (i, p) in policies.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        if p.name.is_empty() {
+            return Err(format!("{here}: name is required"));
+        }
+        if !names.insert(p.name.as_str()) {
+            return Err(format!("{here}: duplicate policy name {:?}; policy names must be unique", p.name));
+        }
+        validate_policy(p, &format!("{here} ({:?})", p.name), depth)?;
+    }
+    Ok(())
+}
+
+fn section<'a, T>(s: &'a Option<T>, at: &str, ty: &str) -> Result<&'a T, String> {
+    s.as_ref().ok_or_else(|| format!("{at}: type {ty} needs a `{ty}:` section"))
+}
+
+pub(crate) fn validate_policy(p: &PolicyConfig, at: &str, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("{at}: policies nest deeper than {MAX_DEPTH} levels"));
+    }
+    let ty = p.policy_type.as_str();
+    match ty {
+        "always_sample" => {}
+        "latency" => {
+            let c = section(&p.latency, at, ty)?;
+            if c.upper_threshold_ms != 0 && c.upper_threshold_ms <= c.threshold_ms {
+                return Err(format!("{at}: latency.upper_threshold_ms must be greater than threshold_ms (or 0)"));
+            }
+        }
+        "numeric_attribute" => {
+            let c = section(&p.numeric_attribute, at, ty)?;
+            if c.key.is_empty() {
+                return Err(format!("{at}: numeric_attribute.key is required"));
+            }
+            match (c.min_value, c.max_value) {
+                (None, None) => {
+                    return Err(format!("{at}: numeric_attribute needs min_value, max_value or both"));
+                }
+                (Some(lo), Some(hi)) if lo > hi => {
+                    return Err(format!("{at}: numeric_attribute.min_value must not exceed max_value"));
+                }
+                _ => {}
+            }
+        }
+        "probabilistic" => {
+            let c = section(&p.probabilistic, at, ty)?;
+            if c.sampling_percentage.is_nan() || c.sampling_percentage < 0.0 {
+                return Err(format!("{at}: probabilistic.sampling_percentage must be between 0 and 100"));
+            }
+        }
+        "status_code" => {
+            let c = section(&p.status_code, at, ty)?;
+            if c.status_codes.is_empty() {
+                return Err(format!("{at}: status_code.status_codes must list at least one of OK, ERROR, UNSET"));
+            }
+            for s in &c.status_codes {
+                if !matches!(s.as_str(), "OK" | "ERROR" | "UNSET") {
+                    return Err(format!("{at}: unknown status code {s:?}; use OK, ERROR or UNSET"));
+                }
+            }
+        }
+        "string_attribute" => {
+            let c = section(&p.string_attribute, at, ty)?;
+            if c.key.is_empty() {
+                return Err(format!("{at}: string_attribute.key is required"));
+            }
+            if c.enabled_regex_matching {
+                for v in &c.values {
+                    regex::Regex::new(v)
+                        .map_err(|e| format!("{at}: string_attribute.values: invalid regular expression {v:?}: {e}"))?;
+                }
+            }
+        }
+        "rate_limiting" => {
+            let c = section(&p.rate_limiting, at, ty)?;
+            if c.spans_per_second == 0 {
+                return Err(format!("{at}: rate_limiting.spans_per_second must be greater than zero"));
+            }
+        }
+        "bytes_limiting" => {
+            let c = section(&p.bytes_limiting, at, ty)?;
+            if c.bytes_per_second == 0 {
+                return Err(format!("{at}: bytes_limiting.bytes_per_second must be greater than zero"));
+            }
+        }
+        "span_count" => {
+            let c = section(&p.span_count, at, ty)?;
+            if c.max_spans != 0 && c.max_spans < c.min_spans {
+                return Err(format!("{at}: span_count.max_spans must be 0 or at least min_spans"));
+            }
+        }
+        "trace_state" => {
+            let c = section(&p.trace_state, at, ty)?;
+            if c.key.is_empty() || c.values.is_empty() {
+                return Err(format!("{at}: trace_state needs a key and at least one value"));
+            }
+        }
+        "boolean_attribute" => {
+            let c = section(&p.boolean_attribute, at, ty)?;
+            if c.key.is_empty() {
+                return Err(format!("{at}: boolean_attribute.key is required"));
+            }
+        }
+        "and" => {
+            let c = section(&p.and, at, ty)?;
+            if c.and_sub_policy.is_empty() {
+                return Err(format!("{at}: and.and_sub_policy must list at least one policy"));
+            }
+            validate_policies(&c.and_sub_policy, &format!("{at}.and_sub_policy"), depth + 1)?;
+        }
+        "not" => {
+            let c = section(&p.not, at, ty)?;
+            let sub = c.not_sub_policy.as_ref().ok_or_else(|| format!("{at}: not.not_sub_policy is required"))?;
+            if sub.name.is_empty() {
+                return Err(format!("{at}.not_sub_policy: name is required"));
+            }
+            validate_policy(sub, &format!("{at}.not_sub_policy"), depth + 1)?;
+        }
+        "drop" => {
+            let c = section(&p.drop, at, ty)?;
+            if c.drop_sub_policy.is_empty() {
+                return Err(format!("{at}: drop.drop_sub_policy must list at least one policy"));
+            }
+            validate_policies(&c.drop_sub_policy, &format!("{at}.drop_sub_policy"), depth + 1)?;
+        }
+        "composite" => {
+            let c = section(&p.composite, at, ty)?;
+            if c.max_total_spans_per_second == 0 {
+                return Err(format!("{at}: composite.max_total_spans_per_second must be greater than zero"));
+            }
+            if c.composite_sub_policy.is_empty() {
+                return Err(format!("{at}: composite.composite_sub_policy must list at least one policy"));
+            }
+            validate_policies(&c.composite_sub_policy, &format!("{at}.composite_sub_policy"), depth + 1)?;
+            for name in &c.policy_order {
+                if !c.composite_sub_policy.iter().any(|s| &s.name == name) {
+                    return Err(format!(
+                        "{at}: composite.policy_order names {name:?}, which is not a composite_sub_policy"
+                    ));
+                }
+            }
+            let mut total = 0;
+            for a in &c.rate_allocation {
+                if !c.composite_sub_policy.iter().any(|s| s.name == a.policy) {
+                    return Err(format!(
+                        "{at}: composite.rate_allocation names {:?}, which is not a composite_sub_policy",
+                        a.policy
+                    ));
+                }
+                total += a.percent;
+            }
+            if total > 100 {
+                return Err(format!("{at}: composite.rate_allocation percents add up to {total}, more than 100"));
+            }
+        }
+        "ottl_condition" => {
+            return Err(format!(
+                "{at}: type ottl_condition is not supported by weir (it has no OTTL engine); express the condition \
+                 with string_attribute, numeric_attribute, boolean_attribute, status_code, latency, span_count or \
+                 trace_state, combined with and, not or drop"
+            ));
+        }
+        "" => return Err(format!("{at}: type is required; valid types are {}", POLICY_TYPES.join(", "))),
+        other => {
+            return Err(format!("{at}: unknown policy type {other:?}; valid types are {}", POLICY_TYPES.join(", ")));
+        }
+    }
+    Ok(())
+}

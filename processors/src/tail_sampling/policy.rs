@@ -1,0 +1,506 @@
+//! Policies, built from their config, and the Collector's rule for combining their results.
+
+use super::buffer::{Trace, TraceId};
+use super::config::PolicyConfig;
+use super::tracestate;
+use regex::Regex;
+use std::collections::{HashMap, HashSet};
+use tokio::time::Instant;
+use weir_core::pdata::views::{Attributes, SpanFields};
+use weir_core::pdata::{AnyValue, AnyValueView, ResourceGroupView, SpanView, WireError};
+
+/// One policy's result, as the Collector names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Sampled,
+    NotSampled,
+    /// An `invert_match` policy whose condition did not match: sample (lowest precedence).
+    InvertSampled,
+    /// An `invert_match` policy whose condition matched: do not sample (overrides Sampled).
+    InvertNotSampled,
+    /// A `drop` policy matched: do not sample, whatever else says.
+    Dropped,
+}
+
+impl Decision {
+    pub(crate) fn is_sampled(self) -> bool {
+        matches!(self, Decision::Sampled | Decision::InvertSampled)
+    }
+
+    /// Inside `and`, `drop` and `composite` inverted results count as plain ones (#36673).
+    fn collapse(self) -> Decision {
+        match self {
+            Decision::InvertSampled => Decision::Sampled,
+            Decision::InvertNotSampled => Decision::NotSampled,
+            d => d,
+        }
+    }
+}
+
+/// A result with the consistent-probability threshold it implies for kept spans, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) decision: Decision,
+    pub(crate) threshold: Option<u64>,
+}
+
+impl From<Decision> for Outcome {
+    fn from(decision: Decision) -> Self {
+        Outcome { decision, threshold: None }
+    }
+}
+
+/// What a policy reads about a trace: its spans with their resources.
+pub(crate) struct TraceFacts<'a> {
+    pub(crate) id: TraceId,
+    pub(crate) trace: &'a Trace,
+}
+
+impl<'a> TraceFacts<'a> {
+    fn spans(&self) -> impl Iterator<Item = (usize, SpanView<'a>)> + 'a {
+        let t = self.trace;
+        t.spans.iter().map(move |s| (s.group as usize, SpanView::new(t.span_bytes(s))))
+    }
+
+    fn fields(&self) -> impl Iterator<Item = Result<SpanFields<'a>, WireError>> + 'a {
+        self.spans().map(|(_, s)| s.fields())
+    }
+
+    fn resource_attributes(&self, group: usize) -> Result<Attributes<'a>, WireError> {
+        Ok(ResourceGroupView::new(&self.trace.groups[group].resource).resource()?.attributes())
+    }
+
+    fn span_count(&self) -> u64 {
+        self.trace.spans.len() as u64
+    }
+
+    /// Whether `pred` holds for `key` in any resource or span attribute of the trace.
+    fn any_attribute(&self, key: &str, mut pred: impl FnMut(AnyValueView<'a>) -> bool) -> Result<bool, WireError> {
+        for g in 0..self.trace.groups.len() {
+            if let Some(v) = self.resource_attributes(g)?.get(key)? {
+                if pred(v) {
+                    return Ok(true);
+                }
+            }
+        }
+        for (_, s) in self.spans() {
+            if let Some(v) = s.attributes().get(key)? {
+                if pred(v) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn duration_nanos(&self) -> Result<u64, WireError> {
+        let (mut start, mut end) = (u64::MAX, 0u64);
+        for f in self.fields() {
+            let f = f?;
+            start = start.min(f.start_time_unix_nano);
+            end = end.max(f.end_time_unix_nano);
+        }
+        Ok(end.saturating_sub(start))
+    }
+}
+
+/// Plain or inverted result of an attribute condition, as the Collector gives it.
+fn matched(found: bool, invert: bool) -> Decision {
+    match (invert, found) {
+        (false, true) => Decision::Sampled,
+        (false, false) => Decision::NotSampled,
+        (true, true) => Decision::InvertNotSampled,
+        (true, false) => Decision::InvertSampled,
+    }
+}
+
+/// A built policy.
+pub(crate) struct Policy {
+    pub(crate) name: String,
+    kind: Kind,
+}
+
+enum Kind {
+    AlwaysSample,
+    Latency { threshold_ns: u64, upper_ns: u64 },
+    Numeric { key: String, min: i64, max: i64, invert: bool },
+    Probabilistic { threshold: Option<u64> },
+    StatusCode { codes: [bool; 3] },
+    StringAttribute(Box<StringAttribute>),
+    RateLimiting { limit: u64, second: u64, spans: u64 },
+    BytesLimiting { rate: f64, burst: f64, tokens: f64, last: Option<Instant> },
+    SpanCount { min: u64, max: u64 },
+    TraceState { key: String, values: HashSet<String> },
+    Boolean { key: String, value: bool, invert: bool },
+    And(Vec<Policy>),
+    Not(Box<Policy>),
+    Drop(Vec<Policy>),
+    Composite(Composite),
+}
+
+struct StringAttribute {
+    key: String,
+    values: HashSet<String>,
+    regexes: Vec<Regex>,
+    cache: HashMap<String, bool>,
+    cache_max: usize,
+    invert: bool,
+}
+
+impl StringAttribute {
+    fn matches(&mut self, v: &str) -> bool {
+        if self.regexes.is_empty() {
+            return self.values.contains(v);
+        }
+        if let Some(&m) = self.cache.get(v) {
+            return m;
+        }
+        let m = self.regexes.iter().any(|r| r.is_match(v));
+        if self.cache.len() >= self.cache_max {
+            self.cache.clear();
+        }
+        self.cache.insert(v.to_string(), m);
+        m
+    }
+}
+
+struct Composite {
+    max_total: u64,
+    /// Sub-policies in `policy_order`, each with its spans-per-second budget.
+    subs: Vec<(Policy, u64)>,
+    second: u64,
+    sent: Vec<u64>,
+    sent_total: u64,
+}
+
+/// When the policies are evaluated.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: Instant,
+    /// Whole seconds since the processor started: the rate limiters' window.
+    pub(crate) second: u64,
+}
+
+impl Policy {
+    /// Builds a validated policy config (see `config::validate_policy`).
+    pub(crate) fn build(c: &PolicyConfig) -> Result<Policy, String> {
+        let missing = || format!("policy {:?}: missing `{}:` section", c.name, c.policy_type);
+        let kind = match c.policy_type.as_str() {
+            "always_sample" => Kind::AlwaysSample,
+            "latency" => {
+                let l = c.latency.as_ref().ok_or_else(missing)?;
+                Kind::Latency { threshold_ns: l.threshold_ms * 1_000_000, upper_ns: l.upper_threshold_ms * 1_000_000 }
+            }
+            "numeric_attribute" => {
+                let n = c.numeric_attribute.as_ref().ok_or_else(missing)?;
+                Kind::Numeric {
+                    key: n.key.clone(),
+                    min: n.min_value.unwrap_or(i64::MIN),
+                    max: n.max_value.unwrap_or(i64::MAX),
+                    invert: n.invert_match,
+                }
+            }
+            "probabilistic" => {
+                let p = c.probabilistic.as_ref().ok_or_else(missing)?;
+                Kind::Probabilistic { threshold: tracestate::threshold_for_percentage(p.sampling_percentage) }
+            }
+            "status_code" => {
+                let s = c.status_code.as_ref().ok_or_else(missing)?;
+                let mut codes = [false; 3];
+                for code in &s.status_codes {
+                    match code.as_str() {
+                        "UNSET" => codes[0] = true,
+                        "OK" => codes[1] = true,
+                        "ERROR" => codes[2] = true,
+                        other => return Err(format!("unknown status code {other:?}")),
+                    }
+                }
+                Kind::StatusCode { codes }
+            }
+            "string_attribute" => {
+                let s = c.string_attribute.as_ref().ok_or_else(missing)?;
+                let regexes = if s.enabled_regex_matching {
+                    s.values.iter().map(|v| Regex::new(v).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
+                } else {
+                    Vec::new()
+                };
+                Kind::StringAttribute(Box::new(StringAttribute {
+                    key: s.key.clone(),
+                    values: s.values.iter().cloned().collect(),
+                    regexes,
+                    cache: HashMap::new(),
+                    cache_max: if s.cache_max_size == 0 { 128 } else { s.cache_max_size },
+                    invert: s.invert_match,
+                }))
+            }
+            "rate_limiting" => {
+                let r = c.rate_limiting.as_ref().ok_or_else(missing)?;
+                Kind::RateLimiting { limit: r.spans_per_second, second: 0, spans: 0 }
+            }
+            "bytes_limiting" => {
+                let b = c.bytes_limiting.as_ref().ok_or_else(missing)?;
+                let burst = if b.burst_capacity == 0 { 2 * b.bytes_per_second } else { b.burst_capacity } as f64;
+                Kind::BytesLimiting { rate: b.bytes_per_second as f64, burst, tokens: burst, last: None }
+            }
+            "span_count" => {
+                let s = c.span_count.as_ref().ok_or_else(missing)?;
+                Kind::SpanCount { min: s.min_spans, max: if s.max_spans == 0 { u64::MAX } else { s.max_spans } }
+            }
+            "trace_state" => {
+                let t = c.trace_state.as_ref().ok_or_else(missing)?;
+                Kind::TraceState { key: t.key.clone(), values: t.values.iter().cloned().collect() }
+            }
+            "boolean_attribute" => {
+                let b = c.boolean_attribute.as_ref().ok_or_else(missing)?;
+                Kind::Boolean { key: b.key.clone(), value: b.value, invert: b.invert_match }
+            }
+            "and" => Kind::And(build_all(&c.and.as_ref().ok_or_else(missing)?.and_sub_policy)?),
+            "drop" => Kind::Drop(build_all(&c.drop.as_ref().ok_or_else(missing)?.drop_sub_policy)?),
+            "not" => {
+                let sub = c.not.as_ref().and_then(|n| n.not_sub_policy.as_ref()).ok_or_else(missing)?;
+                Kind::Not(Box::new(Policy::build(sub)?))
+            }
+            "composite" => {
+                let k = c.composite.as_ref().ok_or_else(missing)?;
+                // Order: `policy_order` first, then any sub-policy it does not name.
+                let mut ordered: Vec<&PolicyConfig> = k
+                    .policy_order
+                    .iter()
+                    .filter_map(|n| k.composite_sub_policy.iter().find(|s| &s.name == n))
+                    .collect();
+                for s in &k.composite_sub_policy {
+                    if !ordered.iter().any(|o| o.name == s.name) {
+                        ordered.push(s);
+                    }
+                }
+                // As the Collector: an allocation with a percent gets that share, one without
+                // a percent an equal share, and a sub-policy not allocated at all gets an equal
+                // share when there are no allocations (otherwise none).
+                let equal = k.max_total_spans_per_second / k.composite_sub_policy.len() as u64;
+                let budget = |name: &str| -> u64 {
+                    if k.rate_allocation.is_empty() {
+                        return equal;
+                    }
+                    match k.rate_allocation.iter().find(|a| a.policy == name) {
+                        Some(a) if a.percent > 0 => k.max_total_spans_per_second * a.percent / 100,
+                        Some(_) => equal,
+                        None => 0,
+                    }
+                };
+                let subs = ordered
+                    .into_iter()
+                    .map(|s| Ok((Policy::build(s)?, budget(&s.name))))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let n = subs.len();
+                Kind::Composite(Composite {
+                    max_total: k.max_total_spans_per_second,
+                    subs,
+                    second: 0,
+                    sent: vec![0; n],
+                    sent_total: 0,
+                })
+            }
+            other => return Err(format!("unknown policy type {other:?}")),
+        };
+        Ok(Policy { name: c.name.clone(), kind })
+    }
+
+    /// Evaluates the policy on the trace as buffered so far.
+    pub(crate) fn evaluate(&mut self, t: &TraceFacts<'_>, clock: Clock) -> Result<Outcome, WireError> {
+        let d = match &mut self.kind {
+            Kind::AlwaysSample => Decision::Sampled,
+            Kind::Latency { threshold_ns, upper_ns } => {
+                let d = t.duration_nanos()?;
+                let hit = if *upper_ns == 0 { d >= *threshold_ns } else { d > *threshold_ns && d <= *upper_ns };
+                matched(hit, false)
+            }
+            Kind::Numeric { key, min, max, invert } => {
+                let (lo, hi) = (*min, *max);
+                matched(t.any_attribute(key, |v| v.as_i64().is_some_and(|i| lo <= i && i <= hi))?, *invert)
+            }
+            Kind::Probabilistic { threshold } => {
+                let Some(th) = *threshold else { return Ok(Decision::NotSampled.into()) };
+                let mut ts = "";
+                for f in t.fields() {
+                    let f = f?;
+                    if tracestate::ot_value(f.trace_state, "rv").is_some() {
+                        ts = f.trace_state;
+                        break;
+                    }
+                }
+                let r = tracestate::randomness(&t.id, ts);
+                return Ok(if r >= th {
+                    Outcome { decision: Decision::Sampled, threshold: Some(th) }
+                } else {
+                    Decision::NotSampled.into()
+                });
+            }
+            Kind::StatusCode { codes } => {
+                let mut hit = false;
+                for f in t.fields() {
+                    let code = f?.status_code;
+                    if (0..3).contains(&code) && codes[code as usize] {
+                        hit = true;
+                        break;
+                    }
+                }
+                matched(hit, false)
+            }
+            Kind::StringAttribute(s) => {
+                let key = s.key.clone();
+                let invert = s.invert;
+                let found = t.any_attribute(&key, |v| v.as_str().is_some_and(|v| s.matches(v)))?;
+                matched(found, invert)
+            }
+            Kind::RateLimiting { limit, second, spans } => {
+                if *second != clock.second {
+                    *second = clock.second;
+                    *spans = 0;
+                }
+                let if_sampled = *spans + t.span_count();
+                if if_sampled < *limit {
+                    *spans = if_sampled;
+                    Decision::Sampled
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::BytesLimiting { rate, burst, tokens, last } => {
+                if let Some(l) = *last {
+                    *tokens = (*tokens + *rate * clock.now.duration_since(l).as_secs_f64()).min(*burst);
+                }
+                *last = Some(clock.now);
+                let size = t.trace.arena.len() as f64;
+                if size <= *tokens {
+                    *tokens -= size;
+                    Decision::Sampled
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::SpanCount { min, max } => {
+                let n = t.span_count();
+                matched(*min <= n && n <= *max, false)
+            }
+            Kind::TraceState { key, values } => {
+                let mut hit = false;
+                for f in t.fields() {
+                    if tracestate::tracestate_value(f?.trace_state, key).is_some_and(|v| values.contains(v)) {
+                        hit = true;
+                        break;
+                    }
+                }
+                matched(hit, false)
+            }
+            Kind::Boolean { key, value, invert } => {
+                let want = *value;
+                matched(t.any_attribute(key, |v| matches!(v.get(), Ok(AnyValue::Bool(b)) if b == want))?, *invert)
+            }
+            Kind::And(subs) => {
+                let mut threshold = None;
+                for s in subs.iter_mut() {
+                    let o = s.evaluate(t, clock)?;
+                    if o.decision.collapse() != Decision::Sampled {
+                        return Ok(Decision::NotSampled.into());
+                    }
+                    threshold = threshold.max(o.threshold);
+                }
+                return Ok(Outcome { decision: Decision::Sampled, threshold });
+            }
+            Kind::Not(sub) => match sub.evaluate(t, clock)?.decision {
+                Decision::Sampled => Decision::NotSampled,
+                Decision::NotSampled => Decision::Sampled,
+                other => other,
+            },
+            Kind::Drop(subs) => {
+                for s in subs.iter_mut() {
+                    if s.evaluate(t, clock)?.decision.collapse() != Decision::Sampled {
+                        return Ok(Decision::NotSampled.into());
+                    }
+                }
+                Decision::Dropped
+            }
+            Kind::Composite(c) => {
+                if c.second != clock.second {
+                    c.second = clock.second;
+                    c.sent.iter_mut().for_each(|s| *s = 0);
+                    c.sent_total = 0;
+                }
+                let n = t.span_count();
+                for (i, (sub, budget)) in c.subs.iter_mut().enumerate() {
+                    let o = sub.evaluate(t, clock)?;
+                    if o.decision.collapse() != Decision::Sampled {
+                        continue;
+                    }
+                    if c.sent[i] + n <= *budget && c.sent_total + n <= c.max_total {
+                        c.sent[i] += n;
+                        c.sent_total += n;
+                        return Ok(Outcome { decision: Decision::Sampled, threshold: o.threshold });
+                    }
+                    // Over this sub-policy's budget: the next one may still take the trace.
+                }
+                Decision::NotSampled
+            }
+        };
+        Ok(d.into())
+    }
+}
+
+fn build_all(cs: &[PolicyConfig]) -> Result<Vec<Policy>, String> {
+    cs.iter().map(Policy::build).collect()
+}
+
+/// The final decision over every top-level result, by the Collector's precedence: any
+/// Dropped, then any InvertNotSampled → not sampled; then the first Sampled → sampled by that
+/// policy; then any InvertSampled without a NotSampled → sampled; otherwise not sampled.
+/// Returns the index of the deciding policy when sampled.
+pub(crate) fn combine(results: &[Outcome]) -> Option<usize> {
+    let has = |d: Decision| results.iter().any(|o| o.decision == d);
+    if has(Decision::Dropped) || has(Decision::InvertNotSampled) {
+        return None;
+    }
+    if let Some(i) = results.iter().position(|o| o.decision == Decision::Sampled) {
+        return Some(i);
+    }
+    if !has(Decision::NotSampled) {
+        return results.iter().position(|o| o.decision == Decision::InvertSampled);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(d: Decision) -> Outcome {
+        d.into()
+    }
+
+    #[test]
+    fn drop_beats_everything() {
+        assert_eq!(combine(&[o(Decision::Sampled), o(Decision::Dropped)]), None);
+    }
+
+    #[test]
+    fn inverted_not_sampled_beats_sampled() {
+        assert_eq!(combine(&[o(Decision::Sampled), o(Decision::InvertNotSampled)]), None);
+    }
+
+    #[test]
+    fn first_sampled_policy_decides() {
+        assert_eq!(combine(&[o(Decision::NotSampled), o(Decision::Sampled), o(Decision::Sampled)]), Some(1));
+    }
+
+    #[test]
+    fn inverted_sampled_only_without_a_plain_not_sampled() {
+        assert_eq!(combine(&[o(Decision::InvertSampled)]), Some(0));
+        assert_eq!(combine(&[o(Decision::InvertSampled), o(Decision::NotSampled)]), None);
+        assert_eq!(combine(&[o(Decision::InvertSampled), o(Decision::Sampled)]), Some(1));
+    }
+
+    #[test]
+    fn nothing_sampled_is_not_sampled() {
+        assert_eq!(combine(&[o(Decision::NotSampled)]), None);
+        assert_eq!(combine(&[]), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! Consistent probability (W3C tracestate `ot=th` / `ot=rv`) and the span rewrites that record
+//! it, done on the wire: every field of the span but the one changed is copied byte for byte.
+
+use weir_core::pdata::wire::{write_len_prefix, Fields};
+
+/// 2^56: thresholds and randomness are 56-bit numbers.
+pub(crate) const MAX_56: u64 = 1 << 56;
+
+/// The rejection threshold T for a sampling percentage: `(1 - p) × 2^56`; 0 keeps all.
+/// `None` for a probability of zero (nothing is kept; there is no threshold for it).
+pub(crate) fn threshold_for_percentage(percentage: f64) -> Option<u64> {
+    if percentage >= 100.0 {
+        return Some(0);
+    }
+    if percentage <= 0.0 {
+        return None;
+    }
+    let p = percentage / 100.0;
+    let t = ((1.0 - p) * MAX_56 as f64).round() as u64;
+    // Rounding can reach 2^56 for probabilities below 2^-56: keep at least one value.
+    Some(t.min(MAX_56 - 1))
+}
+
+/// Randomness R of a trace: `ot=rv` when a span carries it, else the low 56 bits of the id.
+pub(crate) fn randomness(trace_id: &[u8], trace_state: &str) -> u64 {
+    if let Some(rv) = ot_value(trace_state, "rv").and_then(|v| parse_hex56(v, false)) {
+        return rv;
+    }
+    let mut low = [0u8; 8];
+    let n = trace_id.len().min(7);
+    low[8 - n..].copy_from_slice(&trace_id[trace_id.len() - n..]);
+    u64::from_be_bytes(low)
+}
+
+/// The value of `key` in the `ot` entry of a W3C tracestate.
+pub(crate) fn ot_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
+    let ot = tracestate_value(trace_state, "ot")?;
+    ot.split(';').find_map(|kv| kv.split_once(':').filter(|(k, _)| *k == key).map(|(_, v)| v))
+}
+
+/// The value of `key` in a W3C tracestate (`k1=v1,k2=v2`).
+pub(crate) fn tracestate_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
+    trace_state
+        .split(',')
+        .map(str::trim)
+        .find_map(|member| member.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+}
+
+/// Parses 1–14 lowercase hex digits; `th` right-pads to 14 digits, `rv` must have all 14.
+fn parse_hex56(v: &str, pad: bool) -> Option<u64> {
+    let ok = !v.is_empty() && v.len() <= 14 && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !ok || (!pad && v.len() != 14) {
+        return None;
+    }
+    let n = u64::from_str_radix(v, 16).ok()?;
+    Some(n << (4 * (14 - v.len())))
+}
+
+/// The incoming threshold of a span, if it carries a valid `ot=th`.
+pub(crate) fn incoming_threshold(trace_state: &str) -> Option<u64> {
+    ot_value(trace_state, "th").and_then(|v| parse_hex56(v, true))
+}
+
+/// `th` encoding: 14 hex digits with trailing zeros removed; 0 is `"0"`.
+pub(crate) fn encode_threshold(t: u64) -> String {
+    if t == 0 {
+        return "0".into();
+    }
+    let s = format!("{t:014x}");
+    s.trim_end_matches('0').to_string()
+}
+
+/// The tracestate with `ot=th:<t>` set, keeping every other entry. The threshold is never
+/// lowered: an incoming larger one (a stricter earlier stage) stays. The `ot` entry moves to
+/// the front, as W3C asks of a modified entry.
+pub(crate) fn with_threshold(trace_state: &str, t: u64) -> String {
+    let t = incoming_threshold(trace_state).map_or(t, |incoming| incoming.max(t));
+    let th = format!("th:{}", encode_threshold(t));
+    let mut ot_parts: Vec<&str> = Vec::new();
+    let mut others: Vec<&str> = Vec::new();
+    for member in trace_state.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        match member.strip_prefix("ot=") {
+            Some(ot) => ot_parts.extend(ot.split(';').filter(|kv| !kv.is_empty() && !kv.starts_with("th:"))),
+            None => others.push(member),
+        }
+    }
+    let mut ot = String::from("ot=");
+    ot.push_str(&th);
+    for p in ot_parts {
+        ot.push(';');
+        ot.push_str(p);
+    }
+    let mut out = ot;
+    for m in others {
+        out.push(',');
+        out.push_str(m);
+    }
+    out
+}
+
+/// Appends `span` to `out` with its `trace_state` (field 3) replaced by `trace_state`, and
+/// with `extra` string attributes appended (field 9). Other fields are copied as they are.
+/// A span that does not parse is copied unchanged.
+pub(crate) fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&str>, extra: &[(&str, &str)]) {
+    let start = out.len();
+    if let Some(ts) = trace_state {
+        let mut ok = true;
+        for f in Fields::new(span) {
+            match f {
+                Ok(f) if f.number == 3 => {}
+                Ok(f) => out.extend_from_slice(&span[f.start..f.end]),
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            out.truncate(start);
+            out.extend_from_slice(span);
+        } else if !ts.is_empty() {
+            write_len_prefix(out, 3, ts.len());
+            out.extend_from_slice(ts.as_bytes());
+        }
+    } else {
+        out.extend_from_slice(span);
+    }
+    for (k, v) in extra {
+        // KeyValue { 1: key, 2: AnyValue { 1: string_value } }
+        let any_len = 1 + varint_len(v.len()) + v.len();
+        let kv_len = 1 + varint_len(k.len()) + k.len() + 1 + varint_len(any_len) + any_len;
+        write_len_prefix(out, 9, kv_len);
+        write_len_prefix(out, 1, k.len());
+        out.extend_from_slice(k.as_bytes());
+        write_len_prefix(out, 2, any_len);
+        write_len_prefix(out, 1, v.len());
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+fn varint_len(n: usize) -> usize {
+    weir_core::pdata::wire::varint_len(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_follow_the_specification_examples() {
+        assert_eq!(encode_threshold(threshold_for_percentage(100.0).unwrap()), "0");
+        assert_eq!(encode_threshold(threshold_for_percentage(50.0).unwrap()), "8");
+        assert_eq!(encode_threshold(threshold_for_percentage(25.0).unwrap()), "c");
+        assert_eq!(encode_threshold(threshold_for_percentage(6.25).unwrap()), "f");
+        assert_eq!(threshold_for_percentage(0.0), None);
+    }
+
+    #[test]
+    fn randomness_is_the_low_56_bits_unless_rv_is_present() {
+        let id = [0xff, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0, 0, 0, 0, 0, 0, 0x01];
+        assert_eq!(randomness(&id, ""), 1);
+        assert_eq!(randomness(&id, "ot=rv:00000000000010,x=y"), 0x10);
+        assert_eq!(randomness(&id, "ot=rv:bad"), 1, "a malformed rv is ignored");
+    }
+
+    #[test]
+    fn writing_th_keeps_other_entries_and_never_lowers_the_threshold() {
+        assert_eq!(with_threshold("", 0x8 << 52), "ot=th:8");
+        assert_eq!(with_threshold("vendor=a,ot=rv:00000000000001", 0xc << 52), "ot=th:c;rv:00000000000001,vendor=a");
+        // An earlier stage was stricter (th:e > th:8): it stays.
+        assert_eq!(with_threshold("ot=th:e", 0x8 << 52), "ot=th:e");
+        assert_eq!(with_threshold("ot=th:4", 0x8 << 52), "ot=th:8");
+    }
+}
