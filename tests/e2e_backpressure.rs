@@ -105,26 +105,6 @@ fn request(spans: usize, seq: usize) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// POSTs protobuf; returns (status, Retry-After header).
-fn post(port: u16, body: &[u8]) -> (u16, Option<String>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("receiver accepts connections");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = String::new();
-    let _ = BufReader::new(s).read_to_string(&mut resp);
-    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let retry_after = resp
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("retry-after:"))
-        .map(|l| l.split_once(':').unwrap().1.trim().to_string());
-    (code, retry_after)
-}
-
 fn rss_bytes(metrics: &str) -> f64 {
     metrics
         .lines()
@@ -171,7 +151,7 @@ service:
     let per_request = 200;
     let (mut accepted, mut refusals) = (0u64, 0);
     for seq in 0..200 {
-        match post(http, &request(per_request, seq)) {
+        match post_protobuf(http, "/v1/traces", &request(per_request, seq)) {
             (200, _) => accepted += per_request as u64,
             (503, retry_after) => {
                 let secs: u64 = retry_after.expect("503 carries Retry-After").parse().expect("Retry-After in seconds");
@@ -201,7 +181,7 @@ service:
         weir.log()
     );
     // And the daemon takes data again.
-    assert_eq!(post(http, &request(per_request, 999)).0, 200);
+    assert_eq!(post_protobuf(http, "/v1/traces", &request(per_request, 999)).0, 200);
     accepted += per_request as u64;
     assert!(eventually(Duration::from_secs(10), || backend.spans.load(Ordering::SeqCst) >= accepted));
     assert!(weir.terminate(Duration::from_secs(30)).success(), "{}", weir.log());

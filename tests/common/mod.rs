@@ -308,3 +308,26 @@ pub fn repo_root() -> PathBuf {
 pub fn python() -> String {
     std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
+
+/// POSTs a protobuf body to weir's OTLP/HTTP receiver over a plain socket; returns the status
+/// code and the `Retry-After` header.
+pub fn post_protobuf(port: u16, path: &str, body: &[u8]) -> (u16, Option<String>) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("receiver accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    s.write_all(body).expect("write body");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let retry_after = resp
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("retry-after:"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string());
+    (code, retry_after)
+}
