@@ -63,7 +63,17 @@ def wait_port(port, timeout=20):
     raise RuntimeError(f"port {port} did not open")
 
 
-def weir_config(grpc_port, exporter_id, exporter, health, metrics):
+TAIL = """
+  tail_sampling:
+    decision_wait: 5s
+    num_traces: 200000
+    policies:
+      - {{ name: errors, type: status_code, status_code: {{ status_codes: [ERROR] }} }}
+      - {{ name: ten-percent, type: probabilistic, probabilistic: {{ sampling_percentage: 10 }} }}"""
+
+
+def weir_config(grpc_port, exporter_id, exporter, health, metrics, tail=False):
+    processors = "memory_limiter, tail_sampling, batch" if tail else "memory_limiter, batch"
     return f"""
 receivers:
   otlp:
@@ -71,7 +81,7 @@ receivers:
       grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
 processors:
   memory_limiter: {{ check_interval: 100ms, limit_mib: 512 }}
-  batch: {{ send_batch_size: 8192, timeout: 200ms }}
+  batch: {{ send_batch_size: 8192, timeout: 200ms }}{TAIL.format() if tail else ""}
 exporters:
   {exporter_id}: {exporter}
 extensions:
@@ -80,7 +90,7 @@ service:
   extensions: [health_check]
   telemetry: {{ metrics: {{ address: "127.0.0.1:{metrics}" }}, logs: {{ level: warn }} }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [memory_limiter, batch], exporters: [{exporter_id}] }}
+    traces: {{ receivers: [otlp], processors: [{processors}], exporters: [{exporter_id}] }}
 """
 
 
@@ -100,11 +110,11 @@ class Proc:
         self.log.close()
 
 
-def start_weir(tmp, name, exporter_id, exporter):
+def start_weir(tmp, name, exporter_id, exporter, tail=False):
     port, health, metrics = free_port(), free_port(), free_port()
     path = os.path.join(tmp, f"{name}.yaml")
     with open(path, "w") as f:
-        f.write(weir_config(port, exporter_id, exporter, health, metrics))
+        f.write(weir_config(port, exporter_id, exporter, health, metrics, tail))
     p = Proc([os.path.join(ROOT, "target/release/weir"), "run", "--config", path], log=os.path.join(tmp, f"{name}.log"))
     wait_port(port)
     p.metrics_port = metrics
@@ -132,7 +142,13 @@ def start_rotel(tmp, name, peers, forward_port=None):
     return p, port
 
 
-def measure(pid, port, rate, duration, sink_metrics=None):
+def metric_sum(metrics_port, name):
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in body.splitlines() if line.startswith(name))
+
+
+def measure(pid, port, rate, duration, sink_metrics=None, sut_metrics=None):
     """Runs the load against port and returns (cpu-s per million, spans/s, peak RSS MiB).
 
     With a sink, spans count when the sink has them, and the measurement waits until the
@@ -147,9 +163,17 @@ def measure(pid, port, rate, duration, sink_metrics=None):
          "--signal", "traces", "--rate", str(rate), "--duration-s", str(duration), "--batch-size", "512",
          "--concurrency", "8", "--json", "--report-interval-s", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    per_span = []
     while lg.poll() is None:
         peak.append(rss_bytes(pid))
+        if sut_metrics:
+            spans = metric_sum(sut_metrics, "otelcol_processor_tail_sampling_buffered_spans")
+            if spans > 0:
+                per_span.append(metric_sum(sut_metrics, "otelcol_processor_tail_sampling_buffered_bytes") / spans)
         time.sleep(0.25)
+    if per_span:
+        print(f"  tail_sampling buffer: {statistics.median(per_span):.0f} bytes per buffered span (median)",
+              file=sys.stderr)
     summary = json.loads(lg.stdout.read().strip().splitlines()[-1])
     if sink_metrics:
         last, stable_since = -1, time.time()
@@ -161,6 +185,13 @@ def measure(pid, port, rate, duration, sink_metrics=None):
             time.sleep(0.25)
         items = max(last - sunk0, 1)
         elapsed = stable_since - t0
+    elif sut_metrics:
+        # Tail sampling holds spans for decision_wait: wait until everything is decided.
+        end = time.time() + 30
+        while time.time() < end and metric_sum(sut_metrics, "otelcol_processor_tail_sampling_buffered_spans") > 0:
+            time.sleep(0.25)
+        items = max(summary["items"], 1)
+        elapsed = summary["elapsed_s"]
     else:
         time.sleep(0.5)  # let the last batch drain
         items = max(summary["items"], 1)
@@ -175,6 +206,10 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--peers-dir", default=os.path.expanduser("~/.cache/weir-peers"))
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--scenarios", default="discard,forward,fixed50k",
+                    help="comma-separated: discard, forward, fixed50k, tail100k, tailsat "
+                         "(tail scenarios run weir with tail_sampling; rotel, which has none, "
+                         "runs the same load into its blackhole for reference)")
     args = ap.parse_args()
     if not args.skip_build:
         subprocess.run(["cargo", "build", "--release", "-p", "weir", "-p", "weir-loadgen"], cwd=ROOT, check=True)
@@ -184,7 +219,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             for system in ("weir", "rotel"):
-                for scenario in ("discard", "forward", "fixed50k"):
+                for scenario in args.scenarios.split(","):
                     sink = None
                     if scenario == "forward":
                         sink, sink_port = start_weir(tmp, "sink", "nop", "{}")
@@ -194,14 +229,16 @@ def main():
                                                  f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip, '
                                                  f'sending_queue: {{ queue_size: 20 }} }}')
                         else:
-                            p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}")
+                            p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}", tail=scenario.startswith("tail"))
                     else:
                         p, port = start_rotel(tmp, f"rotel-{scenario}", args.peers_dir,
                                               sink_port if scenario == "forward" else None)
                     time.sleep(1)
-                    rate = 50_000 if scenario == "fixed50k" else 0
+                    rate = {"fixed50k": 50_000, "tail100k": 100_000}.get(scenario, 0)
                     try:
-                        r = measure(p.p.pid, port, rate, args.duration, sink.metrics_port if sink else None)
+                        tail = system == "weir" and scenario.startswith("tail")
+                        r = measure(p.p.pid, port, rate, args.duration, sink.metrics_port if sink else None,
+                                    p.metrics_port if tail else None)
                     finally:
                         p.stop()
                         if sink:
@@ -214,7 +251,7 @@ def main():
     for (scenario, system), rs in sorted(results.items()):
         med = [statistics.median(x[i] for x in rs) for i in range(3)]
         print(f"| {scenario} | {system} | {med[0]:.2f} | {med[1]:.0f} | {med[2]:.1f} | {len(rs)} |")
-    for scenario in ("discard", "forward", "fixed50k"):
+    for scenario in args.scenarios.split(","):
         w, r = results.get((scenario, "weir")), results.get((scenario, "rotel"))
         if w and r:
             ratio = statistics.median(x[0] for x in w) / statistics.median(x[0] for x in r)
