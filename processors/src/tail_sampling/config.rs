@@ -47,10 +47,11 @@ pub struct TailSamplingConfig {
     /// `eviction`); no trace is dropped undecided.
     pub num_traces: usize,
 
-    /// Weir's byte budget for the whole buffer: span bytes as received plus weir's per-span
-    /// index and the resource/scope headers. When a span would take the buffer past it, the
-    /// oldest traces are decided at once (trigger `eviction`) until it fits. Default
-    /// 256 MiB; `0` means no byte budget (only `num_traces` applies).
+    /// Weir's byte budget for the whole buffer (all shards together): the received requests
+    /// that buffered spans point into, each counted once, whole, until the last trace with a
+    /// span in it is decided, plus weir's bookkeeping per trace and span. When a request takes
+    /// the buffer past it, the oldest traces are decided at once (trigger `eviction`) until it
+    /// fits. Default 256 MiB; `0` means no byte budget (only `num_traces` applies).
     pub max_buffer_bytes: usize,
 
     /// A trace whose buffered bytes reach this is decided at once (trigger `trace_size`)
@@ -202,20 +203,24 @@ pub struct StringAttributeConfig {
     pub invert_match: bool,
 }
 
-/// `rate_limiting`: at most this many spans per second (whole traces).
+/// `rate_limiting`: about this many spans per second on average (whole traces), as a
+/// consistent random subset: p = min(1, limit / measured span rate), kept iff R ≥ T(p).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitingConfig {
     pub spans_per_second: u64,
 }
 
-/// `bytes_limiting`: a token bucket over the traces' bytes.
+/// `bytes_limiting`: about this many span bytes per second on average, as a consistent random
+/// subset (as `rate_limiting`, measured in the spans' wire bytes).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BytesLimitingConfig {
     /// Required, > 0.
     pub bytes_per_second: u64,
-    /// Bucket size; default 2 × `bytes_per_second`.
+    /// Default 2 × `bytes_per_second`. The byte rate is averaged over
+    /// `burst_capacity / bytes_per_second` seconds (the time a full bucket lasts), so a
+    /// larger value lets short bursts through before p falls.
     pub burst_capacity: u64,
 }
 
@@ -266,7 +271,9 @@ pub struct DropConfig {
     pub drop_sub_policy: Vec<PolicyConfig>,
 }
 
-/// `composite`: sub-policies in order, each with a share of a spans-per-second budget.
+/// `composite`: sub-policies in order, each with a share of a spans-per-second budget; the
+/// first sub-policy that samples (and has a share) keeps the trace with the probability that
+/// holds it to its share.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompositeConfig {

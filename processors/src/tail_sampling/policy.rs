@@ -74,6 +74,32 @@ impl<'a> TraceFacts<'a> {
         self.trace.spans.len() as u64
     }
 
+    /// The trace's randomness R: `ot=rv` of the first span that carries one, else the low 56
+    /// bits of the trace id.
+    fn randomness(&self) -> Result<u64, WireError> {
+        let mut ts = "";
+        for f in self.fields() {
+            let f = f?;
+            if tracestate::ot_value(f.trace_state, "rv").is_some() {
+                ts = f.trace_state;
+                break;
+            }
+        }
+        Ok(tracestate::randomness(&self.id, ts))
+    }
+
+    /// Keeps the trace iff R ≥ T(p), recording T for its spans (`ot=th`). `floor` is a
+    /// threshold a sub-policy already required (the larger one is written).
+    fn keep_with_probability(&self, p: f64, floor: Option<u64>) -> Result<Outcome, WireError> {
+        let Some(th) = tracestate::threshold_for_probability(p) else { return Ok(Decision::NotSampled.into()) };
+        let th = th.max(floor.unwrap_or(0));
+        Ok(if self.randomness()? >= th {
+            Outcome { decision: Decision::Sampled, threshold: Some(th) }
+        } else {
+            Decision::NotSampled.into()
+        })
+    }
+
     /// Whether `pred` holds for `key` in any resource or span attribute of the trace.
     fn any_attribute(&self, key: &str, mut pred: impl FnMut(AnyValueView<'a>) -> bool) -> Result<bool, WireError> {
         for g in 0..self.trace.groups.len() {
@@ -127,8 +153,8 @@ enum Kind {
     Probabilistic { threshold: Option<u64> },
     StatusCode { codes: [bool; 3] },
     StringAttribute(Box<StringAttribute>),
-    RateLimiting { limit: u64, second: u64, spans: u64 },
-    BytesLimiting { rate: f64, burst: f64, tokens: f64, last: Option<Instant> },
+    RateLimiting(RateMeter),
+    BytesLimiting(RateMeter),
     SpanCount { min: u64, max: u64 },
     TraceState { key: String, values: HashSet<String> },
     Boolean { key: String, value: bool, invert: bool },
@@ -165,20 +191,57 @@ impl StringAttribute {
 }
 
 struct Composite {
-    max_total: u64,
-    /// Sub-policies in `policy_order`, each with its spans-per-second budget.
-    subs: Vec<(Policy, u64)>,
-    second: u64,
-    sent: Vec<u64>,
-    sent_total: u64,
+    /// Sub-policies in `policy_order`, each measuring the spans offered to it against its
+    /// spans-per-second budget (`None`: a budget of 0, the sub-policy never samples).
+    subs: Vec<(Policy, Option<RateMeter>)>,
+    /// The spans the sub-policies would keep, against `max_total_spans_per_second`.
+    total: RateMeter,
 }
 
 /// When the policies are evaluated.
 #[derive(Clone, Copy)]
 pub(crate) struct Clock {
     pub(crate) now: Instant,
-    /// Whole seconds since the processor started: the rate limiters' window.
-    pub(crate) second: u64,
+}
+
+/// The rate offered to a rate-based policy, and the sampling probability that keeps `limit`
+/// per second of it on average.
+///
+/// The rate is an exponentially decaying sum of what was offered (spans or bytes of the
+/// traces evaluated), with time constant `window`: under a steady rate r it settles at
+/// r × window, and it depends only on what arrived when, so two processors fed the same
+/// traces compute the same probabilities. The probability is p = min(1, limit × window /
+/// sum), taken after adding the trace itself, so a sudden burst lowers p at once.
+#[derive(Debug, Clone)]
+pub(crate) struct RateMeter {
+    /// Per second.
+    limit: f64,
+    /// Seconds.
+    window: f64,
+    sum: f64,
+    last: Option<Instant>,
+}
+
+impl RateMeter {
+    pub(crate) fn new(limit: f64, window: f64) -> Self {
+        RateMeter { limit, window: window.max(1e-3), sum: 0.0, last: None }
+    }
+
+    /// Records `amount` offered at `now`; the probability to keep it with.
+    pub(crate) fn offer(&mut self, now: Instant, amount: f64) -> f64 {
+        if let Some(last) = self.last {
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            self.sum *= (-dt / self.window).exp();
+        }
+        self.last = Some(now);
+        self.sum += amount;
+        let allowed = self.limit * self.window;
+        if self.sum <= allowed {
+            1.0
+        } else {
+            allowed / self.sum
+        }
+    }
 }
 
 impl Policy {
@@ -235,12 +298,14 @@ impl Policy {
             }
             "rate_limiting" => {
                 let r = c.rate_limiting.as_ref().ok_or_else(missing)?;
-                Kind::RateLimiting { limit: r.spans_per_second, second: 0, spans: 0 }
+                Kind::RateLimiting(RateMeter::new(r.spans_per_second as f64, 1.0))
             }
             "bytes_limiting" => {
                 let b = c.bytes_limiting.as_ref().ok_or_else(missing)?;
-                let burst = if b.burst_capacity == 0 { 2 * b.bytes_per_second } else { b.burst_capacity } as f64;
-                Kind::BytesLimiting { rate: b.bytes_per_second as f64, burst, tokens: burst, last: None }
+                let rate = b.bytes_per_second as f64;
+                let burst = if b.burst_capacity == 0 { 2.0 * rate } else { b.burst_capacity as f64 };
+                // The rate is averaged over the time a full bucket lasts at the rate.
+                Kind::BytesLimiting(RateMeter::new(rate, burst / rate))
             }
             "span_count" => {
                 let s = c.span_count.as_ref().ok_or_else(missing)?;
@@ -289,16 +354,12 @@ impl Policy {
                 };
                 let subs = ordered
                     .into_iter()
-                    .map(|s| Ok((Policy::build(s)?, budget(&s.name))))
+                    .map(|s| {
+                        let b = budget(&s.name);
+                        Ok((Policy::build(s)?, (b > 0).then(|| RateMeter::new(b as f64, 1.0))))
+                    })
                     .collect::<Result<Vec<_>, String>>()?;
-                let n = subs.len();
-                Kind::Composite(Composite {
-                    max_total: k.max_total_spans_per_second,
-                    subs,
-                    second: 0,
-                    sent: vec![0; n],
-                    sent_total: 0,
-                })
+                Kind::Composite(Composite { subs, total: RateMeter::new(k.max_total_spans_per_second as f64, 1.0) })
             }
             other => return Err(format!("unknown policy type {other:?}")),
         };
@@ -320,16 +381,7 @@ impl Policy {
             }
             Kind::Probabilistic { threshold } => {
                 let Some(th) = *threshold else { return Ok(Decision::NotSampled.into()) };
-                let mut ts = "";
-                for f in t.fields() {
-                    let f = f?;
-                    if tracestate::ot_value(f.trace_state, "rv").is_some() {
-                        ts = f.trace_state;
-                        break;
-                    }
-                }
-                let r = tracestate::randomness(&t.id, ts);
-                return Ok(if r >= th {
+                return Ok(if t.randomness()? >= th {
                     Outcome { decision: Decision::Sampled, threshold: Some(th) }
                 } else {
                     Decision::NotSampled.into()
@@ -352,31 +404,13 @@ impl Policy {
                 let found = t.any_attribute(&key, |v| v.as_str().is_some_and(|v| s.matches(v)))?;
                 matched(found, invert)
             }
-            Kind::RateLimiting { limit, second, spans } => {
-                if *second != clock.second {
-                    *second = clock.second;
-                    *spans = 0;
-                }
-                let if_sampled = *spans + t.span_count();
-                if if_sampled < *limit {
-                    *spans = if_sampled;
-                    Decision::Sampled
-                } else {
-                    Decision::NotSampled
-                }
+            Kind::RateLimiting(meter) => {
+                let p = meter.offer(clock.now, t.span_count() as f64);
+                return t.keep_with_probability(p, None);
             }
-            Kind::BytesLimiting { rate, burst, tokens, last } => {
-                if let Some(l) = *last {
-                    *tokens = (*tokens + *rate * clock.now.duration_since(l).as_secs_f64()).min(*burst);
-                }
-                *last = Some(clock.now);
-                let size = t.trace.arena.len() as f64;
-                if size <= *tokens {
-                    *tokens -= size;
-                    Decision::Sampled
-                } else {
-                    Decision::NotSampled
-                }
+            Kind::BytesLimiting(meter) => {
+                let p = meter.offer(clock.now, t.trace.span_bytes as f64);
+                return t.keep_with_probability(p, None);
             }
             Kind::SpanCount { min, max } => {
                 let n = t.span_count();
@@ -421,23 +455,20 @@ impl Policy {
                 Decision::Dropped
             }
             Kind::Composite(c) => {
-                if c.second != clock.second {
-                    c.second = clock.second;
-                    c.sent.iter_mut().for_each(|s| *s = 0);
-                    c.sent_total = 0;
-                }
-                let n = t.span_count();
-                for (i, (sub, budget)) in c.subs.iter_mut().enumerate() {
+                // The first sub-policy (in `policy_order`) that samples, and has a budget,
+                // decides: the trace is kept with the probability that holds that sub-policy
+                // to its budget, scaled down if the sub-policies together would exceed the
+                // total.
+                let n = t.span_count() as f64;
+                for (sub, meter) in c.subs.iter_mut() {
+                    let Some(meter) = meter else { continue };
                     let o = sub.evaluate(t, clock)?;
                     if o.decision.collapse() != Decision::Sampled {
                         continue;
                     }
-                    if c.sent[i] + n <= *budget && c.sent_total + n <= c.max_total {
-                        c.sent[i] += n;
-                        c.sent_total += n;
-                        return Ok(Outcome { decision: Decision::Sampled, threshold: o.threshold });
-                    }
-                    // Over this sub-policy's budget: the next one may still take the trace.
+                    let p = meter.offer(clock.now, n);
+                    let p = p * c.total.offer(clock.now, n * p);
+                    return t.keep_with_probability(p, o.threshold);
                 }
                 Decision::NotSampled
             }

@@ -401,28 +401,6 @@ async fn probabilistic_keeps_by_trace_id_randomness_and_writes_the_threshold() {
     assert_eq!(first.end_time_unix_nano, T0 + 1_000_000);
 }
 
-#[tokio::test(start_paused = true)]
-async fn rate_limiting_counts_spans_per_second() {
-    // Limit 5: a trace is sampled while spans so far this second + its spans < 5.
-    let kept = kept_with(
-        "[{name: r, type: rate_limiting, rate_limiting: {spans_per_second: 5}}]",
-        vec![request(vec![span(1, 1, 0), span(1, 2, 1), span(2, 1, 0), span(2, 2, 1), span(3, 1, 0)])],
-    )
-    .await;
-    assert_eq!(kept.len(), 2, "{kept:?}");
-}
-
-#[tokio::test(start_paused = true)]
-async fn bytes_limiting_is_a_token_bucket_over_trace_bytes() {
-    // Each one-span trace is ~50 bytes; a burst of 120 bytes takes two.
-    let kept = kept_with(
-        "[{name: b, type: bytes_limiting, bytes_limiting: {bytes_per_second: 60, burst_capacity: 120}}]",
-        vec![request(vec![span(1, 1, 0), span(2, 1, 0), span(3, 1, 0), span(4, 1, 0)])],
-    )
-    .await;
-    assert_eq!(kept.len(), 2, "{kept:?}");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Combinations and precedence
 
@@ -476,20 +454,6 @@ async fn inverted_not_sampled_beats_sampled_but_inverted_sampled_loses_to_not_sa
     assert_eq!(kept_with(&format!("[{inverted}]"), mixed()).await, set(&[2, 4]));
     // ... but not when another policy says NotSampled (4 is no error).
     assert_eq!(kept_with(&format!("[{inverted}, {ERRORS}]"), mixed()).await, set(&[2]));
-}
-
-#[tokio::test(start_paused = true)]
-async fn composite_gives_each_sub_policy_its_share_of_the_span_budget() {
-    // Budget 4 spans/s: errors 50% (2 spans), always 50% (2 spans). Six one-span traces, all
-    // errors: errors takes 2, then always_sample takes 2, the rest are over budget.
-    let policies = format!(
-        "[{{name: c, type: composite, composite: {{max_total_spans_per_second: 4, policy_order: [errors, all], \
-         composite_sub_policy: [{ERRORS}, {{name: all, type: always_sample}}], \
-         rate_allocation: [{{policy: errors, percent: 50}}, {{policy: all, percent: 50}}]}}}}]"
-    );
-    let spans = (1..=6).map(|t| with_status(span(t, 1, 0), status::StatusCode::Error)).collect();
-    let kept = kept_with(&policies, vec![request(spans)]).await;
-    assert_eq!(kept.len(), 4, "{kept:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,4 +753,421 @@ async fn decision_attributes_name_the_policy_and_the_trigger() {
             ("sampling.trigger".into(), "shutdown".into())
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: zero-copy spans, payloads accounted once
+
+/// A span as an instrumented HTTP service sends it (about 370 bytes encoded).
+fn realistic_span(rng: &mut Rng, trace: u64, sid: u64, parent: u64, service: &str) -> Span {
+    let routes = ["/api/cart/items", "/api/checkout", "/api/products/{id}", "/api/payment/charge"];
+    let route = routes[rng.below(4) as usize];
+    let start = T0 + rng.below(1_000_000_000);
+    Span {
+        trace_id: tid(trace),
+        span_id: (trace << 8 | sid).to_be_bytes().to_vec(),
+        parent_span_id: if parent == 0 { Vec::new() } else { (trace << 8 | parent).to_be_bytes().to_vec() },
+        name: format!("GET {route}"),
+        kind: 2,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + rng.below(50_000_000),
+        attributes: vec![
+            s("http.request.method", "GET"),
+            s("http.route", route),
+            i("http.response.status_code", 200),
+            s("server.address", &format!("{service}.shop.svc.cluster.local")),
+            s("url.full", &format!("http://{service}:8080{route}?s={:08x}", rng.next() as u32)),
+            s("user_agent.original", "okhttp/4.12.0"),
+            i("thread.id", rng.below(64) as i64),
+            s("network.protocol.version", "1.1"),
+        ],
+        status: Some(Status {
+            code: if rng.below(50) == 0 { status::StatusCode::Error } else { status::StatusCode::Ok } as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A request as an agent forwards it: one resource group per service, with its spans.
+fn realistic_request(by_service: &BTreeMap<&str, Vec<Span>>) -> Payload {
+    let resource_spans = by_service
+        .iter()
+        .map(|(service, spans)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    s("service.name", service),
+                    s("service.namespace", "shop"),
+                    s("service.version", "1.4.2"),
+                    s("deployment.environment", "production"),
+                    s("host.name", &format!("{service}-7d9f8b6c5-x2k4p")),
+                    s("k8s.pod.name", &format!("{service}-7d9f8b6c5-x2k4p")),
+                    s("k8s.namespace.name", "shop"),
+                    s("telemetry.sdk.language", "java"),
+                    s("telemetry.sdk.name", "opentelemetry"),
+                    s("telemetry.sdk.version", "1.32.0"),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "io.opentelemetry.tomcat-10.0".into(),
+                    version: "1.32.0-alpha".into(),
+                    ..Default::default()
+                }),
+                spans: spans.clone(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    let req = ExportTraceServiceRequest { resource_spans };
+    Payload::new(Signal::Traces, req.encode_to_vec().into()).expect("a valid traces request")
+}
+
+/// `requests` requests of about 512 spans of 8 services, with traces of 3–13 spans, each span
+/// from a random service and in one of the next three requests (a trace spans several
+/// services and requests); trace numbers start after `first_trace`. Each with its span count
+/// and the wire size of its spans.
+fn realistic_requests(rng: &mut Rng, requests: usize, first_trace: u64) -> Vec<(Payload, usize, usize)> {
+    let services = ["frontend", "cart", "checkout", "payment", "shipping", "email", "recommendation", "ad"];
+    let mut slots: Vec<Vec<(usize, Span)>> = vec![Vec::new(); requests + 3];
+    let (mut current, mut trace) = (0, first_trace);
+    while current < requests {
+        trace += 1;
+        let n = 3 + rng.below(11);
+        for sid in 1..=n {
+            let service = rng.below(services.len() as u64) as usize;
+            let sp = realistic_span(rng, trace, sid, if sid == 1 { 0 } else { 1 }, services[service]);
+            let slot = current + rng.below(3) as usize;
+            slots[slot].push((service, sp));
+        }
+        while current < requests && slots[current].len() >= 512 {
+            current += 1;
+        }
+    }
+    slots
+        .into_iter()
+        .take(requests)
+        .map(|slot| {
+            let (n, wire) = (slot.len(), slot.iter().map(|(_, sp)| sp.encoded_len()).sum());
+            let mut by_service: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
+            for (service, sp) in slot {
+                by_service.entry(services[service]).or_default().push(sp);
+            }
+            (realistic_request(&by_service), n, wire)
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn buffered_bytes_per_span_stay_within_one_and_a_half_times_the_wire_size_and_return_to_zero() {
+    const NAME: &str = "tail_sampling/memory";
+    let p = pipeline(
+        &format!(
+            "{{{NAME}: {{decision_wait: 30s, policies: [{ERRORS}, \
+             {{name: some, type: probabilistic, probabilistic: {{sampling_percentage: 10}}}}]}}}}"
+        ),
+        NAME,
+    )
+    .await;
+    let (mut spans, mut span_wire, mut payload_wire) = (0usize, 0usize, 0usize);
+    for (payload, n, wire) in realistic_requests(&mut Rng(0x3e3e_0ff1_ce00_0001), 24, 1) {
+        (spans, span_wire, payload_wire) = (spans + n, span_wire + wire, payload_wire + payload.len());
+        p.send(payload).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let gauge = |name: &str| metric_value(&format!("{PREFIX}{name}"), &[("processor", NAME)]).unwrap();
+    assert_eq!(gauge("buffered_spans") as usize, spans, "nothing decided yet");
+    let held = gauge("buffered_bytes");
+    let per_span = held / spans as f64;
+    let span_size = span_wire as f64 / spans as f64;
+    let ratio = per_span / span_size;
+    println!(
+        "{spans} spans of {span_size:.0} bytes ({:.0} bytes of request per span): {per_span:.0} bytes held per \
+         buffered span, {ratio:.3}x the span's wire size",
+        payload_wire as f64 / spans as f64
+    );
+    assert!((300.0..450.0).contains(&span_size), "realistic spans: {span_size}");
+    assert!(held >= payload_wire as f64, "every request's bytes are counted: {held} < {payload_wire}");
+    assert!(ratio <= 1.5, "{per_span:.0} bytes held per span of {span_size:.0} bytes: {ratio:.3}x");
+    // Every trace decided: nothing is held or accounted any more.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(gauge("buffered_spans"), 0.0);
+    assert_eq!(gauge("sampling_traces_on_memory"), 0.0);
+    assert_eq!(gauge("buffered_bytes"), 0.0, "all accounting released");
+    let kept = p.shutdown().await.iter().map(Payload::items).sum::<usize>();
+    let dropped = gauge("spans_dropped") as usize;
+    assert_eq!(kept + dropped, spans);
+}
+
+#[tokio::test(start_paused = true)]
+async fn buffered_bytes_per_span_stay_within_one_and_a_half_times_the_wire_size_in_a_steady_flow() {
+    // One 512-span request every 100 ms for 20 s, traces spread over three requests, decided
+    // after 5 s: payloads are released as their last trace is decided, so some bytes held
+    // belong to traces already decided. The ratio is sampled once the flow is steady.
+    const NAME: &str = "tail_sampling/steady_memory";
+    let p = pipeline(
+        &format!(
+            "{{{NAME}: {{decision_wait: 5s, policies: [{ERRORS}, \
+             {{name: some, type: probabilistic, probabilistic: {{sampling_percentage: 10}}}}]}}}}"
+        ),
+        NAME,
+    )
+    .await;
+    let mut rng = Rng(0x57ea_d70f_1000_0001);
+    let (mut spans, mut span_wire) = (0usize, 0usize);
+    let mut worst: f64 = 0.0;
+    let gauge = |name: &str| metric_value(&format!("{PREFIX}{name}"), &[("processor", NAME)]).unwrap_or(0.0);
+    for batch in 0..20u64 {
+        for (payload, n, wire) in realistic_requests(&mut rng, 10, batch * 1_000_000) {
+            (spans, span_wire) = (spans + n, span_wire + wire);
+            p.send(payload).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if batch >= 7 {
+                let ratio = gauge("buffered_bytes") / gauge("buffered_spans") / (span_wire as f64 / spans as f64);
+                worst = worst.max(ratio);
+            }
+        }
+    }
+    println!("steady flow: at worst {worst:.3}x the span's wire size held per buffered span");
+    assert!(worst > 1.0 && worst <= 1.5, "{worst:.3}x");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!((gauge("buffered_bytes"), gauge("buffered_spans")), (0.0, 0.0));
+    p.shutdown().await;
+}
+
+#[test]
+fn accounting_follows_the_payloads_and_returns_to_zero() {
+    // Driven directly: one payload with spans of two traces is counted once while either is
+    // buffered, and released with the last one.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    rt.block_on(async {
+        let config =
+            parse("{decision_wait: 10s, num_shards: 2, num_traces: 10, policies: [{name: all, type: always_sample}]}")
+                .unwrap();
+        let mut ts = TailSampler::new("tail_sampling/direct".into(), &config).unwrap();
+        let first = request(vec![span(1, 1, 0), span(2, 1, 0), span(1, 2, 1)]);
+        let second = request(vec![span(2, 2, 1)]);
+        let (first_len, second_len) = (first.len(), second.len());
+        ts.ingest(Envelope::new(first));
+        let index: usize = ts.shards.iter().map(|s| s.index_bytes).sum();
+        assert!(index > 0);
+        let payloads = ts.meter.load(Ordering::Relaxed);
+        assert!(payloads >= first_len && payloads < first_len + 200, "{payloads} for a {first_len}-byte request");
+        ts.ingest(Envelope::new(second));
+        let both = ts.meter.load(Ordering::Relaxed);
+        assert!(both >= first_len + second_len && both < first_len + second_len + 400);
+        // Trace 1 decided: the first payload is still referenced by trace 2.
+        let now = Instant::now();
+        let s1 = ts.shard_of(&trace_id_of(&tid(1)));
+        ts.decide(s1, trace_id_of(&tid(1)), Trigger::Eviction, now);
+        assert_eq!(ts.meter.load(Ordering::Relaxed), both);
+        let s2 = ts.shard_of(&trace_id_of(&tid(2)));
+        ts.decide(s2, trace_id_of(&tid(2)), Trigger::Eviction, now);
+        assert_eq!(ts.meter.load(Ordering::Relaxed), 0);
+        assert_eq!(ts.held_bytes(), 0);
+        assert_eq!(ts.out.len(), 2);
+        let (bytes, items) = encode(&ts.out).unwrap();
+        assert_eq!(items, 4);
+        let p = Payload::new(Signal::Traces, bytes).unwrap();
+        assert_eq!(exported_spans(&[p]).len(), 4);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate-based policies: consistent probability
+
+/// A steady over-limit stream: every 100 ms a request with 10 new traces of 1–5 spans (about
+/// 300 spans/s). Trace `t` is in request `(t - 1) / 10`; every fifth trace has an error.
+fn steady_stream(seconds: u64) -> Vec<Payload> {
+    let mut rng = Rng(0x7a11_5eed_0000_0001);
+    let mut out = Vec::new();
+    let mut t = 0u64;
+    for _ in 0..seconds * 10 {
+        let mut spans = Vec::new();
+        for _ in 0..10 {
+            t += 1;
+            let n = 1 + rng.below(5);
+            for sid in 1..=n {
+                let sp = span(t, sid, if sid == 1 { 0 } else { 1 });
+                spans.push(if t.is_multiple_of(5) { with_status(sp, status::StatusCode::Error) } else { sp });
+            }
+        }
+        out.push(request(spans));
+    }
+    out
+}
+
+/// Feeds the same requests, one every 100 ms, to one pipeline per `(name, policies)` and
+/// returns what each exported.
+async fn side_by_side(processors: &[(&str, &str)], requests: &[Payload]) -> Vec<Vec<Payload>> {
+    let mut ps = Vec::new();
+    for (name, policies) in processors {
+        ps.push(pipeline(&format!("{{{name}: {{decision_wait: 1s, policies: {policies}}}}}"), name).await);
+    }
+    for r in requests {
+        for p in &ps {
+            p.send(r.clone()).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut outs = Vec::new();
+    for p in ps {
+        outs.push(p.shutdown().await);
+    }
+    outs
+}
+
+/// Exported spans per second of the traces sent from second 5 to second 25 of a
+/// [`steady_stream`] (after the rate estimate settled, before shutdown decides the rest).
+fn steady_rate(spans: &[(String, Span)], pred: impl Fn(&Span) -> bool) -> f64 {
+    let window = 501..=2500u64;
+    spans.iter().filter(|(_, sp)| window.contains(&trace_number(sp)) && pred(sp)).count() as f64 / 20.0
+}
+
+/// Every kept span carries `ot=th:T` with its trace's R ≥ T; returns the traces kept.
+fn assert_consistent_thresholds(spans: &[(String, Span)]) -> BTreeSet<u64> {
+    for (_, sp) in spans {
+        let th = tracestate::incoming_threshold(&sp.trace_state)
+            .unwrap_or_else(|| panic!("kept span without ot=th: {:?}", sp.trace_state));
+        assert!(tracestate::randomness(&sp.trace_id, "") >= th, "R < T for a kept span");
+    }
+    spans.iter().map(|(_, sp)| trace_number(sp)).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limiting_keeps_a_consistent_subset_at_the_limit() {
+    let policy =
+        |limit: u64| format!("[{{name: r, type: rate_limiting, rate_limiting: {{spans_per_second: {limit}}}}}]");
+    let (p50, p100) = (policy(50), policy(100));
+    let stream = steady_stream(30);
+    let outs = side_by_side(
+        &[("tail_sampling/rate_a", &p50), ("tail_sampling/rate_b", &p50), ("tail_sampling/rate_c", &p100)],
+        &stream,
+    )
+    .await;
+    let spans: Vec<Vec<(String, Span)>> = outs.iter().map(|o| exported_spans(o)).collect();
+    let offered = stream.iter().map(Payload::items).sum::<usize>() as f64 / 30.0;
+    let rate = steady_rate(&spans[0], |_| true);
+    println!(
+        "rate_limiting: {offered:.0} spans/s offered, limit 50: {rate} kept/s, limit 100: {:.2} kept/s",
+        steady_rate(&spans[2], |_| true)
+    );
+    assert!(offered > 250.0, "over the limit: {offered} spans/s");
+    assert!((40.0..=60.0).contains(&rate), "{rate} spans/s kept for a limit of 50");
+    let rate_c = steady_rate(&spans[2], |_| true);
+    assert!((80.0..=120.0).contains(&rate_c), "{rate_c} spans/s kept for a limit of 100");
+    let kept: Vec<BTreeSet<u64>> = spans.iter().map(|s| assert_consistent_thresholds(s)).collect();
+    assert_eq!(kept[0], kept[1], "two processors fed the same traces keep the same ones");
+    assert!(kept[0].is_subset(&kept[2]), "a higher limit keeps a superset (same R, lower T)");
+    // Kept traces are whole.
+    let counts = |s: &[(String, Span)]| {
+        let mut m: BTreeMap<u64, usize> = BTreeMap::new();
+        s.iter().for_each(|(_, sp)| *m.entry(trace_number(sp)).or_default() += 1);
+        m
+    };
+    let all = counts(&exported_spans(&stream));
+    for (t, n) in counts(&spans[0]) {
+        assert_eq!(all[&t], n, "trace {t} kept whole");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn bytes_limiting_keeps_a_consistent_subset_at_the_byte_rate() {
+    let stream = steady_stream(30);
+    let limit = 3000;
+    let policy = format!("[{{name: b, type: bytes_limiting, bytes_limiting: {{bytes_per_second: {limit}}}}}]");
+    let outs = side_by_side(&[("tail_sampling/bytes_a", &policy), ("tail_sampling/bytes_b", &policy)], &stream).await;
+    let spans: Vec<Vec<(String, Span)>> = outs.iter().map(|o| exported_spans(o)).collect();
+    // Bytes as received (the written `ot=th` is not part of the measured size).
+    let received: BTreeMap<(u64, Vec<u8>), usize> = exported_spans(&stream)
+        .into_iter()
+        .map(|(_, sp)| ((trace_number(&sp), sp.span_id.clone()), sp.encoded_len()))
+        .collect();
+    let window = 501..=2500u64;
+    let kept_bytes: usize = spans[0]
+        .iter()
+        .filter(|(_, sp)| window.contains(&trace_number(sp)))
+        .map(|(_, sp)| received[&(trace_number(sp), sp.span_id.clone())])
+        .sum();
+    let rate = kept_bytes as f64 / 20.0;
+    println!("bytes_limiting: limit {limit} bytes/s: {rate} kept/s");
+    assert!((0.75 * limit as f64..=1.25 * limit as f64).contains(&rate), "{rate} bytes/s kept for {limit}");
+    let kept: Vec<BTreeSet<u64>> = spans.iter().map(|s| assert_consistent_thresholds(s)).collect();
+    assert_eq!(kept[0], kept[1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn composite_holds_each_sub_policy_to_its_share_with_consistent_decisions() {
+    // 300 spans/s, a fifth of them in error traces (~60/s); 40% of 100 each.
+    let policies = format!(
+        "[{{name: c, type: composite, composite: {{max_total_spans_per_second: 100, policy_order: [errors, all], \
+         composite_sub_policy: [{ERRORS}, {{name: all, type: always_sample}}], \
+         rate_allocation: [{{policy: errors, percent: 40}}, {{policy: all, percent: 40}}]}}}}]"
+    );
+    let stream = steady_stream(30);
+    let outs = side_by_side(&[("tail_sampling/comp_a", &policies), ("tail_sampling/comp_b", &policies)], &stream).await;
+    let spans: Vec<Vec<(String, Span)>> = outs.iter().map(|o| exported_spans(o)).collect();
+    let errors = steady_rate(&spans[0], |sp| trace_number(sp).is_multiple_of(5));
+    let others = steady_rate(&spans[0], |sp| !trace_number(sp).is_multiple_of(5));
+    println!("composite: shares of 40 spans/s: errors {errors} kept/s, others {others} kept/s");
+    assert!((30.0..=50.0).contains(&errors), "{errors} error spans/s for a share of 40");
+    assert!((30.0..=50.0).contains(&others), "{others} other spans/s for a share of 40");
+    let kept: Vec<BTreeSet<u64>> = spans.iter().map(|s| assert_consistent_thresholds(s)).collect();
+    assert_eq!(kept[0], kept[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Collector README's example, as documented
+
+#[tokio::test(start_paused = true)]
+async fn the_collector_readme_example_behaves_as_documented() {
+    const NAME: &str = "tail_sampling/readme";
+    let body: String =
+        include_str!("testdata/collector_readme.yaml").lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let p = pipeline(&format!("\n  {NAME}:\n{body}"), NAME).await;
+    let ok = |sp: Span| with_status(sp, status::StatusCode::Ok);
+    let mut slow = ok(span(2, 1, 0));
+    slow.end_time_unix_nano = T0 + 6_000_000_000;
+    p.send(request(vec![
+        // 1: an error; 2: a latency outlier (6 s, within 5–10 s); 3: key2 = value2;
+        // 4: url.path /health (the drop policy); 5: http.url /metrics (inverted policy 9);
+        // 6: nothing special.
+        with_status(span(1, 1, 0), status::StatusCode::Error),
+        slow,
+        ok(with_attrs(span(3, 1, 0), vec![s("key2", "value2")])),
+        ok(with_attrs(span(4, 1, 0), vec![s("url.path", "/health")])),
+        ok(with_attrs(span(5, 1, 0), vec![s("http.url", "http://shop/metrics")])),
+        ok(span(6, 1, 0)),
+    ]))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let out = p.shutdown().await;
+    // always_sample keeps everything that neither the drop policy nor the inverted match
+    // vetoes.
+    assert_eq!(kept_traces(&out), set(&[1, 2, 3, 6]));
+    let count = |policy: &str, sampled: &str| {
+        metric_value(
+            &format!("{PREFIX}count_traces_sampled"),
+            &[("processor", NAME), ("policy", policy), ("sampled", sampled)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(count("test-policy-5", "true"), 1.0, "the status policy samples the error trace only");
+    assert_eq!(count("test-policy-2", "true"), 1.0, "the latency policy samples the outlier only");
+    assert_eq!(count("test-policy-6", "true"), 1.0, "the exact string policy samples key2=value2");
+    assert_eq!(count("test-policy-7", "true"), 1.0, "the regex string policy too");
+    assert_eq!(count("test-policy-9", "false"), 1.0, "the inverted policy vetoes /metrics");
+    assert_eq!(count("not-policy-1", "true"), 6.0, "no trace has key2=value1");
+    let global = |sampled: &str| {
+        metric_value(&format!("{PREFIX}global_count_traces_sampled"), &[("processor", NAME), ("sampled", sampled)])
+    };
+    assert_eq!((global("true"), global("false")), (Some(4.0), Some(2.0)));
+    // Decision latency: six traces, each decided 10 s (decision_wait) after its first span.
+    let latency = |part: &str| {
+        metric_value(&format!("{PREFIX}sampling_decision_latency_{part}"), &[("processor", NAME)]).unwrap()
+    };
+    assert_eq!((latency("count"), latency("sum")), (6.0, 60.0));
 }

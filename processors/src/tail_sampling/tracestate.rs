@@ -21,6 +21,27 @@ pub(crate) fn threshold_for_percentage(percentage: f64) -> Option<u64> {
     Some(t.min(MAX_56 - 1))
 }
 
+/// The rejection threshold T for a probability p in (0, 1], with the precision the
+/// specification recommends: 4 significant hex digits after any leading `f`s (so small
+/// probabilities keep their relative precision and `th` stays short). `None` for p ≤ 0.
+/// Computed the same way everywhere, so two weir instances at the same p agree on T.
+pub(crate) fn threshold_for_probability(p: f64) -> Option<u64> {
+    if p.is_nan() || p <= 0.0 {
+        return None;
+    }
+    if p >= 1.0 {
+        return Some(0);
+    }
+    let exact = ((1.0 - p) * MAX_56 as f64).round() as u64;
+    let exact = exact.min(MAX_56 - 1);
+    // Leading `f` digits of the 14-digit form, then 4 more significant digits.
+    let lead = format!("{exact:014x}").bytes().take_while(|b| *b == b'f').count();
+    let digits = (lead + 4).min(14);
+    let unit = 1u64 << (4 * (14 - digits));
+    let t = (exact + unit / 2) / unit * unit;
+    Some(t.min(MAX_56 - 1))
+}
+
 /// Randomness R of a trace: `ot=rv` when a span carries it, else the low 56 bits of the id.
 pub(crate) fn randomness(trace_id: &[u8], trace_state: &str) -> u64 {
     if let Some(rv) = ot_value(trace_state, "rv").and_then(|v| parse_hex56(v, false)) {
@@ -153,6 +174,16 @@ mod tests {
         assert_eq!(encode_threshold(threshold_for_percentage(25.0).unwrap()), "c");
         assert_eq!(encode_threshold(threshold_for_percentage(6.25).unwrap()), "f");
         assert_eq!(threshold_for_percentage(0.0), None);
+    }
+
+    #[test]
+    fn probabilities_become_thresholds_of_four_significant_digits() {
+        assert_eq!(threshold_for_probability(1.0), Some(0));
+        assert_eq!(threshold_for_probability(0.0), None);
+        assert_eq!(encode_threshold(threshold_for_probability(0.5).unwrap()), "8");
+        assert_eq!(encode_threshold(threshold_for_probability(0.1).unwrap()), "e666");
+        assert_eq!(encode_threshold(threshold_for_probability(0.01).unwrap()), "fd70a");
+        assert_eq!(encode_threshold(threshold_for_probability(0.001).unwrap()), "ffbe77");
     }
 
     #[test]
