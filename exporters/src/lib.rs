@@ -6,6 +6,7 @@
 //! | `otlphttp` (alias `otlp_http`) | traces, metrics, logs | an OTLP/HTTP server, protobuf or JSON |
 //! | `debug` | traces, metrics, logs | weir's own log (`tracing`, target `weir::debug`) |
 //! | `file` | traces, metrics, logs | a local file, OTLP/JSON lines or length-prefixed protobuf, rotated |
+//! | `parquet` (feature `parquet`, on by default) | traces, metrics, logs | Parquet files, hive-partitioned by UTC date and hour, for DuckDB, pyarrow, Spark |
 //! | `nop` | traces, metrics, logs | nowhere (benchmarks and tests) |
 //!
 //! An exporter only *sends*: the sending queue, concurrency, per-attempt timeout, retries with
@@ -23,6 +24,8 @@ pub mod file;
 pub mod nop;
 pub mod otlp;
 pub mod otlphttp;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod plumbing;
 mod transport;
 
@@ -35,6 +38,8 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_exporter(debug::DebugExporterFactory);
     registry.add_exporter(file::FileExporterFactory);
     registry.add_exporter(nop::NopExporterFactory);
+    #[cfg(feature = "parquet")]
+    registry.add_exporter(parquet::ParquetExporterFactory);
 }
 
 #[cfg(test)]
@@ -48,6 +53,10 @@ mod tests {
     fn register_adds_every_exporter_and_the_aliases() {
         let mut r = weir_core::Registry::new();
         super::register(&mut r);
-        assert_eq!(r.names(Kind::Exporter), vec!["debug", "file", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"]);
+        let mut expected = vec!["debug", "file", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
+        if cfg!(feature = "parquet") {
+            expected.push("parquet");
+        }
+        assert_eq!(r.names(Kind::Exporter), expected);
     }
 }

@@ -331,3 +331,48 @@ pub fn post_protobuf(port: u16, path: &str, body: &[u8]) -> (u16, Option<String>
         .map(|(_, v)| v.trim().to_string());
     (code, retry_after)
 }
+
+/// Every file under `dir` whose name ends with `suffix`, sorted.
+pub fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(suffix)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Like [`run_client`], for clients that print more than a pipe holds (64 KiB): stdout and
+/// stderr go to files, read once the client has finished.
+pub fn run_client_large_output(cmd: &mut Command, timeout: Duration) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = cmd
+        .stdout(Stdio::from(std::fs::File::create(&out_path).expect("stdout file")))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).expect("stderr file")))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}. The end-to-end tests need it installed (see .ci/run)."));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait client") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("client {cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "client {cmd:?} failed with {status}:\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("client output is not JSON ({e}):\n{out}\n{err}"))
+}

@@ -316,6 +316,7 @@ fn a_complete_file_loads_with_every_component_and_pipeline() {
 fn the_default_pipelines_yaml_loads() {
     let mut registry = registry();
     registry.add_processor(fake::<MemoryLimiterConfig>("memory_limiter", ALL));
+    registry.add_exporter(fake::<ParquetConfig>("parquet", ALL));
     let config = load_str("pipelines.yaml", DEFAULT_PIPELINES_YAML, &registry, &|_| None).unwrap();
     assert_eq!(config.pipelines.len(), 3);
     assert_eq!(config.telemetry.metrics.endpoint().as_deref(), Some("localhost:8888"));
@@ -333,6 +334,14 @@ struct MemoryLimiterConfig {
 }
 
 impl ComponentConfig for MemoryLimiterConfig {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ParquetConfig {
+    path: String,
+}
+
+impl ComponentConfig for ParquetConfig {}
 
 // ---------------------------------------------------------------------------------------------
 // Environment variables

@@ -1,0 +1,282 @@
+//! Column building blocks shared by the three signals: ids as hex, attribute maps with
+//! stringified values, timestamps, and the sampling threshold read from `trace_state`.
+
+use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
+use arrow_schema::{DataType, Field, Fields, TimeUnit};
+use base64::Engine;
+use std::fmt::Write;
+use std::sync::Arc;
+use weir_core::pdata::views::{AnyValue, AnyValueView, Attributes};
+use weir_core::pdata::wire::{Fields as WireFields, WireError};
+
+/// The time zone of every timestamp column.
+pub const UTC: &str = "UTC";
+
+/// `Timestamp(ns, UTC)`.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into()))
+}
+
+/// A column field.
+pub fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
+}
+
+/// The Parquet spelling of a map (`key_value` entries of `key`, `value`).
+fn map_names() -> MapFieldNames {
+    MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() }
+}
+
+/// `Map<Utf8, Utf8>`, the type of every attributes column (what [`AttrMapBuilder`] builds).
+pub fn attr_map_type() -> DataType {
+    let entries =
+        Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]);
+    DataType::Map(Arc::new(Field::new("key_value", DataType::Struct(entries), false)), false)
+}
+
+/// `List<item>` with nullable items, as Arrow's list builders make it.
+pub fn list_type(item: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(item, true)))
+}
+
+/// A `Map<Utf8, Utf8>` column of attributes being built (values stringified, see
+/// [`write_value`]); its type is [`attr_map_type`].
+pub type AttrMap = MapBuilder<StringBuilder, StringBuilder>;
+
+pub fn new_attr_map() -> AttrMap {
+    MapBuilder::new(Some(map_names()), StringBuilder::new(), StringBuilder::new())
+}
+
+/// Attributes read once and kept as strings, for values repeated on many rows (a resource's
+/// and a scope's attributes are written on every row of theirs).
+pub fn collect_attrs<'a>(attrs: Attributes<'a>) -> Result<Vec<(&'a str, String)>, WireError> {
+    let mut out = Vec::new();
+    for kv in attrs.iter() {
+        let (key, value) = kv?;
+        let mut s = String::new();
+        write_value(&mut s, value)?;
+        out.push((key, s));
+    }
+    Ok(out)
+}
+
+/// Appends one row of `pairs` to `map`.
+pub fn append_pairs(map: &mut AttrMap, pairs: &[(&str, String)]) {
+    let (keys, values) = map.entries();
+    for (k, v) in pairs {
+        keys.append_value(k);
+        values.append_value(v);
+    }
+    end_row(map);
+}
+
+/// Appends one row: every attribute of `attrs`. `scratch` is reused between values.
+pub fn append_attrs(map: &mut AttrMap, attrs: Attributes<'_>, scratch: &mut String) -> Result<(), WireError> {
+    for kv in attrs.iter() {
+        let (key, value) = kv?;
+        scratch.clear();
+        write_value(scratch, value)?;
+        let (keys, values) = map.entries();
+        keys.append_value(key);
+        values.append_value(scratch.as_str());
+    }
+    end_row(map);
+    Ok(())
+}
+
+fn end_row(map: &mut AttrMap) {
+    // `append` fails only when keys and values differ in length; they are appended in pairs.
+    map.append(true).expect("keys and values are appended in pairs");
+}
+
+/// Appends `bytes` as lowercase hex (ids). Empty ids stay empty strings, like the Collector's
+/// ClickHouse exporter writes them (a root span's `parent_span_id` is `''`).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+}
+
+/// Appends an id column value as hex.
+pub fn append_hex(builder: &mut StringBuilder, scratch: &mut String, bytes: &[u8]) {
+    scratch.clear();
+    push_hex(scratch, bytes);
+    builder.append_value(scratch.as_str());
+}
+
+/// An `AnyValue` as a map value, the way the Collector's ClickHouse exporter stringifies it:
+/// strings as they are, numbers and booleans in decimal, bytes in base64, arrays and maps as
+/// JSON text, an empty value as `""`.
+pub fn write_value(out: &mut String, value: AnyValueView<'_>) -> Result<(), WireError> {
+    match value.get()? {
+        AnyValue::Empty => {}
+        AnyValue::String(s) => out.push_str(s),
+        AnyValue::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        AnyValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        AnyValue::Double(d) => {
+            let _ = write!(out, "{d}");
+        }
+        AnyValue::Bytes(b) => base64::engine::general_purpose::STANDARD.encode_string(b, out),
+        AnyValue::Array(_) | AnyValue::KvList(_) => write_json(out, value)?,
+    }
+    Ok(())
+}
+
+/// An `AnyValue` as JSON text (log bodies, nested attribute values): strings quoted, bytes as
+/// base64 strings, non-finite doubles as strings (`"NaN"`), an empty value as `null`.
+pub fn write_json(out: &mut String, value: AnyValueView<'_>) -> Result<(), WireError> {
+    match value.get()? {
+        AnyValue::Empty => out.push_str("null"),
+        AnyValue::String(s) => push_json_string(out, s),
+        AnyValue::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        AnyValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        AnyValue::Double(d) if d.is_finite() => {
+            let _ = write!(out, "{d}");
+        }
+        AnyValue::Double(d) => push_json_string(out, &d.to_string()),
+        AnyValue::Bytes(b) => push_json_string(out, &base64::engine::general_purpose::STANDARD.encode(b)),
+        AnyValue::Array(buf) => {
+            // ArrayValue { repeated AnyValue values = 1; }
+            out.push('[');
+            let mut first = true;
+            for f in WireFields::new(buf) {
+                let f = f?;
+                if f.number != 1 {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_json(out, AnyValueView::new(f.bytes()?))?;
+            }
+            out.push(']');
+        }
+        AnyValue::KvList(buf) => {
+            // KeyValueList { repeated KeyValue values = 1; }
+            out.push('{');
+            let mut first = true;
+            for kv in Attributes::new(buf, 1).iter() {
+                let (k, v) = kv?;
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                push_json_string(out, k);
+                out.push(':');
+                write_json(out, v)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json escapes exactly as JSON requires; writing into a String cannot fail.
+    out.push_str(&serde_json::to_string(s).expect("a str always serializes"));
+}
+
+/// The sampling threshold of a span: the `th` sub-key of the `ot` entry of its W3C
+/// `trace_state` (`ot=th:c;rv:…`), and the adjusted count it implies.
+///
+/// `th` is up to 14 hex digits, the rejection threshold T as a fraction of 2^56 with the
+/// trailing zeros left out; the sampling probability is p = 1 − T/2^56 and the adjusted count
+/// (how many spans this one stands for) is 1/p. Absent or malformed: `(None, 1.0)`.
+///
+/// The same parsing as `tail_sampling`'s `tracestate` module (weir-processors), which this
+/// crate does not depend on; both belong in weir-core.
+pub fn sampling_threshold(trace_state: &str) -> (Option<&str>, f64) {
+    let th = trace_state
+        .split(',')
+        .filter_map(|member| member.trim().strip_prefix("ot="))
+        .flat_map(|ot| ot.split(';'))
+        .find_map(|sub| sub.strip_prefix("th:"));
+    let Some(th) = th else { return (None, 1.0) };
+    // Lowercase only, as the OpenTelemetry tracestate spec writes it.
+    if th.is_empty() || th.len() > 14 || !th.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return (None, 1.0);
+    }
+    // Checked above: 1 to 14 hex digits fit in u64.
+    let t = u64::from_str_radix(th, 16).expect("1 to 14 hex digits") << (4 * (14 - th.len()));
+    let p = 1.0 - t as f64 / (1u64 << 56) as f64;
+    (Some(th), 1.0 / p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{kv, str_kv};
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue as PAny, ArrayValue as PArray, KeyValueList};
+    use prost::Message;
+
+    fn stringify(v: any_value::Value, json: bool) -> String {
+        let bytes = PAny { value: Some(v) }.encode_to_vec();
+        let mut out = String::new();
+        if json {
+            write_json(&mut out, AnyValueView::new(&bytes)).unwrap();
+        } else {
+            write_value(&mut out, AnyValueView::new(&bytes)).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn scalar_values_are_stringified_like_the_collectors_clickhouse_exporter() {
+        use any_value::Value::*;
+        assert_eq!(stringify(StringValue("GET".into()), false), "GET");
+        assert_eq!(stringify(IntValue(-42), false), "-42");
+        assert_eq!(stringify(DoubleValue(0.5), false), "0.5");
+        assert_eq!(stringify(DoubleValue(2.0), false), "2");
+        assert_eq!(stringify(BoolValue(true), false), "true");
+        assert_eq!(stringify(BytesValue(vec![1, 2, 3]), false), "AQID");
+    }
+
+    #[test]
+    fn nested_values_become_json() {
+        use any_value::Value::*;
+        let list = KvlistValue(KeyValueList {
+            values: vec![
+                str_kv("a", "x\"y"),
+                kv(
+                    "b",
+                    ArrayValue(PArray {
+                        values: vec![PAny { value: Some(IntValue(1)) }, PAny { value: Some(BoolValue(false)) }],
+                    }),
+                ),
+            ],
+        });
+        assert_eq!(stringify(list.clone(), false), r#"{"a":"x\"y","b":[1,false]}"#);
+        assert_eq!(stringify(StringValue("hi".into()), true), r#""hi""#);
+        assert_eq!(stringify(DoubleValue(f64::NAN), true), r#""NaN""#);
+    }
+
+    #[test]
+    fn threshold_gives_the_adjusted_count() {
+        assert_eq!(sampling_threshold(""), (None, 1.0));
+        assert_eq!(sampling_threshold("vendor=x"), (None, 1.0));
+        assert_eq!(sampling_threshold("ot=th:0"), (Some("0"), 1.0));
+        // th:8 is T = 2^55: p = 1/2.
+        assert_eq!(sampling_threshold("vendor=x, ot=rv:abcdef01234567;th:8"), (Some("8"), 2.0));
+        // th:c is T = 0.75 · 2^56: p = 1/4.
+        assert_eq!(sampling_threshold("ot=th:c"), (Some("c"), 4.0));
+        let (th, n) = sampling_threshold("ot=th:fd70a3d70a3d71");
+        assert_eq!(th, Some("fd70a3d70a3d71"));
+        assert!((n - 100.0).abs() < 1e-6, "{n}");
+        assert_eq!(sampling_threshold("ot=th:xyz"), (None, 1.0));
+        assert_eq!(sampling_threshold("ot=th:C"), (None, 1.0));
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex() {
+        let mut s = String::new();
+        push_hex(&mut s, &[0xab, 0x01, 0xff]);
+        assert_eq!(s, "ab01ff");
+    }
+}
