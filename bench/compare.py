@@ -148,6 +148,31 @@ def metric_sum(metrics_port, name):
     return sum(float(line.split()[-1]) for line in body.splitlines() if line.startswith(name))
 
 
+def decision_buckets(metrics_port):
+    """(upper bound, cumulative count) of the decision-latency histogram."""
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    out = []
+    for line in body.splitlines():
+        if line.startswith("otelcol_processor_tail_sampling_sampling_decision_latency_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            out.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    return sorted(out)
+
+
+def decided_within(metrics_port, seconds):
+    b = decision_buckets(metrics_port)
+    total = b[-1][1] if b else 0
+    within = max((c for le, c in b if le <= seconds), default=0)
+    return within / total if total else float("nan")
+
+
+def decision_p99(metrics_port):
+    b = decision_buckets(metrics_port)
+    total = b[-1][1] if b else 0
+    return next((le for le, c in b if total and c >= 0.99 * total), None)
+
+
 def measure(pid, port, rate, duration, sink_metrics=None, sut_metrics=None):
     """Runs the load against port and returns (cpu-s per million, spans/s, peak RSS MiB).
 
@@ -190,6 +215,8 @@ def measure(pid, port, rate, duration, sink_metrics=None, sut_metrics=None):
         end = time.time() + 30
         while time.time() < end and metric_sum(sut_metrics, "otelcol_processor_tail_sampling_buffered_spans") > 0:
             time.sleep(0.25)
+        print(f"  tail_sampling decisions within decision_wait + 100 ms: {decided_within(sut_metrics, 5.1):.4%}; "
+              f"p99 first span -> decision <= {decision_p99(sut_metrics)} s", file=sys.stderr)
         items = max(summary["items"], 1)
         elapsed = summary["elapsed_s"]
     else:

@@ -31,6 +31,13 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .with_recommended_naming(true)
             .set_buckets(&[1.0, 10.0, 100.0, 512.0, 1000.0, 2000.0, 5000.0, 8192.0, 10000.0, 50000.0])
             .expect("static, non-empty bucket list")
+            // Seconds from a trace's first span to its decision: fine around the common
+            // `decision_wait` values (5 s, 10 s, 30 s) to show what decisions add to them.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_decision_latency".into()),
+                &[0.1, 0.5, 1.0, 2.0, 5.0, 5.05, 5.1, 5.25, 5.5, 10.0, 10.1, 10.5, 30.0, 30.1, 30.5, 31.0, 60.0, 120.0],
+            )
+            .expect("static, non-empty bucket list")
             .build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (e.g. by an embedding test); ours still renders.
