@@ -6,7 +6,7 @@ use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use base64::Engine;
 use std::fmt::Write;
 use std::sync::Arc;
-use weir_core::pdata::views::{AnyValue, AnyValueView, Attributes};
+use weir_core::pdata::views::{AnyValue, AnyValueView, Attributes, RequestView, ScopeGroupView};
 use weir_core::pdata::wire::{Fields as WireFields, WireError};
 
 /// The time zone of every timestamp column.
@@ -58,6 +58,39 @@ pub fn collect_attrs<'a>(attrs: Attributes<'a>) -> Result<Vec<(&'a str, String)>
         out.push((key, s));
     }
     Ok(out)
+}
+
+/// What every row of one scope group repeats: its service, resource attributes and scope.
+pub struct ScopeContext<'a> {
+    pub service: &'a str,
+    pub resource_attrs: Vec<(&'a str, String)>,
+    pub scope_name: &'a str,
+    pub scope_version: &'a str,
+}
+
+/// Calls `each` for every scope group of an encoded request (spans, logs or metrics alike),
+/// with what its rows repeat; the resource's attributes are read once per resource group.
+pub fn for_each_scope<'a>(
+    request: &'a [u8],
+    mut each: impl FnMut(&ScopeContext<'a>, ScopeGroupView<'a>) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    for rg in RequestView::new(request).resources() {
+        let rg = rg?;
+        let resource = rg.resource()?;
+        let mut ctx = ScopeContext {
+            service: resource.service_name()?.unwrap_or(""),
+            resource_attrs: collect_attrs(resource.attributes())?,
+            scope_name: "",
+            scope_version: "",
+        };
+        for sg in rg.scopes() {
+            let sg = sg?;
+            let scope = sg.scope()?;
+            (ctx.scope_name, ctx.scope_version) = (scope.name()?, scope.version()?);
+            each(&ctx, sg)?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends one row of `pairs` to `map`.

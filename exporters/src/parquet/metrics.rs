@@ -13,7 +13,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{Attributes, MetricKind, RequestView};
+use weir_core::pdata::views::{Attributes, MetricKind};
 use weir_core::pdata::wire::{read_varint, Field, Fields as WireFields, Value, WireError};
 
 fn quantile_fields() -> Fields {
@@ -331,91 +331,84 @@ impl MetricColumns {
     /// Appends every data point of an encoded `ExportMetricsServiceRequest`; returns how many.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        for rg in RequestView::new(request).resources() {
-            let rg = rg?;
-            let resource = rg.resource()?;
-            let service = resource.service_name()?.unwrap_or("");
-            let resource_attrs = collect_attrs(resource.attributes())?;
-            for sg in rg.scopes() {
-                let sg = sg?;
-                let scope = sg.scope()?;
-                let (scope_name, scope_version) = (scope.name()?, scope.version()?);
-                for metric in sg.metrics() {
-                    let metric = metric?;
-                    let (name, description, unit) = (metric.name()?, metric.description()?, metric.unit()?);
-                    let (kind, data) = metric.data()?;
-                    // Sum { 2 aggregation_temporality, 3 is_monotonic }; (Exponential)Histogram { 2 … }.
-                    let (mut temporality, mut monotonic) = (None, None);
-                    for f in WireFields::new(data) {
-                        let f = f?;
-                        match (kind, f.number) {
-                            (MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram, 2) => {
-                                temporality = Some(temporality_name(f.varint()?))
-                            }
-                            (MetricKind::Sum, 3) => monotonic = Some(f.varint()? != 0),
-                            _ => {}
+        for_each_scope(request, |ctx, sg| {
+            let ScopeContext { service, resource_attrs, scope_name, scope_version } = ctx;
+            for metric in sg.metrics() {
+                let metric = metric?;
+                let (name, description, unit) = (metric.name()?, metric.description()?, metric.unit()?);
+                let (kind, data) = metric.data()?;
+                // Sum { 2 aggregation_temporality, 3 is_monotonic }; (Exponential)Histogram { 2 … }.
+                let (mut temporality, mut monotonic) = (None, None);
+                for f in WireFields::new(data) {
+                    let f = f?;
+                    match (kind, f.number) {
+                        (MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram, 2) => {
+                            temporality = Some(temporality_name(f.varint()?))
                         }
-                    }
-                    if matches!(kind, MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram) {
-                        temporality.get_or_insert(temporality_name(0));
-                    }
-                    if kind == MetricKind::Sum {
-                        monotonic.get_or_insert(false);
-                    }
-                    for dp in metric.data_points()? {
-                        let p = Point::read(kind, dp?)?;
-                        self.timestamp.append_value(nanos(p.time));
-                        self.start_timestamp.append_option((p.start != 0).then(|| nanos(p.start)));
-                        self.service_name.append_value(service);
-                        self.metric_name.append_value(name);
-                        self.metric_description.append_value(description);
-                        self.metric_unit.append_value(unit);
-                        self.metric_type.append_value(type_name(kind));
-                        self.aggregation_temporality.append_option(temporality);
-                        self.is_monotonic.append_option(monotonic);
-                        self.value.append_option(p.value);
-                        self.count.append_option(p.count);
-                        self.sum.append_option(p.sum);
-                        self.min.append_option(p.min);
-                        self.max.append_option(p.max);
-                        append_u64_list(&mut self.bucket_counts, p.bucket_counts.as_deref());
-                        match &p.explicit_bounds {
-                            Some(v) => {
-                                self.explicit_bounds.values().append_slice(v);
-                                self.explicit_bounds.append(true);
-                            }
-                            None => self.explicit_bounds.append(false),
-                        }
-                        self.scale.append_option(p.scale);
-                        self.zero_count.append_option(p.zero_count);
-                        self.positive_offset.append_option(p.positive.as_ref().map(|b| b.0));
-                        append_u64_list(&mut self.positive_bucket_counts, p.positive.as_ref().map(|b| &b.1[..]));
-                        self.negative_offset.append_option(p.negative.as_ref().map(|b| b.0));
-                        append_u64_list(&mut self.negative_bucket_counts, p.negative.as_ref().map(|b| &b.1[..]));
-                        match &p.quantiles {
-                            Some(qs) => {
-                                let s = self.quantiles.values();
-                                for (q, v) in qs {
-                                    builder::<Float64Builder>(s, 0).append_value(*q);
-                                    builder::<Float64Builder>(s, 1).append_value(*v);
-                                    s.append(true);
-                                }
-                                self.quantiles.append(true);
-                            }
-                            None => self.quantiles.append(false),
-                        }
-                        self.flags.append_value(p.flags);
-                        match p.attributes {
-                            Some(a) => append_attrs(&mut self.attributes, a, &mut self.scratch)?,
-                            None => append_pairs(&mut self.attributes, &[]),
-                        }
-                        append_pairs(&mut self.resource_attributes, &resource_attrs);
-                        self.scope_name.append_value(scope_name);
-                        self.scope_version.append_value(scope_version);
+                        (MetricKind::Sum, 3) => monotonic = Some(f.varint()? != 0),
+                        _ => {}
                     }
                 }
+                if matches!(kind, MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram) {
+                    temporality.get_or_insert(temporality_name(0));
+                }
+                if kind == MetricKind::Sum {
+                    monotonic.get_or_insert(false);
+                }
+                for dp in metric.data_points()? {
+                    let p = Point::read(kind, dp?)?;
+                    self.timestamp.append_value(nanos(p.time));
+                    self.start_timestamp.append_option((p.start != 0).then(|| nanos(p.start)));
+                    self.service_name.append_value(service);
+                    self.metric_name.append_value(name);
+                    self.metric_description.append_value(description);
+                    self.metric_unit.append_value(unit);
+                    self.metric_type.append_value(type_name(kind));
+                    self.aggregation_temporality.append_option(temporality);
+                    self.is_monotonic.append_option(monotonic);
+                    self.value.append_option(p.value);
+                    self.count.append_option(p.count);
+                    self.sum.append_option(p.sum);
+                    self.min.append_option(p.min);
+                    self.max.append_option(p.max);
+                    append_u64_list(&mut self.bucket_counts, p.bucket_counts.as_deref());
+                    match &p.explicit_bounds {
+                        Some(v) => {
+                            self.explicit_bounds.values().append_slice(v);
+                            self.explicit_bounds.append(true);
+                        }
+                        None => self.explicit_bounds.append(false),
+                    }
+                    self.scale.append_option(p.scale);
+                    self.zero_count.append_option(p.zero_count);
+                    self.positive_offset.append_option(p.positive.as_ref().map(|b| b.0));
+                    append_u64_list(&mut self.positive_bucket_counts, p.positive.as_ref().map(|b| &b.1[..]));
+                    self.negative_offset.append_option(p.negative.as_ref().map(|b| b.0));
+                    append_u64_list(&mut self.negative_bucket_counts, p.negative.as_ref().map(|b| &b.1[..]));
+                    match &p.quantiles {
+                        Some(qs) => {
+                            let s = self.quantiles.values();
+                            for (q, v) in qs {
+                                builder::<Float64Builder>(s, 0).append_value(*q);
+                                builder::<Float64Builder>(s, 1).append_value(*v);
+                                s.append(true);
+                            }
+                            self.quantiles.append(true);
+                        }
+                        None => self.quantiles.append(false),
+                    }
+                    self.flags.append_value(p.flags);
+                    match p.attributes {
+                        Some(a) => append_attrs(&mut self.attributes, a, &mut self.scratch)?,
+                        None => append_pairs(&mut self.attributes, &[]),
+                    }
+                    append_pairs(&mut self.resource_attributes, resource_attrs);
+                    self.scope_name.append_value(scope_name);
+                    self.scope_version.append_value(scope_version);
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(self.len() - before)
     }
 

@@ -8,7 +8,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{Attributes, RequestView, SpanKind};
+use weir_core::pdata::views::{Attributes, SpanKind};
 use weir_core::pdata::wire::{Fields as WireFields, WireError};
 
 fn event_fields() -> Fields {
@@ -170,42 +170,35 @@ impl SpanColumns {
     /// On a malformed request the columns may hold part of it: drop them.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        for rg in RequestView::new(request).resources() {
-            let rg = rg?;
-            let resource = rg.resource()?;
-            let service = resource.service_name()?.unwrap_or("");
-            let resource_attrs = collect_attrs(resource.attributes())?;
-            for sg in rg.scopes() {
-                let sg = sg?;
-                let scope = sg.scope()?;
-                let (scope_name, scope_version) = (scope.name()?, scope.version()?);
-                for span in sg.spans() {
-                    let span = span?;
-                    let f = span.fields()?;
-                    self.timestamp.append_value(nanos(f.start_time_unix_nano));
-                    self.end_timestamp.append_value(nanos(f.end_time_unix_nano));
-                    self.duration_ns.append_value(nanos(f.end_time_unix_nano.saturating_sub(f.start_time_unix_nano)));
-                    append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
-                    append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
-                    append_hex(&mut self.parent_span_id, &mut self.scratch, f.parent_span_id);
-                    self.trace_state.append_value(f.trace_state);
-                    self.flags.append_value(f.flags);
-                    self.span_name.append_value(f.name);
-                    self.span_kind.append_value(kind_name(f.kind));
-                    self.service_name.append_value(service);
-                    self.status_code.append_value(status_name(f.status_code));
-                    self.status_message.append_value(f.status_message);
-                    let (th, adjusted) = sampling_threshold(f.trace_state);
-                    self.sampling_threshold.append_option(th);
-                    self.adjusted_count.append_value(adjusted);
-                    append_pairs(&mut self.resource_attributes, &resource_attrs);
-                    self.scope_name.append_value(scope_name);
-                    self.scope_version.append_value(scope_version);
-                    append_attrs(&mut self.span_attributes, span.attributes(), &mut self.scratch)?;
-                    self.append_events_and_links(span.bytes())?;
-                }
+        for_each_scope(request, |ctx, sg| {
+            let ScopeContext { service, resource_attrs, scope_name, scope_version } = ctx;
+            for span in sg.spans() {
+                let span = span?;
+                let f = span.fields()?;
+                self.timestamp.append_value(nanos(f.start_time_unix_nano));
+                self.end_timestamp.append_value(nanos(f.end_time_unix_nano));
+                self.duration_ns.append_value(nanos(f.end_time_unix_nano.saturating_sub(f.start_time_unix_nano)));
+                append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
+                append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
+                append_hex(&mut self.parent_span_id, &mut self.scratch, f.parent_span_id);
+                self.trace_state.append_value(f.trace_state);
+                self.flags.append_value(f.flags);
+                self.span_name.append_value(f.name);
+                self.span_kind.append_value(kind_name(f.kind));
+                self.service_name.append_value(service);
+                self.status_code.append_value(status_name(f.status_code));
+                self.status_message.append_value(f.status_message);
+                let (th, adjusted) = sampling_threshold(f.trace_state);
+                self.sampling_threshold.append_option(th);
+                self.adjusted_count.append_value(adjusted);
+                append_pairs(&mut self.resource_attributes, resource_attrs);
+                self.scope_name.append_value(scope_name);
+                self.scope_version.append_value(scope_version);
+                append_attrs(&mut self.span_attributes, span.attributes(), &mut self.scratch)?;
+                self.append_events_and_links(span.bytes())?;
             }
-        }
+            Ok(())
+        })?;
         Ok(self.len() - before)
     }
 
