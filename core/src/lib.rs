@@ -8,6 +8,7 @@
 //! - [`runtime`]: the pipeline graph over bounded channels, fan-out, ordered shutdown.
 //! - [`ack`]: delivery acknowledgements from exporters back to receivers.
 //! - [`exporterhelper`]: timeout, retry, sending queue — the plumbing every exporter shares.
+//! - [`sampling`]: consistent probability sampling (`ot=th`, `ot=rv`), adjusted counts.
 //! - [`telemetry`]: `/metrics` with the Collector's metric names, and `health_check`.
 
 pub mod ack;
@@ -17,6 +18,7 @@ pub mod exporterhelper;
 pub mod grpc;
 pub mod pdata;
 pub mod runtime;
+pub mod sampling;
 pub mod telemetry;
 
 pub use ack::{Acks, Failure};

@@ -216,32 +216,6 @@ fn push_json_string(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).expect("a str always serializes"));
 }
 
-/// The sampling threshold of a span: the `th` sub-key of the `ot` entry of its W3C
-/// `trace_state` (`ot=th:c;rv:…`), and the adjusted count it implies.
-///
-/// `th` is up to 14 hex digits, the rejection threshold T as a fraction of 2^56 with the
-/// trailing zeros left out; the sampling probability is p = 1 − T/2^56 and the adjusted count
-/// (how many spans this one stands for) is 1/p. Absent or malformed: `(None, 1.0)`.
-///
-/// The same parsing as `tail_sampling`'s `tracestate` module (weir-processors), which this
-/// crate does not depend on; both belong in weir-core.
-pub fn sampling_threshold(trace_state: &str) -> (Option<&str>, f64) {
-    let th = trace_state
-        .split(',')
-        .filter_map(|member| member.trim().strip_prefix("ot="))
-        .flat_map(|ot| ot.split(';'))
-        .find_map(|sub| sub.strip_prefix("th:"));
-    let Some(th) = th else { return (None, 1.0) };
-    // Lowercase only, as the OpenTelemetry tracestate spec writes it.
-    if th.is_empty() || th.len() > 14 || !th.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return (None, 1.0);
-    }
-    // Checked above: 1 to 14 hex digits fit in u64.
-    let t = u64::from_str_radix(th, 16).expect("1 to 14 hex digits") << (4 * (14 - th.len()));
-    let p = 1.0 - t as f64 / (1u64 << 56) as f64;
-    (Some(th), 1.0 / p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,22 +262,6 @@ mod tests {
         assert_eq!(stringify(list.clone(), false), r#"{"a":"x\"y","b":[1,false]}"#);
         assert_eq!(stringify(StringValue("hi".into()), true), r#""hi""#);
         assert_eq!(stringify(DoubleValue(f64::NAN), true), r#""NaN""#);
-    }
-
-    #[test]
-    fn threshold_gives_the_adjusted_count() {
-        assert_eq!(sampling_threshold(""), (None, 1.0));
-        assert_eq!(sampling_threshold("vendor=x"), (None, 1.0));
-        assert_eq!(sampling_threshold("ot=th:0"), (Some("0"), 1.0));
-        // th:8 is T = 2^55: p = 1/2.
-        assert_eq!(sampling_threshold("vendor=x, ot=rv:abcdef01234567;th:8"), (Some("8"), 2.0));
-        // th:c is T = 0.75 · 2^56: p = 1/4.
-        assert_eq!(sampling_threshold("ot=th:c"), (Some("c"), 4.0));
-        let (th, n) = sampling_threshold("ot=th:fd70a3d70a3d71");
-        assert_eq!(th, Some("fd70a3d70a3d71"));
-        assert!((n - 100.0).abs() < 1e-6, "{n}");
-        assert_eq!(sampling_threshold("ot=th:xyz"), (None, 1.0));
-        assert_eq!(sampling_threshold("ot=th:C"), (None, 1.0));
     }
 
     #[test]

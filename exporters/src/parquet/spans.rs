@@ -188,7 +188,7 @@ impl SpanColumns {
                 self.service_name.append_value(service);
                 self.status_code.append_value(status_name(f.status_code));
                 self.status_message.append_value(f.status_message);
-                let (th, adjusted) = sampling_threshold(f.trace_state);
+                let (th, adjusted) = weir_core::sampling::adjusted_count(f.trace_state);
                 self.sampling_threshold.append_option(th);
                 self.adjusted_count.append_value(adjusted);
                 append_pairs(&mut self.resource_attributes, resource_attrs);

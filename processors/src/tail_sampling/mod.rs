@@ -133,7 +133,7 @@
 mod buffer;
 mod config;
 mod policy;
-mod tracestate;
+use weir_core::sampling as tracestate;
 
 pub use config::{DecisionCacheConfig, PolicyConfig, TailSamplingConfig, POLICY_TYPES};
 

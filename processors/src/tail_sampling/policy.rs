@@ -2,7 +2,7 @@
 
 use super::buffer::{Trace, TraceId};
 use super::config::PolicyConfig;
-use super::tracestate;
+use weir_core::sampling as tracestate;
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use tokio::time::Instant;

@@ -1,14 +1,17 @@
-//! Consistent probability (W3C tracestate `ot=th` / `ot=rv`) and the span rewrites that record
-//! it, done on the wire: every field of the span but the one changed is copied byte for byte.
+//! Consistent probability sampling (W3C tracestate `ot=th` / `ot=rv`, OpenTelemetry's
+//! "TraceState: Probability Sampling"): thresholds, randomness, adjusted counts, and the span
+//! rewrite that records a threshold, done on the wire — every field of the span but the one
+//! changed is copied byte for byte. One module, used by every sampler and by the exporters that
+//! store adjusted counts, so they all read and write `th` by the same rules.
 
-use weir_core::pdata::wire::{write_len_prefix, Fields};
+use crate::pdata::wire::{write_len_prefix, Fields};
 
 /// 2^56: thresholds and randomness are 56-bit numbers.
-pub(crate) const MAX_56: u64 = 1 << 56;
+pub const MAX_56: u64 = 1 << 56;
 
 /// The rejection threshold T for a sampling percentage: `(1 - p) × 2^56`; 0 keeps all.
 /// `None` for a probability of zero (nothing is kept; there is no threshold for it).
-pub(crate) fn threshold_for_percentage(percentage: f64) -> Option<u64> {
+pub fn threshold_for_percentage(percentage: f64) -> Option<u64> {
     if percentage >= 100.0 {
         return Some(0);
     }
@@ -25,7 +28,7 @@ pub(crate) fn threshold_for_percentage(percentage: f64) -> Option<u64> {
 /// specification recommends: 4 significant hex digits after any leading `f`s (so small
 /// probabilities keep their relative precision and `th` stays short). `None` for p ≤ 0.
 /// Computed the same way everywhere, so two weir instances at the same p agree on T.
-pub(crate) fn threshold_for_probability(p: f64) -> Option<u64> {
+pub fn threshold_for_probability(p: f64) -> Option<u64> {
     if p.is_nan() || p <= 0.0 {
         return None;
     }
@@ -43,7 +46,7 @@ pub(crate) fn threshold_for_probability(p: f64) -> Option<u64> {
 }
 
 /// Randomness R of a trace: `ot=rv` when a span carries it, else the low 56 bits of the id.
-pub(crate) fn randomness(trace_id: &[u8], trace_state: &str) -> u64 {
+pub fn randomness(trace_id: &[u8], trace_state: &str) -> u64 {
     if let Some(rv) = ot_value(trace_state, "rv").and_then(|v| parse_hex56(v, false)) {
         return rv;
     }
@@ -54,13 +57,13 @@ pub(crate) fn randomness(trace_id: &[u8], trace_state: &str) -> u64 {
 }
 
 /// The value of `key` in the `ot` entry of a W3C tracestate.
-pub(crate) fn ot_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
+pub fn ot_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
     let ot = tracestate_value(trace_state, "ot")?;
     ot.split(';').find_map(|kv| kv.split_once(':').filter(|(k, _)| *k == key).map(|(_, v)| v))
 }
 
 /// The value of `key` in a W3C tracestate (`k1=v1,k2=v2`).
-pub(crate) fn tracestate_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
+pub fn tracestate_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> {
     trace_state
         .split(',')
         .map(str::trim)
@@ -78,12 +81,21 @@ fn parse_hex56(v: &str, pad: bool) -> Option<u64> {
 }
 
 /// The incoming threshold of a span, if it carries a valid `ot=th`.
-pub(crate) fn incoming_threshold(trace_state: &str) -> Option<u64> {
+pub fn incoming_threshold(trace_state: &str) -> Option<u64> {
     ot_value(trace_state, "th").and_then(|v| parse_hex56(v, true))
 }
 
+/// The `th` value of a span's tracestate as written (when valid) and the span's adjusted count
+/// 1/p, where p = 1 − T/2^56. No valid `th`: `(None, 1.0)` (the span was not sampled, or
+/// by a sampler that did not record it).
+pub fn adjusted_count(trace_state: &str) -> (Option<&str>, f64) {
+    let Some(th) = ot_value(trace_state, "th") else { return (None, 1.0) };
+    let Some(t) = parse_hex56(th, true) else { return (None, 1.0) };
+    (Some(th), MAX_56 as f64 / (MAX_56 - t) as f64)
+}
+
 /// `th` encoding: 14 hex digits with trailing zeros removed; 0 is `"0"`.
-pub(crate) fn encode_threshold(t: u64) -> String {
+pub fn encode_threshold(t: u64) -> String {
     if t == 0 {
         return "0".into();
     }
@@ -94,7 +106,7 @@ pub(crate) fn encode_threshold(t: u64) -> String {
 /// The tracestate with `ot=th:<t>` set, keeping every other entry. The threshold is never
 /// lowered: an incoming larger one (a stricter earlier stage) stays. The `ot` entry moves to
 /// the front, as W3C asks of a modified entry.
-pub(crate) fn with_threshold(trace_state: &str, t: u64) -> String {
+pub fn with_threshold(trace_state: &str, t: u64) -> String {
     let t = incoming_threshold(trace_state).map_or(t, |incoming| incoming.max(t));
     let th = format!("th:{}", encode_threshold(t));
     let mut ot_parts: Vec<&str> = Vec::new();
@@ -122,7 +134,7 @@ pub(crate) fn with_threshold(trace_state: &str, t: u64) -> String {
 /// Appends `span` to `out` with its `trace_state` (field 3) replaced by `trace_state`, and
 /// with `extra` string attributes appended (field 9). Other fields are copied as they are.
 /// A span that does not parse is copied unchanged.
-pub(crate) fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&str>, extra: &[(&str, &str)]) {
+pub fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&str>, extra: &[(&str, &str)]) {
     let start = out.len();
     if let Some(ts) = trace_state {
         let mut ok = true;
@@ -160,7 +172,7 @@ pub(crate) fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&
 }
 
 fn varint_len(n: usize) -> usize {
-    weir_core::pdata::wire::varint_len(n as u64)
+    crate::pdata::wire::varint_len(n as u64)
 }
 
 #[cfg(test)]
@@ -201,5 +213,21 @@ mod tests {
         // An earlier stage was stricter (th:e > th:8): it stays.
         assert_eq!(with_threshold("ot=th:e", 0x8 << 52), "ot=th:e");
         assert_eq!(with_threshold("ot=th:4", 0x8 << 52), "ot=th:8");
+    }
+
+    #[test]
+    fn th_gives_the_adjusted_count() {
+        assert_eq!(adjusted_count(""), (None, 1.0));
+        assert_eq!(adjusted_count("vendor=x"), (None, 1.0));
+        assert_eq!(adjusted_count("ot=th:0"), (Some("0"), 1.0));
+        // th:8 is T = 2^55: p = 1/2.
+        assert_eq!(adjusted_count("vendor=x, ot=rv:abcdef01234567;th:8"), (Some("8"), 2.0));
+        // th:c is T = 0.75 · 2^56: p = 1/4.
+        assert_eq!(adjusted_count("ot=th:c"), (Some("c"), 4.0));
+        let (th, n) = adjusted_count("ot=th:fd70a3d70a3d71");
+        assert_eq!(th, Some("fd70a3d70a3d71"));
+        assert!((n - 100.0).abs() < 1e-6, "{n}");
+        assert_eq!(adjusted_count("ot=th:xyz"), (None, 1.0));
+        assert_eq!(adjusted_count("ot=th:C"), (None, 1.0));
     }
 }
