@@ -93,6 +93,11 @@ impl TestPipeline {
         self.exported.recv().await.expect("the exporter is running")
     }
 
+    /// The next payload the exporter received, if one is waiting.
+    pub(crate) fn try_next_export(&mut self) -> Option<Payload> {
+        self.exported.try_recv().ok()
+    }
+
     /// Whether nothing was exported that the test has not taken yet.
     pub(crate) fn nothing_exported(&mut self) -> bool {
         self.exported.try_recv().is_err()

@@ -25,6 +25,7 @@ pub const POLICY_TYPES: &[&str] = &[
     "not",
     "drop",
     "composite",
+    "adaptive",
 ];
 
 /// Settings of the `tail_sampling` processor.
@@ -136,8 +137,101 @@ pub struct PolicyConfig {
     pub not: Option<NotConfig>,
     pub drop: Option<DropConfig>,
     pub composite: Option<CompositeConfig>,
+    pub adaptive: Option<AdaptiveConfig>,
     /// Not supported; accepted only to refuse it with a useful message.
     pub ottl_condition: Option<serde_ignored::Ignored>,
+}
+
+/// `adaptive` (weir's own): holds an output budget in spans per second. Every trace gets a key
+/// (by default service, root span name and status class); a rate table gives each key a
+/// sampling probability by water-filling the budget over the keys' recent rates, so rare keys
+/// keep everything and frequent keys absorb the cut. Priority traces (errors, latency
+/// outliers of their key, an explicit attribute) come first, from a reserved share of the
+/// budget. Decisions are consistent (keep iff R ≥ T) and every kept span carries `ot=th`.
+/// See the `adaptive` module for the algorithm.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveConfig {
+    /// Required: the budget, in kept spans per second, priority traffic and late spans
+    /// included.
+    pub target_spans_per_sec: f64,
+    /// The fields whose values make a trace's key, joined in order. Each is one of:
+    /// `resource.<attribute>` (of the root span's resource), `root.<attribute>` (of the root
+    /// span), `span.<attribute>` (the first span that has it), `root.name`, `root.kind`,
+    /// `status_class` (`error` when any span has status ERROR, else `ok`). The root span is
+    /// the span without a parent, or the earliest span when it has not arrived. Default
+    /// `[resource.service.name, root.name, status_class]`.
+    pub key_fields: Vec<String>,
+    /// Most keys tracked at once. Traces of further keys share one key, `(overflow)`, which
+    /// is budgeted like any other: overflow traffic cannot escape the budget. Keys idle for
+    /// 5 minutes are forgotten. Default 1000.
+    pub max_keys: usize,
+    /// How often the rate table is recomputed from the last interval's counts. Default `1s`.
+    #[serde(with = "weir_core::config::duration")]
+    pub adjustment_interval: std::time::Duration,
+    /// Weight of the newest interval in each key's rate (an exponential moving average).
+    /// Lower is steadier; changes of load restart the averages, so they are followed anyway
+    /// (see the `adaptive` module). Default 0.1.
+    pub ema_weight: f64,
+    /// Every key with traffic keeps at least one trace per window of this length: a key with
+    /// no kept trace yet in the current window keeps its next trace with probability 1
+    /// (`th:0`). Default `60s`; `0s` turns it off.
+    #[serde(with = "weir_core::config::duration")]
+    pub coverage_interval: std::time::Duration,
+    /// What makes a trace a priority trace, and the share of the budget reserved for them.
+    pub priority: PriorityConfig,
+    /// How many keys (the busiest) get a `key_probability` metric series. Default 20.
+    pub metrics_max_keys: usize,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        AdaptiveConfig {
+            target_spans_per_sec: 0.0,
+            key_fields: ["resource.service.name", "root.name", "status_class"].map(String::from).to_vec(),
+            max_keys: 1000,
+            adjustment_interval: Duration::from_secs(1),
+            ema_weight: 0.1,
+            coverage_interval: Duration::from_secs(60),
+            priority: PriorityConfig::default(),
+            metrics_max_keys: 20,
+        }
+    }
+}
+
+/// `adaptive.priority`: traces kept first, from a reserved share of the budget.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorityConfig {
+    /// Traces with a span of status ERROR are priority traces. Default `true`. Also keeps a
+    /// late ERROR span of a dropped trace (with `th:0`).
+    pub errors: bool,
+    /// Traces longer than this quantile of their key's recent durations are priority traces
+    /// (a streaming, decaying histogram per key with a ~100 s memory; it applies once the key
+    /// has had 20 traces, and 1 / (1 − q) for high quantiles). Default 0.99; 0 turns it off.
+    pub latency_quantile: f64,
+    /// Traces with this attribute (on a span or resource) are priority traces.
+    pub attribute: Option<PriorityAttributeConfig>,
+    /// Share of the budget reserved for priority traces, 0 to 1. While priority traffic fits
+    /// in it, every priority trace is kept; beyond it, priority traces are thinned by
+    /// water-filling over their keys, consistently and with `th`. What priority traffic does
+    /// not use goes to the other traces. Default 0.5.
+    pub reserved_share: f64,
+}
+
+impl Default for PriorityConfig {
+    fn default() -> Self {
+        PriorityConfig { errors: true, latency_quantile: 0.99, attribute: None, reserved_share: 0.5 }
+    }
+}
+
+/// `adaptive.priority.attribute`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorityAttributeConfig {
+    pub key: String,
+    /// String values that make the trace a priority trace; empty: any value.
+    pub values: Vec<String>,
 }
 
 /// `latency`: trace duration (latest end − earliest start) against bounds, in milliseconds.
@@ -501,6 +595,10 @@ pub(crate) fn validate_policy(p: &PolicyConfig, at: &str, depth: usize) -> Resul
                 return Err(format!("{at}: composite.rate_allocation percents add up to {total}, more than 100"));
             }
         }
+        "adaptive" => {
+            let c = section(&p.adaptive, at, ty)?;
+            validate_adaptive(c).map_err(|e| format!("{at}: adaptive.{e}"))?;
+        }
         "ottl_condition" => {
             return Err(format!(
                 "{at}: type ottl_condition is not supported by weir (it has no OTTL engine); express the condition \
@@ -512,6 +610,38 @@ pub(crate) fn validate_policy(p: &PolicyConfig, at: &str, depth: usize) -> Resul
         other => {
             return Err(format!("{at}: unknown policy type {other:?}; valid types are {}", POLICY_TYPES.join(", ")));
         }
+    }
+    Ok(())
+}
+
+fn validate_adaptive(c: &AdaptiveConfig) -> Result<(), String> {
+    if !(c.target_spans_per_sec.is_finite() && c.target_spans_per_sec > 0.0) {
+        return Err("target_spans_per_sec is required and must be greater than zero".into());
+    }
+    if c.key_fields.is_empty() {
+        return Err("key_fields must list at least one field".into());
+    }
+    for f in &c.key_fields {
+        crate::tail_sampling::adaptive::KeyField::parse(f).map_err(|e| format!("key_fields: {e}"))?;
+    }
+    if c.max_keys == 0 {
+        return Err("max_keys must be at least 1".into());
+    }
+    if c.adjustment_interval < Duration::from_millis(100) {
+        return Err("adjustment_interval must be at least 100ms".into());
+    }
+    if !(c.ema_weight > 0.0 && c.ema_weight <= 1.0) {
+        return Err("ema_weight must be in (0, 1]".into());
+    }
+    let q = c.priority.latency_quantile;
+    if !(0.0..1.0).contains(&q) {
+        return Err("priority.latency_quantile must be in [0, 1) (0 turns latency priority off)".into());
+    }
+    if !(0.0..=1.0).contains(&c.priority.reserved_share) {
+        return Err("priority.reserved_share must be between 0 and 1".into());
+    }
+    if c.priority.attribute.as_ref().is_some_and(|a| a.key.is_empty()) {
+        return Err("priority.attribute.key is required".into());
     }
     Ok(())
 }

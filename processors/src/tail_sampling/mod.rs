@@ -130,12 +130,20 @@
 //! stricter threshold kept. Other policies keep with probability 1 and leave `trace_state`
 //! alone.
 
+mod adaptive;
+#[cfg(test)]
+mod adaptive_harness;
 mod buffer;
 mod config;
 mod policy;
+pub mod simulation;
 use weir_core::sampling as tracestate;
 
-pub use config::{DecisionCacheConfig, PolicyConfig, TailSamplingConfig, POLICY_TYPES};
+pub use adaptive::KeyStats;
+pub use config::{
+    AdaptiveConfig, DecisionCacheConfig, PolicyConfig, PriorityAttributeConfig, PriorityConfig, TailSamplingConfig,
+    POLICY_TYPES,
+};
 
 use crate::metrics::ItemCounters;
 use async_trait::async_trait;
@@ -177,7 +185,21 @@ impl ProcessorFactory for TailSamplingFactory {
 
 impl TailSampler {
     fn new(id: String, c: &TailSamplingConfig) -> Result<TailSampler, String> {
-        let policies = c.policies.iter().map(Policy::build).collect::<Result<Vec<_>, _>>()?;
+        let mut policies = c.policies.iter().map(Policy::build).collect::<Result<Vec<_>, _>>()?;
+        let simulating = simulation::collecting();
+        let mut late_errors_policy = None;
+        for p in &mut policies {
+            let name = p.name.clone();
+            p.for_each_adaptive(&mut |a| {
+                if a.keeps_late_errors() && late_errors_policy.is_none() {
+                    late_errors_policy = Some(Arc::from(name.as_str()));
+                }
+                if simulating {
+                    a.collect_stats();
+                }
+            });
+        }
+        let policy_stats = simulating.then(|| vec![simulation::PolicyStats::default(); policies.len()]);
         let n = c.num_shards.max(1);
         let per_shard_capacity =
             c.expected_new_traces_per_sec.saturating_mul(c.decision_wait.as_secs().max(1) as usize);
@@ -194,6 +216,8 @@ impl TailSampler {
             kept: KeptSet::new(nonzero_or(c.decision_cache.sampled_cache_size, c.num_traces)),
             dropped: DroppedSet::new(nonzero_or(c.decision_cache.non_sampled_cache_size, c.num_traces)),
             policies,
+            late_errors_policy,
+            policy_stats,
             meter: Meter::default(),
             seq: 0,
             envelopes: 0,
@@ -264,6 +288,10 @@ struct TailSampler {
     decision_attributes: bool,
     sample_on_first_match: bool,
     policies: Vec<Policy>,
+    /// The `adaptive` policy that keeps late ERROR spans of dropped traces (`th:0`), if any.
+    late_errors_policy: Option<Arc<str>>,
+    /// Per top-level policy, for `weir simulate` (only while it collects).
+    policy_stats: Option<Vec<simulation::PolicyStats>>,
     shards: Vec<TraceBuffer>,
     kept: KeptSet,
     dropped: DroppedSet,
@@ -350,6 +378,7 @@ impl TailMetrics {
 struct SpanFacts {
     trace_id: TraceId,
     is_root: bool,
+    is_error: bool,
     /// The span's range in its group's `scope` bytes.
     start: u32,
     end: u32,
@@ -454,6 +483,7 @@ impl TailSampler {
                     let facts = SpanFacts {
                         trace_id: trace_id_of(f.trace_id),
                         is_root: f.parent_span_id.iter().all(|b| *b == 0),
+                        is_error: f.status_code == 2,
                         start: start as u32,
                         end: (start + span.bytes().len()) as u32,
                     };
@@ -479,6 +509,7 @@ impl TailSampler {
             if let Some((threshold, policy)) = self.kept.get(&id) {
                 let (threshold, policy) = (*threshold, policy.clone());
                 self.metrics.late[1].increment(1);
+                self.note_late_kept(&policy, 1);
                 let k = late.entry(id).or_insert_with(|| {
                     let mut trace = Trace::detached(now);
                     trace.acks = incoming.acks.clone();
@@ -495,6 +526,25 @@ impl TailSampler {
                 return;
             }
             if self.dropped.get(&id).is_some() {
+                if let (true, Some(policy)) = (span.is_error, self.late_errors_policy.clone()) {
+                    // A late ERROR span of a dropped trace: kept alone, with probability 1.
+                    self.metrics.late[1].increment(1);
+                    self.note_late_kept(&policy, 1);
+                    let k = late.entry(id).or_insert_with(|| {
+                        let mut trace = Trace::detached(now);
+                        trace.acks = incoming.acks.clone();
+                        KeptTrace {
+                            trace,
+                            rewritten: Vec::new(),
+                            arena: Vec::new(),
+                            policy,
+                            threshold: Some(0),
+                            trigger: "late_error",
+                        }
+                    });
+                    k.trace.push(group, span.start, span.end);
+                    return;
+                }
                 self.metrics.late[0].increment(1);
                 self.metrics.spans_dropped.increment(1);
                 return;
@@ -523,6 +573,18 @@ impl TailSampler {
             oversize.push(id);
         }
         self.enforce_trace_count(s, now);
+    }
+
+    /// Charges late spans kept for the policy named `policy` to its `adaptive` budgets.
+    fn note_late_kept(&mut self, policy: &str, spans: usize) {
+        if let Some(p) = self.policies.iter_mut().find(|p| p.name == policy) {
+            p.for_each_adaptive(&mut |a| a.note_late_kept(spans));
+        }
+        if let Some(stats) = &mut self.policy_stats {
+            if let Some(i) = self.metrics.policy_names.iter().position(|n| &**n == policy) {
+                stats[i].late_spans_kept += spans as u64;
+            }
+        }
     }
 
     /// Decides the oldest traces of shard `s` until it is within `num_traces`.
@@ -598,6 +660,9 @@ impl TailSampler {
         }
         let chosen = policy::combine(&results);
         let sampled = chosen.is_some();
+        if let Some(stats) = &mut self.policy_stats {
+            simulation::record(stats, &facts, &results, chosen);
+        }
         self.metrics.global[sampled as usize].increment(1);
         self.metrics.by_trigger[Trigger::ALL.iter().position(|t| *t == trigger).unwrap_or(0)][sampled as usize]
             .increment(1);
@@ -767,6 +832,9 @@ impl Processor for TailSampler {
         self.decide_all(Trigger::Shutdown, Instant::now());
         self.flush(&output).await;
         self.update_gauges();
+        if let Some(policies) = self.policy_stats.take() {
+            simulation::deposit(&self.id, &mut self.policies, policies);
+        }
     }
 }
 

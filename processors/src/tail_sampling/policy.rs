@@ -1,13 +1,14 @@
 //! Policies, built from their config, and the Collector's rule for combining their results.
 
+use super::adaptive::{Adaptive, KeyField, TraceSummary, MISSING};
 use super::buffer::{Trace, TraceId};
 use super::config::PolicyConfig;
-use weir_core::sampling as tracestate;
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use tokio::time::Instant;
-use weir_core::pdata::views::{Attributes, SpanFields};
+use weir_core::pdata::views::{Attributes, SpanFields, SpanKind};
 use weir_core::pdata::{AnyValue, AnyValueView, ResourceGroupView, SpanView, WireError};
+use weir_core::sampling as tracestate;
 
 /// One policy's result, as the Collector names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl<'a> TraceFacts<'a> {
         t.spans.iter().map(move |s| (s.group as usize, SpanView::new(t.span_bytes(s))))
     }
 
-    fn fields(&self) -> impl Iterator<Item = Result<SpanFields<'a>, WireError>> + 'a {
+    pub(crate) fn fields(&self) -> impl Iterator<Item = Result<SpanFields<'a>, WireError>> + 'a {
         self.spans().map(|(_, s)| s.fields())
     }
 
@@ -70,7 +71,7 @@ impl<'a> TraceFacts<'a> {
         Ok(ResourceGroupView::new(&self.trace.groups[group].resource).resource()?.attributes())
     }
 
-    fn span_count(&self) -> u64 {
+    pub(crate) fn span_count(&self) -> u64 {
         self.trace.spans.len() as u64
     }
 
@@ -119,6 +120,76 @@ impl<'a> TraceFacts<'a> {
         Ok(false)
     }
 
+    /// The summary the `adaptive` policy decides on.
+    fn summary(&self, a: &Adaptive) -> Result<TraceSummary, WireError> {
+        // The root span: the one without a parent, else the earliest.
+        let mut root: Option<(usize, SpanView<'a>, SpanFields<'a>)> = None;
+        let (mut error, mut start, mut end, mut incoming) = (false, u64::MAX, 0u64, None);
+        for (g, s) in self.spans() {
+            let f = s.fields()?;
+            error |= f.status_code == 2;
+            start = start.min(f.start_time_unix_nano);
+            end = end.max(f.end_time_unix_nano);
+            incoming = incoming.max(tracestate::incoming_threshold(f.trace_state));
+            let is_root = f.parent_span_id.iter().all(|b| *b == 0);
+            let better = match &root {
+                None => true,
+                Some((_, _, r)) => {
+                    let r_is_root = r.parent_span_id.iter().all(|b| *b == 0);
+                    (is_root && !r_is_root) || (is_root == r_is_root && f.start_time_unix_nano < r.start_time_unix_nano)
+                }
+            };
+            if better {
+                root = Some((g, s, f));
+            }
+        }
+        let duration_ns = match &root {
+            Some((_, _, r)) if r.parent_span_id.iter().all(|b| *b == 0) => {
+                r.end_time_unix_nano.saturating_sub(r.start_time_unix_nano)
+            }
+            _ => end.saturating_sub(start),
+        };
+        let mut key = Vec::with_capacity(a.fields.len());
+        for field in &a.fields {
+            let value = match (field, &root) {
+                (KeyField::StatusClass, _) => Some(if error { "error" } else { "ok" }.to_string()),
+                (_, None) => None,
+                (KeyField::RootName, Some((_, _, r))) => Some(r.name.to_string()),
+                (KeyField::RootKind, Some((_, _, r))) => Some(format!("{:?}", SpanKind::from_i32(r.kind))),
+                (KeyField::Resource(attr), Some((g, _, _))) => {
+                    self.resource_attributes(*g)?.get(attr)?.map(value_string)
+                }
+                (KeyField::Root(attr), Some((_, s, _))) => s.attributes().get(attr)?.map(value_string),
+                (KeyField::Span(attr), Some(_)) => {
+                    let mut found = None;
+                    for (_, s) in self.spans() {
+                        if let Some(v) = s.attributes().get(attr)? {
+                            found = Some(value_string(v));
+                            break;
+                        }
+                    }
+                    found
+                }
+            };
+            key.push(value.unwrap_or_else(|| MISSING.to_string()));
+        }
+        let priority_attribute = match a.priority_attribute() {
+            Some(pa) => self.any_attribute(&pa.key, |v| {
+                pa.values.is_empty() || v.as_str().is_some_and(|s| pa.values.iter().any(|x| x == s))
+            })?,
+            None => false,
+        };
+        Ok(TraceSummary {
+            key,
+            spans: self.trace.spans.len() as u32,
+            error,
+            duration_ns,
+            priority_attribute,
+            randomness: self.randomness()?,
+            incoming_threshold: incoming,
+        })
+    }
+
     fn duration_nanos(&self) -> Result<u64, WireError> {
         let (mut start, mut end) = (u64::MAX, 0u64);
         for f in self.fields() {
@@ -127,6 +198,19 @@ impl<'a> TraceFacts<'a> {
             end = end.max(f.end_time_unix_nano);
         }
         Ok(end.saturating_sub(start))
+    }
+}
+
+/// An attribute value as a key part: strings as they are, other types in decimal or JSON-ish
+/// form.
+fn value_string(v: AnyValueView<'_>) -> String {
+    match v.get() {
+        Ok(AnyValue::String(s)) => s.to_string(),
+        Ok(AnyValue::Bool(b)) => b.to_string(),
+        Ok(AnyValue::Int(i)) => i.to_string(),
+        Ok(AnyValue::Double(d)) => d.to_string(),
+        Ok(AnyValue::Empty) => String::new(),
+        Ok(_) | Err(_) => "<complex>".to_string(),
     }
 }
 
@@ -162,6 +246,7 @@ enum Kind {
     Not(Box<Policy>),
     Drop(Vec<Policy>),
     Composite(Composite),
+    Adaptive(Box<Adaptive>),
 }
 
 struct StringAttribute {
@@ -361,6 +446,7 @@ impl Policy {
                     .collect::<Result<Vec<_>, String>>()?;
                 Kind::Composite(Composite { subs, total: RateMeter::new(k.max_total_spans_per_second as f64, 1.0) })
             }
+            "adaptive" => Kind::Adaptive(Box::new(Adaptive::new(&c.name, c.adaptive.as_ref().ok_or_else(missing)?)?)),
             other => return Err(format!("unknown policy type {other:?}")),
         };
         Ok(Policy { name: c.name.clone(), kind })
@@ -454,6 +540,15 @@ impl Policy {
                 }
                 Decision::Dropped
             }
+            Kind::Adaptive(a) => {
+                let summary = t.summary(a)?;
+                let v = a.decide(&summary, clock.now);
+                return Ok(if v.keep {
+                    Outcome { decision: Decision::Sampled, threshold: v.threshold }
+                } else {
+                    Decision::NotSampled.into()
+                });
+            }
             Kind::Composite(c) => {
                 // The first sub-policy (in `policy_order`) that samples, and has a budget,
                 // decides: the trace is kept with the probability that holds that sub-policy
@@ -474,6 +569,19 @@ impl Policy {
             }
         };
         Ok(d.into())
+    }
+}
+
+impl Policy {
+    /// Calls `f` on every `adaptive` policy in this one (itself or nested).
+    pub(crate) fn for_each_adaptive(&mut self, f: &mut dyn FnMut(&mut Adaptive)) {
+        match &mut self.kind {
+            Kind::Adaptive(a) => f(a),
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter_mut().for_each(|s| s.for_each_adaptive(f)),
+            Kind::Not(sub) => sub.for_each_adaptive(f),
+            Kind::Composite(c) => c.subs.iter_mut().for_each(|(s, _)| s.for_each_adaptive(f)),
+            _ => {}
+        }
     }
 }
 

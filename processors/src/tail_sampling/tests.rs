@@ -1171,3 +1171,80 @@ async fn the_collector_readme_example_behaves_as_documented() {
     };
     assert_eq!((latency("count"), latency("sum")), (6.0, 60.0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// adaptive (the algorithm's properties are in `adaptive_harness`; here: the processor around it)
+
+const ADAPTIVE_1S: &str = "{tail_sampling/adaptive: {decision_wait: 1s, policies: [{name: budget, type: adaptive, \
+                           adaptive: {target_spans_per_sec: 100}}]}}";
+
+#[test]
+fn adaptive_config_is_validated_naming_the_key() {
+    let ok = parse("{policies: [{name: a, type: adaptive, adaptive: {target_spans_per_sec: 10, key_fields: [resource.service.name, root.name, root.http.route, span.db.system, root.kind, status_class], priority: {errors: true, latency_quantile: 0.95, reserved_share: 0.3, attribute: {key: vip, values: [gold]}}}}]}").unwrap();
+    assert_eq!(ok.policies[0].adaptive.as_ref().unwrap().priority.reserved_share, 0.3);
+    let err = |text: &str| parse(text).unwrap_err();
+    assert!(err("{policies: [{name: a, type: adaptive, adaptive: {}}]}")
+        .contains("adaptive.target_spans_per_sec is required"));
+    assert!(err("{policies: [{name: a, type: adaptive}]}").contains("needs a `adaptive:` section"));
+    assert!(err("{policies: [{name: a, type: adaptive, adaptive: {target_spans_per_sec: 1, key_fields: [name]}}]}")
+        .contains("unknown field \"name\""));
+    assert!(err(
+        "{policies: [{name: a, type: adaptive, adaptive: {target_spans_per_sec: 1, priority: {reserved_share: 2}}}]}"
+    )
+    .contains("reserved_share"));
+    assert!(err("{policies: [{name: a, type: adaptive, adaptive: {target_spans_per_sec: 1, budget: 3}}]}")
+        .contains("budget"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_keeps_under_budget_with_th_0_and_thins_consistently_with_th_over_it() {
+    let mut p = pipeline(ADAPTIVE_1S, "tail_sampling/adaptive").await;
+    // Second 1: 50 spans (under the budget of 100/s): all kept, th:0.
+    p.send(request((1..=50).map(|n| span(n, 1, 0)).collect())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = exported_spans(&[p.next_export().await]);
+    assert_eq!(first.len(), 50);
+    assert!(first.iter().all(|(_, sp)| sp.trace_state == "ot=th:0"), "{:?}", first[0].1.trace_state);
+    // Then 2,000 one-span traces per second of one key: sampled down towards 100/s, each kept
+    // span with R ≥ T and its th.
+    let mut kept = 0;
+    for second in 0..5u64 {
+        let base = 1000 + second * 2000;
+        p.send(request((base..base + 2000).map(|n| span(n, 1, 0)).collect())).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while let Some(e) = p.try_next_export() {
+            for (_, sp) in exported_spans(&[e]) {
+                let th = weir_core::sampling::incoming_threshold(&sp.trace_state).expect("th written");
+                assert!(weir_core::sampling::randomness(&sp.trace_id, "") >= th);
+                kept += 1;
+            }
+        }
+    }
+    // 10,000 offered in 5 s against 100/s: far fewer kept (the first second is kept whole
+    // while the table learns the rate).
+    assert!(kept < 3000, "{kept} kept");
+    p.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_error_span_of_a_dropped_trace_is_kept_with_th_0() {
+    let mut p = pipeline(ADAPTIVE_1S, "tail_sampling/adaptive").await;
+    // Learn a rate far over budget so that some traces are dropped.
+    for second in 0..3u64 {
+        p.send(request((second * 5000..second * 5000 + 5000).map(|n| span(n, 1, 0)).collect())).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while p.try_next_export().is_some() {}
+    }
+    p.send(request((20_000..25_000).map(|n| span(n, 1, 0)).collect())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let kept = kept_traces(&[p.next_export().await]);
+    let dropped = (20_000..25_000).find(|n| !kept.contains(n)).expect("some trace dropped");
+    let mut late = with_status(span(dropped, 2, 1), status::StatusCode::Error);
+    late.trace_state = "vendor=x".into();
+    p.send(request(vec![late, span(dropped, 3, 1)])).await.unwrap();
+    let out = exported_spans(&[p.next_export().await]);
+    assert_eq!(out.len(), 1, "only the error span");
+    assert_eq!(out[0].1.span_id, 2u64.to_be_bytes().to_vec());
+    assert_eq!(out[0].1.trace_state, "ot=th:0,vendor=x");
+    p.shutdown().await;
+}
