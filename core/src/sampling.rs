@@ -70,6 +70,106 @@ pub fn tracestate_value<'a>(trace_state: &'a str, key: &str) -> Option<&'a str> 
         .find_map(|member| member.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
 }
 
+/// The rejection threshold for a probability `p` in [2^-56, 1], rounded to `precision`
+/// significant hex digits by OpenTelemetry's reference algorithm (the one the Collector's
+/// `pkg/sampling` uses for `sampling_precision`): the precision is raised by one digit for
+/// every leading `0` (p near 1) or `f` (p near 0) the threshold has, at most 14 digits, so the
+/// relative error stays small at both ends. `None` for p below 2^-56 (nothing is kept).
+pub fn threshold_with_precision(p: f64, precision: u32) -> Option<u64> {
+    if p.is_nan() || p < 1.0 / MAX_56 as f64 {
+        return None;
+    }
+    if p >= 1.0 {
+        return Some(0);
+    }
+    // The binary exponent e of x = f · 2^e with f in [0.5, 1): every 4 below zero is a leading
+    // hex digit that carries no information (Go's `math.Frexp`; x is a normal number here).
+    let leading = |x: f64| (1022 - ((x.to_bits() >> 52) & 0x7ff) as i64).max(0) as u32 / 4;
+    let digits = (precision + leading(p).max(leading(1.0 - p))).clamp(1, 14);
+    let exact = MAX_56 - (p * MAX_56 as f64).round() as u64;
+    let shift = 4 * (14 - digits);
+    if shift == 0 {
+        return Some(exact);
+    }
+    let rounded = (exact + (1 << (shift - 1))) >> shift << shift;
+    // Rounding up to 2^56 would reject everything; keep the exact value instead.
+    Some(if rounded >= MAX_56 { exact } else { rounded })
+}
+
+/// The threshold a `th` value stands for: 1–14 lowercase hex digits, right-padded with zeros.
+pub fn parse_threshold(th: &str) -> Option<u64> {
+    parse_hex56(th, true)
+}
+
+/// The randomness an `rv` value stands for: exactly 14 lowercase hex digits.
+pub fn parse_randomness(rv: &str) -> Option<u64> {
+    parse_hex56(rv, false)
+}
+
+/// `rv` encoding: always 14 lowercase hex digits.
+pub fn encode_randomness(r: u64) -> String {
+    format!("{:014x}", r & (MAX_56 - 1))
+}
+
+/// The `th` and `rv` of a tracestate's `ot` entry, each `None` when absent; `Err` when one of
+/// them is present but not a valid value (the item's sampling state cannot be trusted).
+pub fn ot_sampling(trace_state: &str) -> Result<(Option<u64>, Option<u64>), MalformedSampling> {
+    let th = ot_value(trace_state, "th").map(|v| parse_threshold(v).ok_or(MalformedSampling::Threshold)).transpose()?;
+    let rv =
+        ot_value(trace_state, "rv").map(|v| parse_randomness(v).ok_or(MalformedSampling::Randomness)).transpose()?;
+    Ok((th, rv))
+}
+
+/// Which sampling value of an item was malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedSampling {
+    /// `th` (or the `sampling.threshold` log attribute) is not 1–14 lowercase hex digits.
+    Threshold,
+    /// `rv` (or `sampling.randomness`) is not exactly 14 lowercase hex digits.
+    Randomness,
+}
+
+/// The tracestate with `ot=rv:<r>` set (replacing any `rv`), keeping every other entry; the
+/// `ot` entry moves to the front.
+pub fn with_randomness(trace_state: &str, r: u64) -> String {
+    with_ot_entry(trace_state, "rv", Some(&encode_randomness(r)))
+}
+
+/// The tracestate without `th` in its `ot` entry (an `ot` entry left empty is removed): what a
+/// sampler writes when an arriving threshold proved inconsistent with the randomness.
+pub fn without_threshold(trace_state: &str) -> String {
+    with_ot_entry(trace_state, "th", None)
+}
+
+/// Sets (`Some`) or removes (`None`) `key` in the `ot` entry, which moves to the front.
+fn with_ot_entry(trace_state: &str, key: &str, value: Option<&str>) -> String {
+    let mut ot: Vec<String> = value.map(|v| format!("{key}:{v}")).into_iter().collect();
+    let mut others: Vec<&str> = Vec::new();
+    for member in trace_state.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        match member.strip_prefix("ot=") {
+            Some(entry) => ot.extend(
+                entry
+                    .split(';')
+                    .filter(|kv| !kv.is_empty() && kv.split_once(':').map_or(*kv, |(k, _)| k) != key)
+                    .map(String::from),
+            ),
+            None => others.push(member),
+        }
+    }
+    let mut out = String::new();
+    if !ot.is_empty() {
+        out.push_str("ot=");
+        out.push_str(&ot.join(";"));
+    }
+    for m in others {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(m);
+    }
+    out
+}
+
 /// Parses 1–14 lowercase hex digits; `th` right-pads to 14 digits, `rv` must have all 14.
 fn parse_hex56(v: &str, pad: bool) -> Option<u64> {
     let ok = !v.is_empty() && v.len() <= 14 && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -159,16 +259,60 @@ pub fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&str>, e
         out.extend_from_slice(span);
     }
     for (k, v) in extra {
-        // KeyValue { 1: key, 2: AnyValue { 1: string_value } }
-        let any_len = 1 + varint_len(v.len()) + v.len();
-        let kv_len = 1 + varint_len(k.len()) + k.len() + 1 + varint_len(any_len) + any_len;
-        write_len_prefix(out, 9, kv_len);
-        write_len_prefix(out, 1, k.len());
-        out.extend_from_slice(k.as_bytes());
-        write_len_prefix(out, 2, any_len);
-        write_len_prefix(out, 1, v.len());
-        out.extend_from_slice(v.as_bytes());
+        write_string_attribute(out, 9, k, v);
     }
+}
+
+/// Appends `record` (an encoded `LogRecord`) to `out` with the string attributes `set`
+/// (field 6) written: an existing attribute with one of those keys is removed and the new
+/// value appended; every other field is copied byte for byte. A record that does not parse
+/// is copied unchanged. Logs carry `sampling.threshold` / `sampling.randomness` this way.
+pub fn rewrite_log_record(out: &mut Vec<u8>, record: &[u8], set: &[(&str, &str)]) {
+    const ATTRIBUTES: u32 = 6;
+    let start = out.len();
+    for f in Fields::new(record) {
+        let replaced = match f {
+            Ok(f) if f.number == ATTRIBUTES => match f.bytes().and_then(attribute_key) {
+                Ok(key) => set.iter().any(|(k, _)| k.as_bytes() == key),
+                Err(_) => false,
+            },
+            Ok(_) => false,
+            Err(_) => {
+                out.truncate(start);
+                out.extend_from_slice(record);
+                return;
+            }
+        };
+        if let (Ok(f), false) = (f, replaced) {
+            out.extend_from_slice(&record[f.start..f.end]);
+        }
+    }
+    for (k, v) in set {
+        write_string_attribute(out, ATTRIBUTES, k, v);
+    }
+}
+
+/// The key of an encoded `KeyValue`.
+fn attribute_key(kv: &[u8]) -> Result<&[u8], crate::pdata::WireError> {
+    for f in Fields::new(kv) {
+        let f = f?;
+        if f.number == 1 {
+            return f.bytes();
+        }
+    }
+    Ok(&[])
+}
+
+/// Appends `KeyValue { 1: key, 2: AnyValue { 1: string_value } }` as field `field`.
+fn write_string_attribute(out: &mut Vec<u8>, field: u32, k: &str, v: &str) {
+    let any_len = 1 + varint_len(v.len()) + v.len();
+    let kv_len = 1 + varint_len(k.len()) + k.len() + 1 + varint_len(any_len) + any_len;
+    write_len_prefix(out, field, kv_len);
+    write_len_prefix(out, 1, k.len());
+    out.extend_from_slice(k.as_bytes());
+    write_len_prefix(out, 2, any_len);
+    write_len_prefix(out, 1, v.len());
+    out.extend_from_slice(v.as_bytes());
 }
 
 fn varint_len(n: usize) -> usize {
@@ -213,6 +357,67 @@ mod tests {
         // An earlier stage was stricter (th:e > th:8): it stays.
         assert_eq!(with_threshold("ot=th:e", 0x8 << 52), "ot=th:e");
         assert_eq!(with_threshold("ot=th:4", 0x8 << 52), "ot=th:8");
+    }
+
+    #[test]
+    fn precision_follows_the_reference_algorithm() {
+        let th = |p: f64, digits: u32| encode_threshold(threshold_with_precision(p, digits).unwrap());
+        // The Collector's own test vectors (probabilisticsamplerprocessor, pkg/sampling).
+        assert_eq!(th(0.01, 4), "fd70a", "one leading f adds a digit");
+        assert_eq!(th(0.01, 3), "fd71");
+        assert_eq!(th(0.01, 14), "fd70a3d70a3d71");
+        assert_eq!(th(0.4, 3), "99a");
+        assert_eq!(th(0.4, 6), "99999a");
+        assert_eq!(th(0.2, 6), "cccccd");
+        assert_eq!(th(0.1, 4), "e666");
+        assert_eq!(th(0.25, 4), "c");
+        assert_eq!(th(1.0, 4), "0");
+        assert_eq!(th(f64::from(100.0f32 * 2f32.powi(-14)) / 100.0, 4), "fffc");
+        assert_eq!(th(2f64.powi(-28), 4), "fffffff");
+        assert_eq!(threshold_with_precision(2f64.powi(-57), 4), None, "below 2^-56 nothing is kept");
+    }
+
+    #[test]
+    fn ot_values_are_parsed_strictly_and_set_in_place() {
+        assert_eq!(ot_sampling("x=y"), Ok((None, None)));
+        assert_eq!(ot_sampling("ot=th:c;rv:0123456789abcd"), Ok((Some(0xc << 52), Some(0x0123456789abcd))));
+        assert_eq!(ot_sampling("ot=th:-1"), Err(MalformedSampling::Threshold));
+        assert_eq!(ot_sampling("ot=rv:abababababababab"), Err(MalformedSampling::Randomness));
+        assert_eq!(with_randomness("a=b", 0xab), "ot=rv:000000000000ab,a=b");
+        assert_eq!(with_randomness("ot=th:8;rv:11111111111111;x:1", 2), "ot=rv:00000000000002;th:8;x:1");
+        assert_eq!(without_threshold("ot=th:8,a=b"), "a=b");
+        assert_eq!(without_threshold("a=b,ot=th:8;rv:11111111111111"), "ot=rv:11111111111111,a=b");
+    }
+
+    #[test]
+    fn log_record_attributes_are_replaced_and_others_copied() {
+        use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::logs::v1::LogRecord;
+        use prost::Message;
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(Value::StringValue(v.into())) }),
+            ..Default::default()
+        };
+        let record = LogRecord {
+            time_unix_nano: 7,
+            trace_id: vec![1; 16],
+            attributes: vec![kv("a", "1"), kv("sampling.threshold", "8"), kv("b", "2")],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        rewrite_log_record(
+            &mut out,
+            &record.encode_to_vec(),
+            &[("sampling.threshold", "c"), ("sampling.randomness", "r")],
+        );
+        let got = LogRecord::decode(&out[..]).unwrap();
+        assert_eq!(got.time_unix_nano, 7);
+        assert_eq!(got.trace_id, vec![1; 16]);
+        assert_eq!(
+            got.attributes,
+            vec![kv("a", "1"), kv("b", "2"), kv("sampling.threshold", "c"), kv("sampling.randomness", "r")]
+        );
     }
 
     #[test]

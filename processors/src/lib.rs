@@ -9,12 +9,15 @@
 //!   carries the acknowledgement tokens of every request it merges.
 //! - [`memory_limiter`] samples the process's memory and, above its soft limit, makes
 //!   receivers refuse new data with a retryable error through a [`weir_core::Gate`].
+//! - [`probabilistic_sampler`] keeps a percentage of spans or log records, item by item, with
+//!   the Collector's `hash_seed`, `equalizing` and `proportional` modes.
 //! - [`tail_sampling`] buffers spans by trace, in bytes, and keeps or drops whole traces by the
 //!   Collector's policies.
 
 pub mod batch;
 pub mod memory_limiter;
 mod metrics;
+pub mod probabilistic_sampler;
 pub mod tail_sampling;
 
 #[cfg(test)]
@@ -22,11 +25,13 @@ mod test_pipeline;
 
 pub use batch::{BatchConfig, BatchFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
+pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerFactory};
 pub use tail_sampling::{TailSamplingConfig, TailSamplingFactory};
 
 /// Registers every processor of this crate.
 pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(BatchFactory);
     registry.add_processor(MemoryLimiterFactory::new());
+    registry.add_processor(ProbabilisticSamplerFactory);
     registry.add_processor(TailSamplingFactory);
 }

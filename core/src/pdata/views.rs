@@ -478,7 +478,9 @@ impl<'a> Attributes<'a> {
     }
 }
 
-fn raw_key_value(buf: &[u8]) -> Result<(&[u8], AnyValueView<'_>), WireError> {
+/// The key (raw bytes, not checked as UTF-8) and value of one encoded `KeyValue`, for readers
+/// that walk an item's fields themselves and look at a few attributes on the way.
+pub fn raw_key_value(buf: &[u8]) -> Result<(&[u8], AnyValueView<'_>), WireError> {
     let (mut key, mut value) = (&[][..], &[][..]);
     for f in Fields::new(buf) {
         let f = f?;

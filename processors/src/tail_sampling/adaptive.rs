@@ -23,9 +23,10 @@
 //! a fraction of an interval, not a whole one.
 //! From the rates, the **rate table**:
 //!
-//! 1. Priority traffic gets up to `reserved_share × budget`. If its total rate fits, every
-//!    priority trace is kept (p = 1); otherwise its share is water-filled over the priority
-//!    rates of the keys (below).
+//! 1. Priority traffic gets up to `reserved_share × budget`: error traces (and the priority
+//!    attribute) first, latency outliers from what errors leave. If a stratum's total rate
+//!    fits, every trace of it is kept (p = 1); otherwise its share is water-filled over its
+//!    rates per key (below), so errors are never thinned to make room for slow traces.
 //! 2. Normal traffic gets the rest: `budget − priority use`, water-filled over the keys'
 //!    normal rates.
 //!
@@ -99,6 +100,12 @@ const IDLE_INTERVALS: u32 = 300;
 const SUB_BUCKETS: f64 = 8.0;
 const LATENCY_BUCKETS: usize = 200;
 const LATENCY_DECAY: f32 = 0.99;
+/// Strata of traffic: normal, latency outliers, errors and the priority attribute. Each key has
+/// a rate and a probability per stratum.
+const STRATA: usize = 3;
+const NORMAL: usize = 0;
+const SLOW: usize = 1;
+const URGENT: usize = 2;
 /// The relative change of the total input (beyond its noise) that restarts the averages.
 const STEP_CHANGE: f64 = 0.10;
 /// An interval that has brought this many times its expected spans is cut short.
@@ -146,28 +153,28 @@ impl KeyField {
 
 /// What the policy needs to know about a trace, read by the caller from its spans.
 #[derive(Debug, Clone)]
-pub(crate) struct TraceSummary {
+pub struct TraceSummary {
     /// The values of `key_fields`, in order.
-    pub(crate) key: Vec<String>,
-    pub(crate) spans: u32,
-    pub(crate) error: bool,
-    pub(crate) duration_ns: u64,
+    pub key: Vec<String>,
+    pub spans: u32,
+    pub error: bool,
+    pub duration_ns: u64,
     /// The priority attribute is present (with one of its values).
-    pub(crate) priority_attribute: bool,
-    pub(crate) randomness: u64,
+    pub priority_attribute: bool,
+    pub randomness: u64,
     /// The largest `ot=th` a span of the trace arrived with.
-    pub(crate) incoming_threshold: Option<u64>,
+    pub incoming_threshold: Option<u64>,
 }
 
 /// The policy's verdict on one trace.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Verdict {
-    pub(crate) keep: bool,
+pub struct Verdict {
+    pub keep: bool,
     /// The threshold to write on kept spans (`max(T(p), T_in)`); `None` when p = 0.
-    pub(crate) threshold: Option<u64>,
-    pub(crate) priority: bool,
-    pub(crate) key: String,
-    pub(crate) probability: f64,
+    pub threshold: Option<u64>,
+    pub priority: bool,
+    pub key: String,
+    pub probability: f64,
 }
 
 /// A per-key decaying log-scale histogram of durations.
@@ -225,16 +232,16 @@ impl LatencySketch {
     }
 }
 
-/// One key's counts, rates and probabilities. Index 0: normal traffic, 1: priority traffic.
+/// One key's counts, rates and probabilities, per stratum ([`NORMAL`], [`SLOW`], [`URGENT`]).
 struct KeyState {
     /// Spans counted in the current interval.
-    counts: [f64; 2],
+    counts: [f64; STRATA],
     /// Spans per second; `None` before the key's first adjustment.
-    rates: [Option<f64>; 2],
+    rates: [Option<f64>; STRATA],
     /// Traces counted in the current interval, and traces per second.
     traces: f64,
     trace_rate: f64,
-    probabilities: [f64; 2],
+    probabilities: [f64; STRATA],
     latency: LatencySketch,
     idle: u32,
     /// When a trace of the key was last kept.
@@ -244,11 +251,11 @@ struct KeyState {
 impl KeyState {
     fn new() -> Self {
         KeyState {
-            counts: [0.0; 2],
-            rates: [None; 2],
+            counts: [0.0; STRATA],
+            rates: [None; STRATA],
             traces: 0.0,
             trace_rate: 0.0,
-            probabilities: [1.0; 2],
+            probabilities: [1.0; STRATA],
             latency: LatencySketch::new(),
             idle: 0,
             last_kept: None,
@@ -260,8 +267,8 @@ impl KeyState {
 #[cfg(test)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RateTable {
-    /// Per key: [normal, priority] probability. Keys absent keep with probability 1.
-    pub(crate) probabilities: HashMap<String, [f64; 2]>,
+    /// Per key: the probability per stratum. Keys absent keep with probability 1.
+    pub(crate) probabilities: HashMap<String, [f64; STRATA]>,
     /// Per key: the latency-outlier threshold (ns), where known.
     pub(crate) latency_thresholds: HashMap<String, u64>,
     /// Per key: when a trace of it was last kept, and its traces per second (coverage).
@@ -302,7 +309,7 @@ struct AdaptiveMetrics {
 }
 
 /// The state of one `adaptive` policy.
-pub(crate) struct Adaptive {
+pub struct Adaptive {
     budget: f64,
     interval: Duration,
     ema_weight: f64,
@@ -336,7 +343,7 @@ pub(crate) struct Adaptive {
 }
 
 impl Adaptive {
-    pub(crate) fn new(policy: &str, c: &AdaptiveConfig) -> Result<Adaptive, String> {
+    pub fn new(policy: &str, c: &AdaptiveConfig) -> Result<Adaptive, String> {
         let fields = c.key_fields.iter().map(|f| KeyField::parse(f)).collect::<Result<Vec<_>, _>>()?;
         let labels = [("policy", policy.to_string())];
         let g = |name: &str| metrics::gauge!(format!("otelcol_processor_tail_sampling_adaptive_{name}"), &labels);
@@ -438,7 +445,7 @@ impl Adaptive {
     }
 
     /// Decides a trace at `now`.
-    pub(crate) fn decide(&mut self, t: &TraceSummary, now: Instant) -> Verdict {
+    pub fn decide(&mut self, t: &TraceSummary, now: Instant) -> Verdict {
         self.advance(now);
         let mut key = t.key.join(" • ");
         if !self.keys.contains_key(&key) {
@@ -450,8 +457,14 @@ impl Adaptive {
         }
         let state = self.keys.get_mut(&key).expect("inserted above");
         let outlier = state.latency.threshold_ns.is_some_and(|th| t.duration_ns > th);
-        let priority = (self.errors_are_priority && t.error) || t.priority_attribute || outlier;
-        let stratum = priority as usize;
+        let stratum = if (self.errors_are_priority && t.error) || t.priority_attribute {
+            URGENT
+        } else if outlier {
+            SLOW
+        } else {
+            NORMAL
+        };
+        let priority = stratum != NORMAL;
         let epoch = *self.epoch.get_or_insert(now);
         let uncovered = self.coverage.is_some_and(|c| {
             // Windows of `coverage_interval` from the epoch. A key with at least one trace a
@@ -535,8 +548,8 @@ impl Adaptive {
         // four standard deviations of its count noise (~1/√traces), restarts the averages.
         let (mut raw_total, mut steady_total, mut traces) = (0.0, 0.0, 0.0);
         for s in self.keys.values() {
-            raw_total += (s.counts[0] + s.counts[1]) / secs;
-            steady_total += s.rates[0].unwrap_or(0.0) + s.rates[1].unwrap_or(0.0);
+            raw_total += s.counts.iter().sum::<f64>() / secs;
+            steady_total += s.rates.iter().map(|r| r.unwrap_or(0.0)).sum::<f64>();
             traces += s.traces;
         }
         let noise = 4.0 / traces.max(1.0).sqrt();
@@ -551,9 +564,9 @@ impl Adaptive {
         let w = self.ema_weight.max(1.0 / self.age as f64);
         let mut predicted = 0.0;
         self.keys.retain(|_, s| {
-            predicted += s.probabilities[0] * s.counts[0] + s.probabilities[1] * s.counts[1];
-            let idle = s.counts == [0.0; 2];
-            for i in 0..2 {
+            predicted += (0..STRATA).map(|i| s.probabilities[i] * s.counts[i]).sum::<f64>();
+            let idle = s.counts == [0.0; STRATA];
+            for i in 0..STRATA {
                 let r = s.counts[i] / secs;
                 s.rates[i] = Some(w * r + (1.0 - w) * s.rates[i].unwrap_or(0.0));
                 s.counts[i] = 0.0;
@@ -563,7 +576,7 @@ impl Adaptive {
             s.idle = if idle { s.idle + 1 } else { 0 };
             s.idle < IDLE_INTERVALS
         });
-        let input: f64 = self.keys.values().map(|s| s.rates[0].unwrap_or(0.0) + s.rates[1].unwrap_or(0.0)).sum();
+        let input: f64 = self.keys.values().flat_map(|s| s.rates.iter().map(|r| r.unwrap_or(0.0))).sum();
         self.expected_per_interval = if input > 0.0 { input * self.interval.as_secs_f64() } else { f64::INFINITY };
         for s in self.keys.values_mut() {
             s.latency.decay_and_update(self.latency_quantile);
@@ -593,17 +606,20 @@ impl Adaptive {
         );
 
         // Priority first, from its reserved share; normal traffic gets the rest.
-        let mut priority: Vec<(f64, &mut f64)> = Vec::new();
-        let mut normal: Vec<(f64, &mut f64)> = Vec::new();
+        // Priority first from the reserved share — errors (and the attribute) before latency
+        // outliers — then normal traffic from what is left.
+        let mut strata: [Vec<(f64, &mut f64)>; STRATA] = [Vec::new(), Vec::new(), Vec::new()];
         for s in self.keys.values_mut() {
-            let [pn, pp] = &mut s.probabilities;
-            normal.push((s.rates[0].unwrap_or(0.0), pn));
-            priority.push((s.rates[1].unwrap_or(0.0), pp));
+            for (i, p) in s.probabilities.iter_mut().enumerate() {
+                strata[i].push((s.rates[i].unwrap_or(0.0), p));
+            }
         }
-        let priority_rate: f64 = priority.iter().map(|(r, _)| r).sum();
+        let [normal, slow, urgent] = &mut strata;
+        let priority_rate: f64 = urgent.iter().chain(slow.iter()).map(|(r, _)| r).sum();
         let priority_budget = self.reserved_share * budget;
-        let priority_used = water_fill(&mut priority, priority_budget);
-        water_fill(&mut normal, (budget - priority_used).max(0.0));
+        let urgent_used = water_fill(urgent, priority_budget);
+        let slow_used = water_fill(slow, (priority_budget - urgent_used).max(0.0));
+        water_fill(normal, (budget - urgent_used - slow_used).max(0.0));
 
         self.metrics.input.set(input);
         self.metrics.output.set(measured);

@@ -130,7 +130,7 @@
 //! stricter threshold kept. Other policies keep with probability 1 and leave `trace_state`
 //! alone.
 
-mod adaptive;
+pub mod adaptive;
 #[cfg(test)]
 mod adaptive_harness;
 mod buffer;
