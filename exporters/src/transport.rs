@@ -1,5 +1,5 @@
-//! What the two OTLP exporters share: the `compression`, `tls` and `headers` keys, endpoint
-//! checks, and reading a server's partial-success answer.
+//! What the two OTLP exporters share: the `compression`, `tls`, `auth` and `headers` keys,
+//! endpoint checks, and reading a server's partial-success answer.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -30,36 +30,37 @@ impl Compression {
     }
 }
 
-/// `tls`: weir does not speak TLS yet, so the only accepted setting is `insecure: true`,
-/// which the Collector's configs already carry to mean "plaintext". Leaving `tls` out also
-/// means plaintext (the Collector would default to TLS).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// Send without TLS. Must be `true` in this version of weir.
-    pub insecure: bool,
+pub use weir_core::tls::TlsClientSettings;
+
+/// Checks `tls` by building it (reading its files) when the exporter will use TLS.
+pub fn validate_tls(use_tls: bool, tls: &Option<TlsClientSettings>) -> Result<(), String> {
+    if !use_tls {
+        return Ok(());
+    }
+    TlsClientSettings::client_config(tls.as_ref().unwrap_or(&TlsClientSettings::default()), &[])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
-/// The message for every way of asking for TLS.
-pub const TLS_NOT_SUPPORTED: &str =
-    "TLS is not supported yet by this version of weir; use an http:// endpoint (plaintext), or terminate TLS in a proxy";
-
-/// Checks the `tls` key.
-pub fn validate_tls(tls: &Option<TlsConfig>) -> Result<(), String> {
-    match tls {
-        Some(TlsConfig { insecure: false }) => Err(format!("tls::insecure must be true: {TLS_NOT_SUPPORTED}")),
-        _ => Ok(()),
+/// The `auth` header: the named authenticator's token, as `(name, value)`.
+pub fn auth_header(
+    auth: &Option<weir_core::auth::AuthSettings>,
+) -> Result<Option<(http::HeaderName, http::HeaderValue)>, weir_core::BuildError> {
+    match auth {
+        Some(a) => {
+            let token = a.bearer_token()?;
+            Ok(Some((token.header_name().clone(), token.header_value().clone())))
+        }
+        None => Ok(None),
     }
 }
 
-/// Checks that `url` (the value of `key`) is an absolute `http://` URL with a host.
+/// Checks that `url` (the value of `key`) is an absolute `http://` or `https://` URL with a
+/// host.
 pub fn parse_http_url(key: &str, url: &str) -> Result<http::Uri, String> {
-    if url.starts_with("https://") {
-        return Err(format!("{key} {url:?}: {TLS_NOT_SUPPORTED}"));
-    }
     let uri: http::Uri = url.parse().map_err(|e| format!("{key} {url:?} is not a valid URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{key} {url:?} must start with http://"));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{key} {url:?} must start with http:// or https://"));
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("{key} {url:?} has no host"));
@@ -185,18 +186,19 @@ mod tests {
     }
 
     #[test]
-    fn https_and_other_schemes_are_refused_with_the_key() {
-        assert!(parse_http_url("endpoint", "https://x:4318").unwrap_err().contains("TLS is not supported yet"));
+    fn other_schemes_are_refused_with_the_key() {
         assert!(parse_http_url("traces_endpoint", "ftp://x").unwrap_err().starts_with("traces_endpoint"));
         assert!(parse_http_url("endpoint", "http://").is_err());
         assert!(parse_http_url("endpoint", "http://localhost:4318").is_ok());
+        assert!(parse_http_url("endpoint", "https://localhost:4318").is_ok());
     }
 
     #[test]
-    fn tls_must_be_insecure() {
-        assert!(validate_tls(&None).is_ok());
-        assert!(validate_tls(&Some(TlsConfig { insecure: true })).is_ok());
-        assert!(validate_tls(&Some(TlsConfig { insecure: false })).unwrap_err().starts_with("tls::insecure"));
+    fn tls_files_are_checked_only_when_tls_is_used() {
+        let tls = Some(TlsClientSettings { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() });
+        assert!(validate_tls(false, &tls).is_ok());
+        let err = validate_tls(true, &tls).unwrap_err();
+        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
     }
 
     #[test]

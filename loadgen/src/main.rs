@@ -77,6 +77,10 @@ struct Args {
     /// Per-attempt timeout in seconds.
     #[arg(long, default_value_t = 10.0)]
     timeout_s: f64,
+    /// Send over TLS, trusting the CA certificate(s) in this PEM file; the endpoint's host is
+    /// checked against the receiver's certificate.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -164,6 +168,7 @@ async fn main() -> ExitCode {
         compression: args.compression,
         timeout: Duration::from_secs_f64(args.timeout_s),
         concurrency: args.concurrency,
+        tls_ca: args.tls_ca.clone(),
     }) {
         Ok(t) => t,
         Err(e) => {

@@ -9,13 +9,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use hyper::Uri;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use weir_core::connect::Connector;
+use weir_core::tls::{TlsClientSettings, ALPN_H2, ALPN_HTTP1};
 
 use crate::generate::{now_unix_nanos, Signal};
 use crate::pacer::Pacer;
@@ -222,6 +223,9 @@ pub struct TransportConfig {
     pub timeout: Duration,
     /// Expected number of concurrent requests (HTTP connection pool size).
     pub concurrency: usize,
+    /// TLS: the PEM file of the CA that signed the receiver's certificate; `None` sends in
+    /// plaintext.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 /// A connected (lazily) OTLP client.
@@ -238,8 +242,8 @@ pub enum Transport {
     },
     /// OTLP/HTTP/1.1 over a pool of connections.
     Http {
-        /// hyper client.
-        client: Client<HttpConnector, Full<Bytes>>,
+        /// hyper client (boxed: with its TLS connector it is much larger than the gRPC one).
+        client: Box<Client<Connector, Full<Bytes>>>,
         /// Full request URI.
         uri: Uri,
         /// Content type of bodies.
@@ -251,18 +255,26 @@ pub enum Transport {
     },
 }
 
-fn with_scheme(endpoint: &str) -> String {
+fn with_scheme(endpoint: &str, scheme: &str) -> String {
     if endpoint.contains("://") {
         endpoint.to_string()
     } else {
-        format!("http://{endpoint}")
+        format!("{scheme}://{endpoint}")
     }
 }
 
 impl Transport {
     /// Build a client for `cfg`. Connections are made on first use.
     pub fn new(cfg: &TransportConfig) -> Result<Transport, String> {
-        let url = with_scheme(&cfg.endpoint);
+        let scheme = if cfg.tls_ca.is_some() { "https" } else { "http" };
+        let url = with_scheme(&cfg.endpoint, scheme);
+        let tls = cfg.tls_ca.as_ref().map(|ca| TlsClientSettings { ca_file: Some(ca.clone()), ..Default::default() });
+        let connector = |alpn: &[u8]| -> Result<Connector, String> {
+            let uri: Uri = url.parse().map_err(|e| format!("invalid endpoint {url}: {e}"))?;
+            let host = uri.host().unwrap_or_default();
+            let c = Connector::new(host, tls.is_some(), tls.as_ref(), &[alpn]).map_err(|e| format!("--tls-ca: {e}"))?;
+            Ok(c.with_connect_timeout(Duration::from_secs(5)))
+        };
         match cfg.protocol {
             Protocol::Grpc => {
                 let service = match cfg.signal {
@@ -275,7 +287,7 @@ impl Transport {
                     .map_err(|e| format!("invalid endpoint {url}: {e}"))?
                     .connect_timeout(Duration::from_secs(5))
                     .tcp_nodelay(true);
-                let mut client = tonic::client::Grpc::new(endpoint.connect_lazy())
+                let mut client = tonic::client::Grpc::new(endpoint.connect_with_connector_lazy(connector(ALPN_H2)?))
                     .max_decoding_message_size(64 << 20)
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Zstd);
@@ -296,17 +308,14 @@ impl Transport {
                 } else {
                     base
                 };
-                if uri.scheme_str() != Some("http") {
-                    return Err(format!("only http:// endpoints are supported, got {uri}"));
+                if uri.scheme_str() != Some(scheme) {
+                    return Err(format!("expected a {scheme}:// endpoint (--tls-ca decides), got {uri}"));
                 }
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(Duration::from_secs(5)));
                 let client = Client::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(cfg.concurrency.max(1))
-                    .build(connector);
+                    .build(connector(ALPN_HTTP1)?);
                 Ok(Transport::Http {
-                    client,
+                    client: Box::new(client),
                     uri,
                     encoding: cfg.protocol.encoding(),
                     compression: cfg.compression,

@@ -1,12 +1,15 @@
 """Sends traces, logs and metrics to weir with the OpenTelemetry Python SDK's OTLP exporters,
 then prints what it sent as one JSON object on stdout.
 
-usage: send_python.py --protocol grpc|http --endpoint URL [--traces N]
+usage: send_python.py --protocol grpc|http --endpoint URL [--traces N] [--ca-file PEM] [--token T]
   grpc: --endpoint http://127.0.0.1:4317      http: --endpoint http://127.0.0.1:4318
+  TLS:  --endpoint https://127.0.0.1:PORT --ca-file ca.pem (the server's CA)
+  --token T sends "authorization: Bearer T" with every export.
 """
 import argparse
 import json
 import logging
+import os
 import sys
 
 from opentelemetry import trace
@@ -21,19 +24,33 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 
-def exporters(protocol, endpoint):
+def exporters(protocol, endpoint, ca_file=None, token=None):
+    headers = {"authorization": f"Bearer {token}"} if token else None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        kw = dict(endpoint=endpoint, insecure=True)
+        kw = dict(endpoint=endpoint, headers=headers)
+        if ca_file:
+            import grpc
+            with open(ca_file, "rb") as f:
+                kw["credentials"] = grpc.ssl_channel_credentials(root_certificates=f.read())
+            kw["insecure"] = False
+        else:
+            kw["insecure"] = True
         return OTLPSpanExporter(**kw), OTLPLogExporter(**kw), OTLPMetricExporter(**kw)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    return (OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"),
-            OTLPLogExporter(endpoint=f"{endpoint}/v1/logs"),
-            OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"))
+    kw = dict(headers=headers)
+    if ca_file:
+        kw["certificate_file"] = ca_file
+        # requests lets these variables override a session's own CA file (psf/requests#3829).
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        os.environ.pop("CURL_CA_BUNDLE", None)
+    return (OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", **kw),
+            OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", **kw),
+            OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", **kw))
 
 
 def main():
@@ -42,10 +59,12 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--traces", type=int, default=20)
     ap.add_argument("--service", default="python-client")
+    ap.add_argument("--ca-file", help="PEM file of the CA that signed the server's certificate (TLS)")
+    ap.add_argument("--token", help="bearer token sent in the authorization header")
     args = ap.parse_args()
 
     resource = Resource.create({"service.name": args.service, "deployment.environment": "e2e"})
-    span_exp, log_exp, metric_exp = exporters(args.protocol, args.endpoint)
+    span_exp, log_exp, metric_exp = exporters(args.protocol, args.endpoint, args.ca_file, args.token)
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(span_exp))
     lp = LoggerProvider(resource=resource)

@@ -37,7 +37,9 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         total += n * scale;
         rest = &rest[unit_end..];
     }
-    Ok(Duration::from_secs_f64(total))
+    // `Duration::from_secs_f64` panics past ~584 billion years; a typo must be an error, not a
+    // crash of `weir validate` or of a running weir on reload (found by the config fuzzer).
+    Duration::try_from_secs_f64(total).map_err(|_| format!("invalid duration {s:?}: too large"))
 }
 
 /// Formats like Go does for the common cases (`200ms`, `5s`, `1m30s`).
@@ -91,6 +93,13 @@ mod tests {
         assert!(parse("5").unwrap_err().contains("missing unit"));
         assert!(parse("5d").unwrap_err().contains("unknown unit"));
         assert!(parse("s").is_err());
+    }
+
+    #[test]
+    fn a_duration_too_large_to_represent_is_an_error() {
+        let huge = format!("{}ms", "4".repeat(40));
+        assert!(parse(&huge).unwrap_err().contains("too large"), "{huge}");
+        assert!(parse("1e400s").is_err());
     }
 
     #[test]

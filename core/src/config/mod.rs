@@ -272,6 +272,7 @@ pub fn load_str(
         Some(s) => load_service(s, registry, &mut config, &mut errors),
         None => errors.at(root.loc, "service", "missing section \"service\": it lists the pipelines to run"),
     }
+    resolve_authenticators(registry, &config, &mut errors);
     if errors.list.is_empty() {
         Ok(config)
     } else {
@@ -530,6 +531,64 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
             errors.at(k.loc, &path, "must have at least one exporter");
         }
         config.pipelines.push(p);
+    }
+}
+
+/// Checks every `auth::authenticator` of the receivers and exporters — it must name a
+/// configured `bearertokenauth` extension enabled in `service::extensions` — and hands the
+/// extension's settings to the component (see [`crate::auth`]).
+fn resolve_authenticators(registry: &Registry, config: &Config, errors: &mut Errors) {
+    for kind in [Kind::Receiver, Kind::Exporter] {
+        for (id, entry) in config.section(kind) {
+            let Some(factory) = registry.factory(kind, &id.kind) else { continue };
+            for (key, auth) in factory.authenticators(&entry.config) {
+                let path = format!("{}::{id}::{key}::authenticator", kind.section());
+                let named = match ComponentId::parse(&auth.authenticator) {
+                    Ok(named) => named,
+                    Err(e) => {
+                        errors.at(entry.loc, path, e);
+                        continue;
+                    }
+                };
+                if named.kind != crate::auth::BEARER_TOKEN_AUTH {
+                    errors.at(
+                        entry.loc,
+                        path,
+                        format!(
+                            "{:?} is not an authenticator (valid types: {})",
+                            auth.authenticator,
+                            crate::auth::BEARER_TOKEN_AUTH
+                        ),
+                    );
+                    continue;
+                }
+                if errors.invalid.contains(&(Kind::Extension, named.clone())) {
+                    continue;
+                }
+                let Some(ext) = config.extensions.get(&named) else {
+                    errors.at(
+                        entry.loc,
+                        path,
+                        format!(
+                            "references extension {:?} which is not configured (add it under \"extensions:\")",
+                            auth.authenticator
+                        ),
+                    );
+                    continue;
+                };
+                if !config.service_extensions.contains(&named) {
+                    errors.at(
+                        entry.loc,
+                        path,
+                        format!("extension {:?} must be listed in service::extensions", auth.authenticator),
+                    );
+                    continue;
+                }
+                if let Some(settings) = ext.config.downcast_ref::<crate::auth::BearerTokenAuthConfig>() {
+                    auth.resolve(settings);
+                }
+            }
+        }
     }
 }
 

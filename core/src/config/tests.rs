@@ -87,6 +87,34 @@ impl ComponentConfig for BatchConfig {
 #[serde(deny_unknown_fields, default)]
 struct TailSamplingConfig {
     decision_wait: String,
+    decision_wait_after_root_received: String,
+    policies: Vec<PolicyConfig>,
+}
+
+/// The shape of the default pipeline's `adaptive` policy.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct PolicyConfig {
+    name: String,
+    #[serde(rename = "type")]
+    policy_type: String,
+    adaptive: Option<AdaptiveConfig>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct AdaptiveConfig {
+    target_spans_per_sec: f64,
+    key_fields: Vec<String>,
+    priority: PriorityConfig,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct PriorityConfig {
+    errors: bool,
+    latency_quantile: f64,
+    reserved_share: f64,
 }
 
 impl ComponentConfig for TailSamplingConfig {}

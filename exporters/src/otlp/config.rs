@@ -1,11 +1,12 @@
 //! `otlp` exporter settings.
 
 use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
-use crate::transport::{self, Compression, TlsConfig, TLS_NOT_SUPPORTED};
+use crate::transport::{self, Compression, TlsClientSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use weir_core::auth::AuthSettings;
 use weir_core::exporterhelper::{QueueConfig, RetryConfig};
 use weir_core::ComponentConfig;
 
@@ -13,13 +14,18 @@ use weir_core::ComponentConfig;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
-    /// Where to send: `host:port` or `http://host:port`. Required. `https://` is refused
-    /// until weir supports TLS.
+    /// Where to send: `host:port`, `http://host:port` (plaintext) or `https://host:port`
+    /// (TLS). Required.
     pub endpoint: String,
     /// Request compression: `gzip` (default), `zstd` or `none`.
     pub compression: Compression,
-    /// Only `insecure: true` is accepted (plaintext); absent also means plaintext.
-    pub tls: Option<TlsConfig>,
+    /// TLS. With a `host:port` endpoint, present without `insecure: true` turns TLS on;
+    /// absent means plaintext (the Collector defaults to TLS: weir keeps plaintext for
+    /// existing configs). An `https://` endpoint always uses TLS, `http://` never.
+    pub tls: Option<TlsClientSettings>,
+    /// `authenticator: bearertokenauth[/name]`: sends that extension's token with every
+    /// request.
+    pub auth: Option<AuthSettings>,
     /// gRPC metadata sent with every request, e.g. an API key. Names are lower-cased.
     pub headers: BTreeMap<String, String>,
     /// Timeout of each send attempt; 0 disables it. Default 5s.
@@ -37,6 +43,7 @@ impl Default for OtlpConfig {
             endpoint: String::new(),
             compression: Compression::Gzip,
             tls: None,
+            auth: None,
             headers: BTreeMap::new(),
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RetryConfig::default(),
@@ -54,9 +61,6 @@ impl OtlpConfig {
         if e.is_empty() {
             return Err("endpoint must be specified, e.g. endpoint: localhost:4317".into());
         }
-        if e.starts_with("https://") {
-            return Err(format!("endpoint {e:?}: {TLS_NOT_SUPPORTED}"));
-        }
         let url = if e.contains("://") { e.to_string() } else { format!("http://{e}") };
         let uri = transport::parse_http_url("endpoint", &url)?;
         if uri.port().is_none() && !e.contains("://") {
@@ -66,6 +70,18 @@ impl OtlpConfig {
             return Err(format!("endpoint {e:?} must not have a path: gRPC requests go to the service's own path"));
         }
         Ok(uri)
+    }
+
+    /// Whether connections use TLS (see `tls`).
+    pub fn use_tls(&self) -> bool {
+        let e = self.endpoint.trim();
+        if e.starts_with("https://") {
+            true
+        } else if e.starts_with("http://") {
+            false
+        } else {
+            self.tls.as_ref().is_some_and(|t| !t.insecure)
+        }
     }
 
     /// `headers` as gRPC metadata.
@@ -89,9 +105,13 @@ impl OtlpConfig {
 impl ComponentConfig for OtlpConfig {
     fn validate(&self) -> Result<(), String> {
         self.endpoint_uri()?;
-        transport::validate_tls(&self.tls)?;
+        transport::validate_tls(self.use_tls(), &self.tls)?;
         self.metadata()?;
         self.exporter_settings().validate()
+    }
+
+    fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
+        self.auth.iter().map(|a| ("auth", a)).collect()
     }
 }
 
@@ -118,16 +138,23 @@ mod tests {
     }
 
     #[test]
-    fn https_endpoint_is_refused_until_tls_is_supported() {
-        let err = parse("endpoint: https://collector:4317\n").unwrap_err();
-        assert!(err.contains("TLS is not supported yet"), "{err}");
+    fn the_scheme_or_tls_decides_whether_tls_is_used() {
+        let uses = |yaml: &str| parse(yaml).unwrap().use_tls();
+        assert!(uses("endpoint: https://collector:4317\ntls: { insecure_skip_verify: true }\n"));
+        assert!(uses("endpoint: collector:4317\ntls: { insecure_skip_verify: true }\n"));
+        assert!(!uses("endpoint: collector:4317\ntls: { insecure: true }\n"));
+        assert!(!uses("endpoint: http://collector:4317\ntls: { insecure_skip_verify: true }\n"));
+        assert!(!uses("endpoint: collector:4317\n"));
     }
 
     #[test]
-    fn tls_insecure_false_is_refused() {
-        let err = parse("endpoint: collector:4317\ntls:\n  insecure: false\n").unwrap_err();
-        assert!(err.starts_with("tls::insecure"), "{err}");
-        assert!(parse("endpoint: collector:4317\ntls:\n  insecure: true\n").is_ok());
+    fn unreadable_tls_files_are_named() {
+        let err = parse("endpoint: collector:4317\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
+        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+        let err =
+            parse("endpoint: https://c:4317\ntls:\n  cert_file: /nonexistent/c.pem\n  insecure_skip_verify: true\n")
+                .unwrap_err();
+        assert!(err.starts_with("tls::key_file: must be set when cert_file is"), "{err}");
     }
 
     #[test]

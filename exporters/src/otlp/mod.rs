@@ -5,6 +5,10 @@
 //! The payload's bytes already are the encoded request, so they go out as they are through a
 //! raw-bytes codec ([`weir_core::grpc::RawBytesCodec`]), compressed by tonic when `compression` says so.
 //!
+//! With TLS (an `https://` endpoint, or `tls` without `insecure: true`) the channel connects
+//! through rustls with ALPN `h2` ([`weir_core::connect`]); `auth` adds the authenticator's token
+//! to every request's metadata.
+//!
 //! The channel connects lazily: weir starts while the backend is down, and a send to a server
 //! that cannot be reached fails as `UNAVAILABLE`, which the plumbing retries. Outcomes follow
 //! the OTLP table ([`status`]); a response carrying `partial_success` is logged at warn and
@@ -21,8 +25,9 @@ use http::uri::PathAndQuery;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
+use weir_core::connect::Connector;
 use weir_core::exporterhelper::ExporterSettings;
 use weir_core::grpc::RawBytesCodec;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
@@ -84,7 +89,10 @@ impl OtlpExporter {
         if !config.timeout.is_zero() {
             endpoint = endpoint.connect_timeout(config.timeout);
         }
-        let mut client = tonic::client::Grpc::new(endpoint.connect_lazy())
+        let host = uri.host().unwrap_or_default();
+        let connector = Connector::new(host, config.use_tls(), config.tls.as_ref(), &[weir_core::tls::ALPN_H2])
+            .map_err(|e| BuildError::new(e.to_string()))?;
+        let mut client = tonic::client::Grpc::new(endpoint.connect_with_connector_lazy(connector))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
         match config.compression {
@@ -95,6 +103,13 @@ impl OtlpExporter {
         let mut metadata = MetadataMap::new();
         for (k, v) in config.metadata().map_err(BuildError::new)? {
             metadata.insert(k, v);
+        }
+        if let Some((name, value)) = crate::transport::auth_header(&config.auth)? {
+            let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
+                .map_err(|e| BuildError::new(format!("auth: header {name}: {e}")))?;
+            let value = AsciiMetadataValue::try_from(value.as_bytes())
+                .map_err(|e| BuildError::new(format!("auth: the token cannot be sent as gRPC metadata: {e}")))?;
+            metadata.insert(key, value);
         }
         Ok(OtlpExporter {
             id: id.to_string(),

@@ -1,10 +1,11 @@
 //! `otlphttp` exporter settings.
 
 use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
-use crate::transport::{self, Compression, TlsConfig};
+use crate::transport::{self, Compression, TlsClientSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use weir_core::auth::AuthSettings;
 use weir_core::exporterhelper::{QueueConfig, RetryConfig};
 use weir_core::{ComponentConfig, Signal};
 
@@ -32,7 +33,7 @@ impl Encoding {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpHttpConfig {
-    /// Base URL, `http://host:port[/prefix]`; each signal is sent to `<endpoint>/v1/traces`,
+    /// Base URL, `http://host:port[/prefix]` or `https://…` (TLS); each signal is sent to `<endpoint>/v1/traces`,
     /// `/v1/metrics` or `/v1/logs`. Required unless every signal in use has its own endpoint.
     pub endpoint: String,
     /// Full URL for traces, used as is instead of `<endpoint>/v1/traces`.
@@ -45,8 +46,12 @@ pub struct OtlpHttpConfig {
     pub compression: Compression,
     /// Body encoding: `proto` (default) or `json`.
     pub encoding: Encoding,
-    /// Only `insecure: true` is accepted (plaintext); absent also means plaintext.
-    pub tls: Option<TlsConfig>,
+    /// TLS settings of `https://` URLs (`http://` is always plaintext). Absent: the system's
+    /// trusted roots, no client certificate.
+    pub tls: Option<TlsClientSettings>,
+    /// `authenticator: bearertokenauth[/name]`: sends that extension's token with every
+    /// request.
+    pub auth: Option<AuthSettings>,
     /// HTTP headers sent with every request, e.g. an API key.
     pub headers: BTreeMap<String, String>,
     /// Timeout of each send attempt; 0 disables it. Default 5s.
@@ -68,6 +73,7 @@ impl Default for OtlpHttpConfig {
             compression: Compression::Gzip,
             encoding: Encoding::Proto,
             tls: None,
+            auth: None,
             headers: BTreeMap::new(),
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RetryConfig::default(),
@@ -79,6 +85,15 @@ impl Default for OtlpHttpConfig {
 exporter_settings!(OtlpHttpConfig);
 
 impl OtlpHttpConfig {
+    /// Whether any signal's URL is `https://` (then `tls` is read).
+    pub fn uses_https(&self) -> Result<bool, String> {
+        let mut any = false;
+        for signal in Signal::ALL {
+            any |= self.signal_url(signal)?.is_some_and(|u| u.scheme_str() == Some("https"));
+        }
+        Ok(any)
+    }
+
     /// The URL `signal` is sent to; `None` when neither `endpoint` nor the signal's own key
     /// is set.
     pub fn signal_url(&self, signal: Signal) -> Result<Option<http::Uri>, String> {
@@ -111,9 +126,13 @@ impl ComponentConfig for OtlpHttpConfig {
                         e.g. endpoint: http://localhost:4318"
                 .into());
         }
-        transport::validate_tls(&self.tls)?;
+        transport::validate_tls(self.uses_https()?, &self.tls)?;
         transport::validate_headers(&self.headers)?;
         self.exporter_settings().validate()
+    }
+
+    fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
+        self.auth.iter().map(|a| ("auth", a)).collect()
     }
 }
 
@@ -155,16 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_until_tls_is_supported() {
-        let err = parse("endpoint: https://collector:4318\n").unwrap_err();
-        assert!(err.contains("TLS is not supported yet"), "{err}");
-        let err = parse("endpoint: http://a:4318\nmetrics_endpoint: https://b/v1/metrics\n").unwrap_err();
-        assert!(err.starts_with("metrics_endpoint"), "{err}");
+    fn tls_files_are_read_for_https_urls_only() {
+        let tls = "tls:\n  ca_file: /nonexistent/ca.pem\n";
+        assert!(parse(&format!("endpoint: http://a:4318\n{tls}")).is_ok());
+        let err =
+            parse(&format!("endpoint: http://a:4318\nmetrics_endpoint: https://b/v1/metrics\n{tls}")).unwrap_err();
+        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
     }
 
     #[test]
     fn an_endpoint_without_scheme_is_refused() {
-        assert!(parse("endpoint: collector:4318\n").unwrap_err().contains("must start with http://"));
+        assert!(parse("endpoint: collector:4318\n").unwrap_err().contains("must start with http:// or https://"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `otlphttp`: sends to an OTLP/HTTP server (alias `otlp_http`).
 //!
 //! Each payload is one `POST` to the signal's URL (`<endpoint>/v1/traces` unless overridden)
-//! over HTTP/1.1, plaintext, with pooled keep-alive connections. The body is the payload's
+//! over HTTP/1.1 — TLS for `https://` URLs ([`weir_core::connect`]) — with pooled keep-alive
+//! connections; `auth` adds the authenticator's token header. The body is the payload's
 //! bytes as they are (`encoding: proto`) or OTLP/JSON (`encoding: json`), compressed per
 //! `compression` and labelled with `Content-Type` and `Content-Encoding`.
 //!
@@ -21,12 +22,12 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
+use weir_core::connect::Connector;
 use weir_core::exporterhelper::ExporterSettings;
 use weir_core::pdata::json;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
@@ -74,7 +75,7 @@ pub struct OtlpHttpExporter {
     encoding: Encoding,
     /// Every request's headers: `headers`, `User-Agent`, `Content-Type`, `Content-Encoding`.
     headers: HeaderMap,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
 }
 
 impl OtlpHttpExporter {
@@ -95,10 +96,15 @@ impl OtlpHttpExporter {
         if let Some(token) = config.compression.token() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(token));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        if let Some((name, value)) = crate::transport::auth_header(&config.auth)? {
+            headers.insert(name, value);
+        }
+        let host = url.host().unwrap_or_default().to_string();
+        let https = url.scheme_str() == Some("https");
+        let mut connector = Connector::new(&host, https, config.tls.as_ref(), &[weir_core::tls::ALPN_HTTP1])
+            .map_err(|e| BuildError::new(e.to_string()))?;
         if !config.timeout.is_zero() {
-            connector.set_connect_timeout(Some(config.timeout));
+            connector = connector.with_connect_timeout(config.timeout);
         }
         Ok(OtlpHttpExporter {
             id: id.to_string(),

@@ -276,6 +276,7 @@ async fn run_case(case: Case, setup: impl FnOnce(&SinkState)) -> (Summary, Arc<S
         compression: case.compression,
         timeout: Duration::from_secs(10),
         concurrency: 4,
+        tls_ca: None,
     })
     .expect("transport");
     let cfg = RunConfig {
@@ -380,6 +381,7 @@ async fn unreachable_receiver_fails_after_retries() {
             compression: Compression::None,
             timeout: Duration::from_secs(2),
             concurrency: 1,
+            tls_ca: None,
         })
         .unwrap();
         let outcome = transport.send(Bytes::from_static(b"")).await;
@@ -445,6 +447,7 @@ fn http_endpoint_gets_signal_path() {
         compression: Compression::None,
         timeout: Duration::from_secs(1),
         concurrency: 1,
+        tls_ca: None,
     };
     let uri = |t: Transport| match t {
         Transport::Http { uri, .. } => uri.to_string(),

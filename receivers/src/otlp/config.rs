@@ -1,6 +1,8 @@
 //! `otlp` receiver settings, with the Collector's keys and defaults.
 
 use serde::{Deserialize, Deserializer};
+use weir_core::auth::AuthSettings;
+use weir_core::tls::TlsServerSettings;
 use weir_core::ComponentConfig;
 
 /// One mebibyte, the unit of `max_recv_msg_size_mib`.
@@ -46,6 +48,14 @@ pub struct GrpcConfig {
     pub max_recv_msg_size_mib: u64,
     /// Concurrent HTTP/2 streams (requests) allowed per client connection. Default 0: no limit.
     pub max_concurrent_streams: u32,
+    /// Serve TLS only (and with `client_ca_file`, mutual TLS). Absent: plaintext.
+    pub tls: Option<TlsServerSettings>,
+    /// `authenticator: bearertokenauth[/name]`: requests without that token are refused with
+    /// `UNAUTHENTICATED`.
+    pub auth: Option<AuthSettings>,
+    /// weir's own key: client connections served at once; further clients wait in the
+    /// listen backlog until one closes. Default 0: no limit.
+    pub max_connections: usize,
 }
 
 impl Default for GrpcConfig {
@@ -55,6 +65,9 @@ impl Default for GrpcConfig {
             endpoint: "localhost:4317".into(),
             max_recv_msg_size_mib: 4,
             max_concurrent_streams: 0,
+            tls: None,
+            auth: None,
+            max_connections: 0,
         }
     }
 }
@@ -86,6 +99,14 @@ pub struct HttpConfig {
     /// decompression; larger ones are refused with 413. Default 20971520 (20 MiB); 0 also means
     /// the default.
     pub max_request_body_size: u64,
+    /// Serve TLS only (and with `client_ca_file`, mutual TLS). Absent: plaintext.
+    pub tls: Option<TlsServerSettings>,
+    /// `authenticator: bearertokenauth[/name]`: requests without that token are refused with
+    /// 401.
+    pub auth: Option<AuthSettings>,
+    /// weir's own key: client connections served at once; further clients wait in the
+    /// listen backlog until one closes. Default 0: no limit.
+    pub max_connections: usize,
 }
 
 /// The Collector's default `max_request_body_size`: 20 MiB.
@@ -100,6 +121,9 @@ impl Default for HttpConfig {
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
             max_request_body_size: DEFAULT_MAX_REQUEST_BODY_SIZE,
+            tls: None,
+            auth: None,
+            max_connections: 0,
         }
     }
 }
@@ -159,6 +183,14 @@ fn check_endpoint(key: &str, endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks `tls` by building it: reads the files, matches the key with the certificate.
+fn check_tls(protocol: &str, tls: &Option<TlsServerSettings>) -> Result<(), String> {
+    match tls {
+        Some(t) => t.server_config(&[]).map(|_| ()).map_err(|e| format!("protocols::{protocol}::{e}")),
+        None => Ok(()),
+    }
+}
+
 impl ComponentConfig for OtlpReceiverConfig {
     fn validate(&self) -> Result<(), String> {
         if self.grpc().is_none() && self.http().is_none() {
@@ -166,9 +198,11 @@ impl ComponentConfig for OtlpReceiverConfig {
         }
         if let Some(g) = self.grpc() {
             check_endpoint("protocols::grpc::endpoint", &g.endpoint)?;
+            check_tls("grpc", &g.tls)?;
         }
         if let Some(h) = self.http() {
             check_endpoint("protocols::http::endpoint", &h.endpoint)?;
+            check_tls("http", &h.tls)?;
             let paths = h.paths();
             for (i, (signal, path)) in paths.iter().enumerate() {
                 if path.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#') {
@@ -182,6 +216,12 @@ impl ComponentConfig for OtlpReceiverConfig {
             }
         }
         Ok(())
+    }
+
+    fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
+        let grpc = self.grpc().and_then(|g| g.auth.as_ref()).map(|a| ("protocols::grpc::auth", a));
+        let http = self.http().and_then(|h| h.auth.as_ref()).map(|a| ("protocols::http::auth", a));
+        grpc.into_iter().chain(http).collect()
     }
 }
 

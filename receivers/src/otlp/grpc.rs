@@ -6,6 +6,7 @@
 //! `tower` service that picks the signal from the request path and answers `UNIMPLEMENTED` for
 //! a signal no pipeline takes from this receiver.
 
+use super::listener::Connections;
 use super::status::ExportError;
 use super::OtlpContext;
 use bytes::Bytes;
@@ -14,12 +15,11 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
+use weir_core::auth::BearerToken;
 use weir_core::{Consumer, Payload};
 
 /// The transport label of this server's metrics.
@@ -35,11 +35,13 @@ pub(crate) use weir_core::grpc::{LOGS_PATH, METRICS_PATH, TRACES_PATH};
 pub(crate) struct ExportRouter {
     ctx: Arc<OtlpContext>,
     max_recv_msg_size: usize,
+    /// `auth`: the token every request must carry.
+    token: Option<BearerToken>,
 }
 
 impl ExportRouter {
-    pub(crate) fn new(ctx: Arc<OtlpContext>, max_recv_msg_size: usize) -> Self {
-        ExportRouter { ctx, max_recv_msg_size }
+    pub(crate) fn new(ctx: Arc<OtlpContext>, max_recv_msg_size: usize, token: Option<BearerToken>) -> Self {
+        ExportRouter { ctx, max_recv_msg_size, token }
     }
 }
 
@@ -53,6 +55,13 @@ impl tower::Service<http::Request<Body>> for ExportRouter {
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        if let Some(token) = &self.token {
+            if let Err(e) = token.check(req.headers()) {
+                tracing::debug!(message = "Refused an unauthenticated gRPC request.", receiver = %self.ctx.id, error = %e);
+                let status = Status::unauthenticated(e.to_string());
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        }
         let path = req.uri().path();
         let consumer = signal_of(path).and_then(|s| self.ctx.consumers.get(s).cloned());
         let Some(consumer) = consumer else {
@@ -141,15 +150,15 @@ async fn export(consumer: &Consumer, body: Bytes, wait_for_result: bool) -> Resu
     })
 }
 
-/// Serves gRPC on `listener` until `shutdown`, then lets the requests in flight finish.
+/// Serves gRPC on `connections` until `shutdown`, then lets the requests in flight finish.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    connections: Connections,
     router: ExportRouter,
     max_concurrent_streams: u32,
     shutdown: CancellationToken,
 ) {
     let receiver = router.ctx.id.clone();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections.into_stream();
     let streams = (max_concurrent_streams > 0).then_some(max_concurrent_streams);
     let result = tonic::transport::Server::builder()
         .max_concurrent_streams(streams)

@@ -2,6 +2,7 @@
 //!
 //! Each request goes through the Collector's checks in order (`otlphttp.go`, `confighttp`):
 //!
+//! 0. with `auth`, the request carries the token, else 401 (before anything else is looked at);
 //! 1. the path names a signal some pipeline takes from this receiver, else 404;
 //! 2. the method is `POST`, else 405;
 //! 3. `Content-Type` is `application/x-protobuf` or `application/json` (parameters ignored),
@@ -16,6 +17,7 @@
 //!
 //! Errors from step 4 on carry a `google.rpc.Status` body in the request's format.
 
+use super::listener::Connections;
 use super::status::{retry_after_secs, ExportError};
 use super::OtlpContext;
 use crate::decompress::{self, DecompressError, Encoding};
@@ -28,8 +30,8 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use weir_core::auth::BearerToken;
 use weir_core::{Consumer, Payload, Signal};
 
 /// The transport label of this server's metrics.
@@ -77,21 +79,28 @@ pub(crate) struct HttpExport {
     /// (path, consumer) for each signal some pipeline takes from this receiver.
     routes: Vec<(String, Consumer)>,
     max_body: usize,
+    /// `auth`: the token every request must carry.
+    token: Option<BearerToken>,
 }
 
 impl HttpExport {
-    pub(crate) fn new(ctx: Arc<OtlpContext>, paths: [(Signal, String); 3], max_body: usize) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<OtlpContext>,
+        paths: [(Signal, String); 3],
+        max_body: usize,
+        token: Option<BearerToken>,
+    ) -> Self {
         let routes =
             paths.into_iter().filter_map(|(signal, path)| Some((path, ctx.consumers.get(signal)?.clone()))).collect();
-        HttpExport { ctx, routes, max_body }
+        HttpExport { ctx, routes, max_body, token }
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown`, then lets the requests in flight finish.
-pub(crate) async fn serve(listener: TcpListener, export: HttpExport, shutdown: CancellationToken) {
+/// Serves HTTP on `connections` until `shutdown`, then lets the requests in flight finish.
+pub(crate) async fn serve(connections: Connections, export: HttpExport, shutdown: CancellationToken) {
     let receiver = export.ctx.id.clone();
     let app = axum::Router::new().fallback(handle).with_state(Arc::new(export));
-    match axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    match axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
         Ok(()) => tracing::debug!(message = "HTTP server stopped.", %receiver),
         Err(e) => tracing::error!(message = "HTTP server failed.", %receiver, error = %e),
     }
@@ -100,6 +109,13 @@ pub(crate) async fn serve(listener: TcpListener, export: HttpExport, shutdown: C
 /// Every request: routed by exact path (the paths are user input, so they are compared as
 /// strings rather than handed to a router's pattern syntax).
 async fn handle(State(export): State<Arc<HttpExport>>, req: Request) -> Response {
+    // As the Collector's auth middleware: before routing, and before the body is read.
+    if let Some(token) = &export.token {
+        if let Err(e) = token.check(req.headers()) {
+            tracing::debug!(message = "Refused an unauthenticated HTTP request.", receiver = %export.ctx.id, error = %e);
+            return text(StatusCode::UNAUTHORIZED, &format!("401 unauthorized: {e}"));
+        }
+    }
     let Some((_, consumer)) = export.routes.iter().find(|(p, _)| p == req.uri().path()) else {
         return text(StatusCode::NOT_FOUND, "404 page not found");
     };

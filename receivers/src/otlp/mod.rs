@@ -15,6 +15,9 @@
 //!   the client sent, byte for byte. OTLP/JSON is converted to protobuf at this edge.
 //! - **One receiver, two servers, shared consumers.** Both servers of a receiver serve every
 //!   signal some pipeline takes from it; a signal with no pipeline is `UNIMPLEMENTED` / 404.
+//! - **Secured per server.** Each protocol may have `tls` (optionally mutual) and `auth`
+//!   (a `bearertokenauth` token checked before the body is read: 401 / `UNAUTHENTICATED`), and
+//!   `max_connections` bounds the connections it serves ([`listener`]).
 //! - **Bounded input.** gRPC messages are limited by `max_recv_msg_size_mib` (tonic applies the
 //!   limit before buffering and while decompressing); HTTP bodies by `max_request_body_size`,
 //!   both as sent and once decompressed (see `crate::decompress`).
@@ -29,6 +32,7 @@
 mod config;
 mod grpc;
 mod http;
+mod listener;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -40,6 +44,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use weir_core::auth::{AuthSettings, BearerToken};
+use weir_core::tls::{TlsServerSettings, ALPN_H2, ALPN_HTTP1};
 use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
 
 /// Factory of the `otlp` receiver.
@@ -57,7 +63,15 @@ impl ReceiverFactory for OtlpReceiverFactory {
     }
 
     fn build(&self, ctx: &BuildContext, config: &OtlpReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
-        Ok(Box::new(OtlpReceiver { id: ctx.id.to_string(), config: config.clone() }))
+        let grpc = match config.grpc() {
+            Some(g) => Some(Security::new("grpc", &g.tls, &g.auth, g.max_connections, &[ALPN_H2])?),
+            None => None,
+        };
+        let http = match config.http() {
+            Some(h) => Some(Security::new("http", &h.tls, &h.auth, h.max_connections, &[ALPN_H2, ALPN_HTTP1])?),
+            None => None,
+        };
+        Ok(Box::new(OtlpReceiver { id: ctx.id.to_string(), config: config.clone(), grpc, http }))
     }
 }
 
@@ -65,6 +79,44 @@ impl ReceiverFactory for OtlpReceiverFactory {
 struct OtlpReceiver {
     id: String,
     config: OtlpReceiverConfig,
+    grpc: Option<Security>,
+    http: Option<Security>,
+}
+
+/// One server's `tls`, `auth` and `max_connections`, with the files read.
+struct Security {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    token: Option<BearerToken>,
+    max_connections: usize,
+}
+
+impl Security {
+    fn new(
+        protocol: &str,
+        tls: &Option<TlsServerSettings>,
+        auth: &Option<AuthSettings>,
+        max_connections: usize,
+        alpn: &[&[u8]],
+    ) -> Result<Security, BuildError> {
+        let tls = match tls {
+            Some(t) => Some(t.server_config(alpn).map_err(|e| BuildError::new(format!("protocols::{protocol}::{e}")))?),
+            None => None,
+        };
+        let token = match auth {
+            Some(a) => Some(a.bearer_token()?),
+            None => None,
+        };
+        Ok(Security { tls, token, max_connections })
+    }
+
+    fn accept(&self, receiver: &str, transport: &'static str) -> listener::AcceptSettings {
+        listener::AcceptSettings {
+            receiver: receiver.to_string(),
+            transport,
+            tls: self.tls.clone(),
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// What both servers of one receiver share.
@@ -84,24 +136,34 @@ impl Receiver for OtlpReceiver {
     ) -> Result<JoinHandle<()>, BuildError> {
         let ctx = Arc::new(OtlpContext { id: self.id, consumers, wait_for_result: self.config.wait_for_result });
         // Bind every listener before serving on any, so a busy port fails the start cleanly.
-        let grpc = match self.config.grpc() {
-            Some(g) => Some((bind(&g.endpoint, "protocols::grpc::endpoint").await?, g.clone())),
-            None => None,
+        // `build` made a `Security` for exactly the servers that are on.
+        let grpc = match (self.config.grpc(), self.grpc) {
+            (Some(g), Some(security)) => {
+                Some((bind(&g.endpoint, "protocols::grpc::endpoint").await?, g.clone(), security))
+            }
+            _ => None,
         };
-        let http = match self.config.http() {
-            Some(h) => Some((bind(&h.endpoint, "protocols::http::endpoint").await?, h.clone())),
-            None => None,
+        let http = match (self.config.http(), self.http) {
+            (Some(h), Some(security)) => {
+                Some((bind(&h.endpoint, "protocols::http::endpoint").await?, h.clone(), security))
+            }
+            _ => None,
         };
 
-        let grpc_server = grpc.map(|(listener, g)| {
-            log_start(&ctx.id, "gRPC", &listener);
-            let router = grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size());
-            grpc::serve(listener, router, g.max_concurrent_streams, shutdown.clone())
+        let grpc_server = grpc.map(|(listener, g, grpc_security)| {
+            log_start(&ctx.id, "gRPC", &listener, grpc_security.tls.is_some());
+            let router = grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size(), grpc_security.token.clone());
+            let connections =
+                listener::Connections::start(listener, grpc_security.accept(&ctx.id, "grpc"), shutdown.clone());
+            grpc::serve(connections, router, g.max_concurrent_streams, shutdown.clone())
         });
-        let http_server = http.map(|(listener, h)| {
-            log_start(&ctx.id, "HTTP", &listener);
-            let export = http::HttpExport::new(ctx.clone(), h.paths(), h.max_request_body_size());
-            http::serve(listener, export, shutdown.clone())
+        let http_server = http.map(|(listener, h, http_security)| {
+            log_start(&ctx.id, "HTTP", &listener, http_security.tls.is_some());
+            let export =
+                http::HttpExport::new(ctx.clone(), h.paths(), h.max_request_body_size(), http_security.token.clone());
+            let connections =
+                listener::Connections::start(listener, http_security.accept(&ctx.id, "http"), shutdown.clone());
+            http::serve(connections, export, shutdown.clone())
         });
         Ok(tokio::spawn(async move {
             let grpc = async {
@@ -137,7 +199,7 @@ async fn bind(endpoint: &str, key: &str) -> Result<TcpListener, BuildError> {
     Err(fail(last_error))
 }
 
-fn log_start(receiver: &str, protocol: &str, listener: &TcpListener) {
+fn log_start(receiver: &str, protocol: &str, listener: &TcpListener, tls: bool) {
     let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(message = "Started the OTLP server.", %receiver, protocol, %endpoint);
+    tracing::info!(message = "Started the OTLP server.", %receiver, protocol, %endpoint, tls);
 }

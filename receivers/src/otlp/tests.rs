@@ -753,3 +753,61 @@ async fn accepted_and_failed_requests_are_counted_per_transport() {
     assert_eq!(value("otelcol_receiver_accepted_spans", "http"), Some(3.0), "{rendered}");
     assert!(value("otelcol_receiver_failed_spans", "http").is_some(), "{rendered}");
 }
+
+/// Loads a traces pipeline from `otlp` (with `grpc_keys` under `protocols::grpc`) to
+/// `recording`, with `extra` top-level sections and `service_extensions`.
+fn load_with_auth(
+    grpc_keys: &str,
+    extra: &str,
+    service_extensions: &str,
+) -> Result<weir_core::config::Config, weir_core::config::ConfigErrors> {
+    let yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n{grpc_keys}\
+         exporters:\n  recording:\n{extra}\
+         service:\n  extensions: [{service_extensions}]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [recording]\n"
+    );
+    let mut registry = Registry::new();
+    crate::register(&mut registry);
+    registry.add_exporter(RecordingFactory(Received::default()));
+    weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None)
+}
+
+const AUTH_KEYS: &str = "        auth:\n          authenticator: bearertokenauth/clients\n";
+const TOKEN_EXTENSION: &str = "extensions:\n  bearertokenauth/clients:\n    token: s3cret\n";
+
+#[test]
+fn auth_is_resolved_to_the_extension_token() {
+    let config = load_with_auth(AUTH_KEYS, TOKEN_EXTENSION, "bearertokenauth/clients").expect("valid");
+    let id = weir_core::ComponentId::parse("otlp").unwrap();
+    let receiver = config.receivers[&id].config.downcast_ref::<crate::otlp::OtlpReceiverConfig>().expect("otlp config");
+    let token = receiver.grpc().unwrap().auth.as_ref().unwrap().bearer_token().expect("resolved");
+    assert_eq!(token.header_value(), "Bearer s3cret");
+}
+
+#[test]
+fn auth_naming_a_missing_extension_is_a_located_error() {
+    let err = load_with_auth(AUTH_KEYS, "", "").err().expect("invalid").to_string();
+    assert!(err.starts_with("test.yaml:2:3: receivers::otlp::protocols::grpc::auth::authenticator"), "{err}");
+    assert!(err.contains("references extension \"bearertokenauth/clients\" which is not configured"), "{err}");
+}
+
+#[test]
+fn auth_extension_must_be_enabled_in_the_service() {
+    let err = load_with_auth(AUTH_KEYS, TOKEN_EXTENSION, "").err().expect("invalid").to_string();
+    assert!(err.contains("must be listed in service::extensions"), "{err}");
+}
+
+#[test]
+fn auth_must_name_an_authenticator() {
+    let keys = "        auth:\n          authenticator: health_check\n";
+    let extra = "extensions:\n  health_check:\n";
+    let err = load_with_auth(keys, extra, "health_check").err().expect("invalid").to_string();
+    assert!(err.contains("\"health_check\" is not an authenticator (valid types: bearertokenauth)"), "{err}");
+}
+
+#[test]
+fn tls_files_are_checked_when_the_config_is_loaded() {
+    let keys = "        tls:\n          cert_file: /nonexistent/cert.pem\n          key_file: /nonexistent/key.pem\n";
+    let err = load_with_auth(keys, "", "").err().expect("invalid").to_string();
+    assert!(err.contains("protocols::grpc::tls::cert_file: cannot read /nonexistent/cert.pem"), "{err}");
+}

@@ -1,0 +1,84 @@
+//! Any bytes as an OTLP protobuf request of any signal: `Payload::new` must accept or refuse
+//! without panicking, and a payload it accepts must be readable through every view, split
+//! without losing items, and convertible to OTLP/JSON.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use weir_core::pdata::views::{AnyValue, Attributes};
+use weir_core::{Payload, Signal};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, body)) = data.split_first() else { return };
+    let signal = Signal::ALL[usize::from(selector) % Signal::ALL.len()];
+    let Ok(payload) = Payload::new(signal, Bytes::copy_from_slice(body)) else { return };
+    walk(&payload);
+    // Splitting keeps every item (max_items from the selector's upper bits, at least 1).
+    let max_items = usize::from(selector >> 2) + 1;
+    if let Ok(parts) = payload.split(max_items) {
+        let total: usize = parts.iter().map(Payload::items).sum();
+        assert_eq!(total, payload.items(), "split lost or invented items");
+        for part in &parts {
+            walk(part);
+        }
+    }
+    let _ = weir_core::pdata::json::encode(&payload);
+});
+
+/// Reads every field every view offers.
+fn walk(payload: &Payload) {
+    for rg in payload.view().resources() {
+        let Ok(rg) = rg else { return };
+        let _ = rg.schema_url();
+        if let Ok(resource) = rg.resource() {
+            let _ = resource.service_name();
+            attributes(resource.attributes(), 0);
+        }
+        for sg in rg.scopes() {
+            let Ok(sg) = sg else { break };
+            let _ = sg.schema_url();
+            if let Ok(scope) = sg.scope() {
+                let _ = (scope.name(), scope.version());
+                attributes(scope.attributes(), 0);
+            }
+            match payload.signal() {
+                Signal::Traces => {
+                    for span in sg.spans().flatten() {
+                        let _ = span.fields();
+                        let _ = (span.trace_id(), span.span_id(), span.parent_span_id(), span.name());
+                        let _ = (span.kind(), span.status_code(), span.event_and_link_counts());
+                        attributes(span.attributes(), 0);
+                    }
+                }
+                Signal::Logs => {
+                    for record in sg.log_records().flatten() {
+                        let _ = record.fields();
+                        attributes(record.attributes(), 0);
+                    }
+                }
+                Signal::Metrics => {
+                    for metric in sg.metrics().flatten() {
+                        let _ = (metric.name(), metric.description(), metric.unit(), metric.data());
+                        let _ = metric.data_point_count();
+                        if let Ok(points) = metric.data_points() {
+                            for _ in points {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Walks attributes and nested values (bounded depth, as a hostile request can nest deeply).
+fn attributes(attrs: Attributes<'_>, depth: usize) {
+    for kv in attrs.iter() {
+        let Ok((_key, value)) = kv else { return };
+        let _ = (value.as_str(), value.as_i64(), value.as_bool(), value.as_f64());
+        if let Ok(AnyValue::KvList(list)) = value.get() {
+            if depth < 8 {
+                attributes(Attributes::new(list, 1), depth + 1);
+            }
+        }
+    }
+}
