@@ -84,6 +84,12 @@ pub trait ComponentConfig: DeserializeOwned + Default + Send + Sync + 'static {
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// The `auth` settings in this config, with their key paths (`protocols::grpc::auth`), for
+    /// the loader to check and resolve against the configured authenticator extensions.
+    fn authenticators(&self) -> Vec<(&'static str, &crate::auth::AuthSettings)> {
+        Vec::new()
+    }
 }
 
 /// What a component is given when it is built.
@@ -392,6 +398,7 @@ pub(crate) mod erased {
         fn type_name(&self) -> &'static str;
         fn signals(&self) -> &'static [Signal];
         fn parse(&self, node: &Node) -> Result<AnyConfig, DeError>;
+        fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a crate::auth::AuthSettings)>;
     }
 
     pub trait AnyReceiver: Factory {
@@ -424,6 +431,9 @@ pub(crate) mod erased {
                 }
                 fn parse(&self, node: &Node) -> Result<AnyConfig, DeError> {
                     parse_config::<F::Config>(node)
+                }
+                fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a crate::auth::AuthSettings)> {
+                    downcast::<F::Config>(c).authenticators()
                 }
             }
         };
@@ -496,10 +506,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry with the components weir-core itself provides (`health_check`).
+    /// A registry with the components weir-core itself provides (`health_check`,
+    /// `bearertokenauth`).
     pub fn new() -> Self {
         let mut r = Registry::default();
         r.add_extension(crate::telemetry::HealthCheckFactory);
+        r.add_extension(crate::persistent_queue::FileStorageFactory);
+        r.add_extension(crate::auth::BearerTokenAuthFactory);
         r
     }
 

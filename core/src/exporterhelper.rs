@@ -16,11 +16,16 @@
 //! Unlike the Collector, `block_on_overflow` defaults to `true`: a full queue makes the
 //! pipeline wait, and receivers turn that into retryable errors for clients, rather than
 //! dropping data that was already acknowledged.
+//!
+//! With `sending_queue.storage` ([`spawn_persistent`]) the queue is a log on disk
+//! ([`crate::persistent_queue`]): enqueue returns once the payload is written, capacity is held
+//! until the record leaves the log, and the consumers read records back from it.
 
 use crate::ack::{Acks, Failure};
 use crate::component::{Envelope, Exporter};
 use crate::config::duration;
 use crate::pdata::{Payload, Signal};
+use crate::persistent_queue::{DiskQueue, FileStorageConfig, Read};
 use crate::telemetry::ExporterMetrics;
 use futures::future::BoxFuture;
 use rand::Rng;
@@ -103,7 +108,9 @@ pub struct QueueConfig {
     /// `false` (default): this exporter acknowledges data once queued. `true`: only once sent,
     /// so a receiver with `wait_for_result` learns the real outcome.
     pub wait_for_result: bool,
-    /// A storage extension for a persistent queue. Not supported yet: setting it is an error.
+    /// A `file_storage` extension id (`file_storage` or `file_storage/<name>`): the queue is then
+    /// kept on disk and survives crashes and restarts (see [`crate::persistent_queue`]). Not
+    /// allowed with `wait_for_result: true`: the queue acknowledges data once it is on disk.
     pub storage: Option<String>,
 }
 
@@ -159,8 +166,11 @@ impl ExporterSettings {
         if q.enabled && q.queue_size == 0 {
             return Err("sending_queue::queue_size must be greater than 0".into());
         }
-        if q.storage.is_some() {
-            return Err("sending_queue::storage (a persistent queue) is not supported by this version of weir; remove it to use the in-memory queue".into());
+        if q.storage.is_some() && !q.enabled {
+            return Err("sending_queue::storage needs sending_queue::enabled: true".into());
+        }
+        if q.storage.is_some() && q.wait_for_result {
+            return Err("sending_queue::wait_for_result: true is not allowed together with sending_queue::storage (a persistent queue acknowledges data once it is on disk)".into());
         }
         Ok(())
     }
@@ -177,6 +187,9 @@ pub struct QueueSender {
     release_on_enqueue: bool,
     block_on_overflow: bool,
     metrics: ExporterMetrics,
+    /// The persistent queue, when `storage` is set: payloads go to disk instead of `tx`, which
+    /// then only tells the consumers when the last sender is gone.
+    disk: Option<Arc<DiskQueue>>,
 }
 
 impl QueueSender {
@@ -199,12 +212,7 @@ impl QueueSender {
 
     /// The payload's size in `sizer` units, at least 1 and at most the whole queue.
     fn cost(&self, payload: &Payload) -> u32 {
-        let units = match self.sizer {
-            Sizer::Requests => 1,
-            Sizer::Items => payload.items(),
-            Sizer::Bytes => payload.len(),
-        };
-        units.clamp(1, self.capacity) as u32
+        cost_of(self.sizer, self.capacity, payload.len(), payload.items())
     }
 
     async fn send(&self, env: Envelope, items: usize) -> Result<(), Failure> {
@@ -217,8 +225,24 @@ impl QueueSender {
                 tokio::sync::TryAcquireError::Closed => "the exporter is shutting down",
             })
         };
-        let r = match permit {
-            Ok(permit) => {
+        let r = match (permit, &self.disk) {
+            (Ok(permit), Some(disk)) => {
+                // The capacity is given back when the record leaves the log (see the consumers).
+                permit.forget();
+                let (bytes, items) = (env.payload.bytes().clone(), items as u32);
+                match disk.append(bytes, items, cost).await {
+                    Ok(()) => {
+                        // Durable: the branch is acknowledged when `env` is dropped here.
+                        drop(env);
+                        Ok(())
+                    }
+                    Err(f) => {
+                        self.budget.add_permits(cost as usize);
+                        Err((env, f))
+                    }
+                }
+            }
+            (Ok(permit), None) => {
                 let queued = Queued { env, _permit: permit };
                 let sent = if self.block_on_overflow {
                     self.tx.send(queued).await.map_err(|e| (e.0.env, "the exporter is shutting down"))
@@ -228,23 +252,32 @@ impl QueueSender {
                         mpsc::error::TrySendError::Closed(q) => (q.env, "the exporter is shutting down"),
                     })
                 };
-                sent
+                sent.map_err(|(env, why)| (env, Failure::retryable(why)))
             }
-            Err(why) => Err((env, why)),
+            (Err(why), _) => Err((env, Failure::retryable(why))),
         };
         match r {
             Ok(()) => {
                 self.metrics.queue_size(self.capacity - self.budget.available_permits());
                 Ok(())
             }
-            Err((env, why)) => {
+            Err((env, f)) => {
                 self.metrics.enqueue_failed(items);
-                let f = Failure::retryable(why);
                 env.acks.fail(&f);
                 Err(f)
             }
         }
     }
+}
+
+/// A payload's share of a queue of `capacity` `sizer` units: at least 1, at most the whole queue.
+fn cost_of(sizer: Sizer, capacity: usize, len: usize, items: usize) -> u32 {
+    let units = match sizer {
+        Sizer::Requests => 1,
+        Sizer::Items => items,
+        Sizer::Bytes => len,
+    };
+    units.clamp(1, capacity.min(u32::MAX as usize)) as u32
 }
 
 /// A payload in the sending queue, holding its share of the queue's capacity until dequeued.
@@ -353,18 +386,7 @@ pub fn spawn(
     let budget = Arc::new(Semaphore::new(capacity.min(Semaphore::MAX_PERMITS)));
     let (tx, mut rx) = mpsc::channel::<Queued>(channel_capacity);
     let task_budget = budget.clone();
-    let policy = Backoff {
-        cfg: Arc::new(settings.retry.clone()),
-        interval: settings.retry.initial_interval,
-        started: None,
-        exporter: Arc::from(exporter_id),
-    };
-    let timeout = if settings.timeout.is_zero() { Duration::from_secs(u64::MAX / 4) } else { settings.timeout };
-    let stack = ServiceBuilder::new()
-        .layer(tower::retry::RetryLayer::new(policy))
-        .map_err(timeout_failure)
-        .timeout(timeout)
-        .service(ExportService(exporter.clone()));
+    let stack = send_stack(exporter_id, exporter.clone(), settings);
     let task_metrics = metrics.clone();
     let id: Arc<str> = Arc::from(exporter_id);
     let task = tokio::spawn(async move {
@@ -405,8 +427,145 @@ pub fn spawn(
         release_on_enqueue,
         block_on_overflow: !q.enabled || q.block_on_overflow,
         metrics,
+        disk: None,
     };
     (sender, task)
+}
+
+/// Retry ▶ MapErr ▶ Timeout ▶ the exporter: one payload's whole delivery.
+fn send_stack(
+    exporter_id: &str,
+    exporter: Arc<dyn Exporter>,
+    settings: &ExporterSettings,
+) -> impl Service<Payload, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static {
+    let policy = Backoff {
+        cfg: Arc::new(settings.retry.clone()),
+        interval: settings.retry.initial_interval,
+        started: None,
+        exporter: Arc::from(exporter_id),
+    };
+    let timeout = if settings.timeout.is_zero() { Duration::from_secs(u64::MAX / 4) } else { settings.timeout };
+    ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(policy))
+        .map_err(timeout_failure)
+        .timeout(timeout)
+        .service(ExportService(exporter))
+}
+
+/// Starts an exporter whose sending queue is persistent (`sending_queue::storage`), in the
+/// directory of `storage`: opens and recovers the queue (see [`crate::persistent_queue`]), then
+/// sends its records with up to `num_consumers` at once.
+///
+/// Capacity (`queue_size` in `sizer` units) is taken when a payload is appended and given back
+/// when its record leaves the log. On shutdown the consumers stop taking records; sends in
+/// flight get one `timeout` to finish; whatever is left stays on disk for the next start.
+pub fn spawn_persistent(
+    exporter_id: &str,
+    signal: Signal,
+    exporter: Arc<dyn Exporter>,
+    settings: &ExporterSettings,
+    storage: &FileStorageConfig,
+) -> Result<(QueueSender, JoinHandle<()>), String> {
+    let metrics = ExporterMetrics::new(exporter_id, signal);
+    let q = &settings.queue;
+    let (capacity, sizer) = (q.queue_size.min(Semaphore::MAX_PERMITS), q.sizer);
+    let opts = storage.log_options(exporter_id, signal);
+    if !storage.create_directory && !storage.directory().is_dir() {
+        return Err(format!(
+            "the file_storage directory {} does not exist (create it, or set create_directory: true)",
+            storage.directory().display()
+        ));
+    }
+    let dir = opts.dir.clone();
+    let cost = move |len: u32, items: u32| cost_of(sizer, capacity, len as usize, items as usize);
+    let (disk, _recovery) = DiskQueue::open(opts, &cost, exporter_id, signal)
+        .map_err(|e| format!("cannot open the persistent queue in {}: {e}", dir.display()))?;
+    let disk = Arc::new(disk);
+    // Recovered records hold their share; beyond the capacity (a smaller queue_size than
+    // before) the excess is an overdraft, paid back before permits are released.
+    let held = disk.held_cost().min(usize::MAX as u64) as usize;
+    let budget = Arc::new(Semaphore::new(capacity - held.min(capacity)));
+    let overdraft = Arc::new(std::sync::atomic::AtomicUsize::new(held.saturating_sub(capacity)));
+    metrics.queue_capacity(capacity);
+    metrics.queue_size(held);
+    // Never sent on: its closing tells the consumers that the pipeline is gone.
+    let (tx, mut closed) = mpsc::channel::<Queued>(1);
+    let stack = send_stack(exporter_id, exporter.clone(), settings);
+    let (task_disk, task_budget, task_metrics) = (disk.clone(), budget.clone(), metrics.clone());
+    let (consumers, drain_limit) = (q.num_consumers, settings.timeout);
+    let id: Arc<str> = Arc::from(exporter_id);
+    let release = move |released: u64, budget: &Semaphore, overdraft: &std::sync::atomic::AtomicUsize| {
+        use std::sync::atomic::Ordering;
+        let mut released = released as usize;
+        let _ = overdraft.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
+            let paid = owed.min(released);
+            released -= paid;
+            Some(owed - paid)
+        });
+        budget.add_permits(released);
+    };
+    let task = tokio::spawn(async move {
+        let limit = Arc::new(Semaphore::new(consumers));
+        let mut in_flight = JoinSet::new();
+        loop {
+            let permit = tokio::select! {
+                _ = closed.recv() => break,
+                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            };
+            let read = tokio::select! {
+                _ = closed.recv() => break,
+                r = task_disk.next() => r,
+            };
+            let record = match read {
+                Read::Record(r) => r,
+                Read::Corrupted { id, .. } => {
+                    release(task_disk.ack(id), &task_budget, &overdraft);
+                    continue;
+                }
+            };
+            let (svc, m, id, disk, budget, overdraft) = (
+                stack.clone(),
+                task_metrics.clone(),
+                id.clone(),
+                task_disk.clone(),
+                task_budget.clone(),
+                overdraft.clone(),
+            );
+            in_flight.spawn(async move {
+                let items = record.items as usize;
+                let payload = Payload::from_counted(signal, record.bytes, items);
+                match svc.oneshot(payload).await {
+                    Ok(()) => m.sent(items),
+                    Err(f) => {
+                        m.send_failed(items);
+                        tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
+                    }
+                }
+                release(disk.ack(record.id), &budget, &overdraft);
+                let owed = overdraft.load(std::sync::atomic::Ordering::SeqCst);
+                m.queue_size(capacity - budget.available_permits() + owed);
+                drop(permit);
+            });
+            while in_flight.try_join_next().is_some() {}
+        }
+        // Shutting down: sends in flight get one attempt's time; the rest stays on disk.
+        let _ = tokio::time::timeout(drain_limit, async { while in_flight.join_next().await.is_some() {} }).await;
+        in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
+        task_disk.close();
+        exporter.shutdown().await;
+    });
+    let sender = QueueSender {
+        tx,
+        budget,
+        capacity,
+        sizer,
+        release_on_enqueue: true,
+        block_on_overflow: q.block_on_overflow,
+        metrics,
+        disk: Some(disk),
+    };
+    Ok((sender, task))
 }
 
 fn fail(acks: &Acks, f: &Failure) {
@@ -558,6 +717,109 @@ mod tests {
         let f = q.enqueue(Envelope::new(traces(1))).await.unwrap_err();
         assert_eq!(f.message, "sending queue is full");
         assert!(f.retryable);
+    }
+
+    fn file_storage(dir: &std::path::Path) -> FileStorageConfig {
+        FileStorageConfig { directory: Some(dir.to_path_buf()), ..FileStorageConfig::default() }
+    }
+
+    /// Counts the spans it exports.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl Exporter for Counting {
+        async fn export(&self, p: Payload) -> Result<(), Failure> {
+            self.0.fetch_add(p.items(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_persistent_queue_sends_again_after_a_crash_what_it_had_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = fast_retry();
+        s.queue.wait_for_result = false;
+        let (q, task) =
+            spawn_persistent("otlp/down", Signal::Traces, Arc::new(Stalled), &s, &file_storage(dir.path())).unwrap();
+        let (env, w) = envelope();
+        q.enqueue(Envelope { payload: traces(3), acks: env.acks }).await.unwrap();
+        assert_eq!(w.wait().await, Ok(()), "acknowledged once on disk");
+        for n in [4, 5] {
+            q.enqueue(Envelope::new(traces(n))).await.unwrap();
+        }
+        // A crash: nothing is flushed or closed.
+        task.abort();
+        drop(q);
+        let counting = Arc::new(Counting::default());
+        let (q, task) =
+            spawn_persistent("otlp/down", Signal::Traces, counting.clone(), &s, &file_storage(dir.path())).unwrap();
+        for _ in 0..200 {
+            if counting.0.load(Ordering::SeqCst) >= 12 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(counting.0.load(Ordering::SeqCst), 12);
+        drop(q);
+        task.await.unwrap();
+        // Everything was sent: a third start finds nothing to send.
+        let again = Arc::new(Counting::default());
+        let (q, task) =
+            spawn_persistent("otlp/down", Signal::Traces, again.clone(), &s, &file_storage(dir.path())).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(again.0.load(Ordering::SeqCst), 0);
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_persistent_queue_refuses_and_keeps_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = fast_retry();
+        let one = traces(2).len();
+        s.queue = QueueConfig {
+            queue_size: one * 3,
+            sizer: Sizer::Bytes,
+            num_consumers: 1,
+            block_on_overflow: false,
+            storage: Some("file_storage".into()),
+            ..QueueConfig::default()
+        };
+        s.validate().unwrap();
+        let (q, task) =
+            spawn_persistent("otlp/full", Signal::Traces, Arc::new(Stalled), &s, &file_storage(dir.path())).unwrap();
+        for _ in 0..3 {
+            q.enqueue(Envelope::new(traces(2))).await.unwrap();
+        }
+        // The stalled consumer took one record, but it still holds its bytes in the log.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let f = q.enqueue(Envelope::new(traces(2))).await.unwrap_err();
+        assert_eq!(f.message, "sending queue is full");
+        assert!(f.retryable);
+        task.abort();
+        drop(q);
+        let counting = Arc::new(Counting::default());
+        let (q, task) =
+            spawn_persistent("otlp/full", Signal::Traces, counting.clone(), &s, &file_storage(dir.path())).unwrap();
+        for _ in 0..200 {
+            if counting.0.load(Ordering::SeqCst) >= 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(counting.0.load(Ordering::SeqCst), 6, "the three queued payloads, not the refused one");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn storage_is_refused_with_wait_for_result() {
+        let mut s = ExporterSettings::default();
+        s.queue.storage = Some("file_storage".into());
+        assert_eq!(s.validate(), Ok(()));
+        s.queue.wait_for_result = true;
+        assert!(s.validate().unwrap_err().contains("wait_for_result"));
     }
 
     #[test]

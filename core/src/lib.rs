@@ -8,18 +8,26 @@
 //! - [`runtime`]: the pipeline graph over bounded channels, fan-out, ordered shutdown.
 //! - [`ack`]: delivery acknowledgements from exporters back to receivers.
 //! - [`exporterhelper`]: timeout, retry, sending queue — the plumbing every exporter shares.
+//! - [`persistent_queue`]: the sending queue on disk (`file_storage`), its format and recovery.
 //! - [`sampling`]: consistent probability sampling (`ot=th`, `ot=rv`), adjusted counts.
+//! - [`tls`]: the Collector's `tls` keys, loaded into rustls server and client configurations.
+//! - [`connect`]: client connections, plaintext or TLS, for tonic and hyper clients.
+//! - [`auth`]: the `bearertokenauth` extension and the `auth` key of receivers and exporters.
 //! - [`telemetry`]: `/metrics` with the Collector's metric names, and `health_check`.
 
 pub mod ack;
+pub mod auth;
 pub mod component;
 pub mod config;
+pub mod connect;
 pub mod exporterhelper;
 pub mod grpc;
 pub mod pdata;
+pub mod persistent_queue;
 pub mod runtime;
 pub mod sampling;
 pub mod telemetry;
+pub mod tls;
 
 pub use ack::{Acks, Failure};
 pub use component::{

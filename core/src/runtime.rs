@@ -110,7 +110,20 @@ impl Service {
                         p.signal.as_str()
                     ))
                 })?;
-                let (queue, task) = exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings);
+                let (queue, task) = match &settings.queue.storage {
+                    None => exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings),
+                    Some(storage) => crate::persistent_queue::resolve_storage(&config.extensions, storage)
+                        .and_then(|fs| {
+                            exporterhelper::spawn_persistent(&id.to_string(), p.signal, exporter, &settings, &fs)
+                        })
+                        .map_err(|e| {
+                            BuildError::new(format!(
+                                "failed to create {:?} exporter for data type {:?}: {e}",
+                                id.to_string(),
+                                p.signal.as_str()
+                            ))
+                        })?,
+                };
                 self.exporters.push((format!("exporter {id} ({})", p.signal), task));
                 queues.insert((p.signal, id.clone()), queue);
             }
