@@ -71,8 +71,19 @@ TAIL = """
       - {{ name: errors, type: status_code, status_code: {{ status_codes: [ERROR] }} }}
       - {{ name: ten-percent, type: probabilistic, probabilistic: {{ sampling_percentage: 10 }} }}"""
 
+# The default pipeline's policy: a budget of 10% of the adaptive100k load.
+ADAPTIVE = """
+  tail_sampling:
+    decision_wait: 5s
+    num_traces: 200000
+    policies:
+      - { name: budget, type: adaptive, adaptive: { target_spans_per_sec: 10000 } }"""
 
-def weir_config(grpc_port, exporter_id, exporter, health, metrics, tail=False):
+# Scenario → the tail_sampling section weir runs with (none: no tail_sampling).
+TAIL_SECTIONS = {"tail100k": TAIL.format(), "tailsat": TAIL.format(), "adaptive100k": ADAPTIVE}
+
+
+def weir_config(grpc_port, exporter_id, exporter, health, metrics, tail=None):
     processors = "memory_limiter, tail_sampling, batch" if tail else "memory_limiter, batch"
     return f"""
 receivers:
@@ -81,7 +92,7 @@ receivers:
       grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
 processors:
   memory_limiter: {{ check_interval: 100ms, limit_mib: 512 }}
-  batch: {{ send_batch_size: 8192, timeout: 200ms }}{TAIL.format() if tail else ""}
+  batch: {{ send_batch_size: 8192, timeout: 200ms }}{tail or ""}
 exporters:
   {exporter_id}: {exporter}
 extensions:
@@ -110,7 +121,7 @@ class Proc:
         self.log.close()
 
 
-def start_weir(tmp, name, exporter_id, exporter, tail=False):
+def start_weir(tmp, name, exporter_id, exporter, tail=None):
     port, health, metrics = free_port(), free_port(), free_port()
     path = os.path.join(tmp, f"{name}.yaml")
     with open(path, "w") as f:
@@ -234,7 +245,7 @@ def main():
     ap.add_argument("--peers-dir", default=os.path.expanduser("~/.cache/weir-peers"))
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--scenarios", default="discard,forward,fixed50k",
-                    help="comma-separated: discard, forward, fixed50k, tail100k, tailsat "
+                    help="comma-separated: discard, forward, fixed50k, tail100k, adaptive100k, tailsat "
                          "(tail scenarios run weir with tail_sampling; rotel, which has none, "
                          "runs the same load into its blackhole for reference)")
     args = ap.parse_args()
@@ -256,14 +267,14 @@ def main():
                                                  f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip, '
                                                  f'sending_queue: {{ queue_size: 20 }} }}')
                         else:
-                            p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}", tail=scenario.startswith("tail"))
+                            p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}", tail=TAIL_SECTIONS.get(scenario))
                     else:
                         p, port = start_rotel(tmp, f"rotel-{scenario}", args.peers_dir,
                                               sink_port if scenario == "forward" else None)
                     time.sleep(1)
-                    rate = {"fixed50k": 50_000, "tail100k": 100_000}.get(scenario, 0)
+                    rate = {"fixed50k": 50_000, "tail100k": 100_000, "adaptive100k": 100_000}.get(scenario, 0)
                     try:
-                        tail = system == "weir" and scenario.startswith("tail")
+                        tail = system == "weir" and scenario in TAIL_SECTIONS
                         r = measure(p.p.pid, port, rate, args.duration, sink.metrics_port if sink else None,
                                     p.metrics_port if tail else None)
                     finally:

@@ -1,5 +1,7 @@
 //! The `weir` command line: run, validate, list components.
 
+mod simulate;
+
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +44,18 @@ enum Command {
     },
     /// List the components this build has and the signals each supports.
     Components,
+    /// Replay recorded traces (Parquet written by the `parquet` exporter, or the `file`
+    /// exporter's OTLP JSON lines) through the trace pipelines of a configuration, offline on
+    /// a simulated clock, and report what would be kept: per policy and key, with the
+    /// estimate from adjusted counts and the projected daily and monthly volume.
+    Simulate {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A `parquet` exporter directory (or its `traces/`), a `.parquet` file, or a `file`
+        /// exporter's JSON lines.
+        #[arg(long, short)]
+        input: PathBuf,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -54,6 +68,10 @@ fn registry() -> Registry {
     weir_receivers::register(&mut r);
     weir_processors::register(&mut r);
     weir_exporters::register(&mut r);
+    #[cfg(feature = "clickhouse")]
+    weir_clickhouse::register(&mut r);
+    #[cfg(feature = "kafka")]
+    weir_kafka::register(&mut r);
     r
 }
 
@@ -73,6 +91,13 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("{e}");
                 eprintln!("{}: {} error(s)", config.display(), e.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Simulate { config, input } => match simulate::run(&config, &input, registry()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weir simulate: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -31,7 +31,11 @@ fn workload(n: usize) -> Vec<TraceSummary> {
             let key = key.unwrap_or(199);
             let error = next() % 200 == 0;
             TraceSummary {
-                key: vec![format!("svc{}", key % 20), format!("/route/{key}"), if error { "error" } else { "ok" }.into()],
+                key: vec![
+                    format!("svc{}", key % 20),
+                    format!("/route/{key}"),
+                    if error { "error" } else { "ok" }.into(),
+                ],
                 spans: 1 + (next() % 16) as u32,
                 error,
                 duration_ns: 1_000_000 + next() % 100_000_000,
