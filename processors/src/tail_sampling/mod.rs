@@ -506,45 +506,28 @@ impl TailSampler {
         let id = span.trace_id;
         let s = self.shard_of(&id);
         if !self.shards[s].traces.contains_key(&id) {
-            if let Some((threshold, policy)) = self.kept.get(&id) {
-                let (threshold, policy) = (*threshold, policy.clone());
+            // A late span of a kept trace goes out at once with the trace's threshold; a late
+            // ERROR span of a dropped trace, when an `adaptive` policy keeps them, alone with
+            // probability 1.
+            let late_kept = match self.kept.get(&id) {
+                Some((threshold, policy)) => Some((*threshold, policy.clone(), "late_span")),
+                None if span.is_error && self.dropped.get(&id).is_some() => {
+                    self.late_errors_policy.clone().map(|policy| (Some(0), policy, "late_error"))
+                }
+                None => None,
+            };
+            if let Some((threshold, policy, trigger)) = late_kept {
                 self.metrics.late[1].increment(1);
                 self.note_late_kept(&policy, 1);
                 let k = late.entry(id).or_insert_with(|| {
                     let mut trace = Trace::detached(now);
                     trace.acks = incoming.acks.clone();
-                    KeptTrace {
-                        trace,
-                        rewritten: Vec::new(),
-                        arena: Vec::new(),
-                        policy,
-                        threshold,
-                        trigger: "late_span",
-                    }
+                    KeptTrace { trace, rewritten: Vec::new(), arena: Vec::new(), policy, threshold, trigger }
                 });
                 k.trace.push(group, span.start, span.end);
                 return;
             }
             if self.dropped.get(&id).is_some() {
-                if let (true, Some(policy)) = (span.is_error, self.late_errors_policy.clone()) {
-                    // A late ERROR span of a dropped trace: kept alone, with probability 1.
-                    self.metrics.late[1].increment(1);
-                    self.note_late_kept(&policy, 1);
-                    let k = late.entry(id).or_insert_with(|| {
-                        let mut trace = Trace::detached(now);
-                        trace.acks = incoming.acks.clone();
-                        KeptTrace {
-                            trace,
-                            rewritten: Vec::new(),
-                            arena: Vec::new(),
-                            policy,
-                            threshold: Some(0),
-                            trigger: "late_error",
-                        }
-                    });
-                    k.trace.push(group, span.start, span.end);
-                    return;
-                }
                 self.metrics.late[0].increment(1);
                 self.metrics.spans_dropped.increment(1);
                 return;
