@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `weir-loadgen`, built beside `weir` by `cargo test --workspace` (scripts/test).
+/// `weir-loadgen`, built beside `weir` (scripts/test builds it before `cargo test`).
 fn loadgen() -> PathBuf {
     let weir = PathBuf::from(env!("CARGO_BIN_EXE_weir"));
     let path = weir.with_file_name("weir-loadgen");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p weir-loadgen`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with scripts/test, or `cargo build -p weir-loadgen` first",
+        path.display()
+    );
     path
 }
 
