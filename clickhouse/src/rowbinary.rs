@@ -20,10 +20,8 @@
 //! stringified (strings as they are, numbers in decimal, bytes in base64, arrays and maps as
 //! JSON), and map keys sorted.
 
-use base64::Engine;
-use std::fmt::Write;
-use weir_core::pdata::views::{AnyValue, AnyValueView, Attributes};
-use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::pdata::views::Attributes;
+use weir_core::pdata::wire::WireError;
 
 /// Appends `v` as LEB128 (lengths and counts).
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -80,81 +78,7 @@ pub fn put_hex_id(out: &mut Vec<u8>, id: &[u8]) {
     }
 }
 
-/// An `AnyValue` as the Collector stringifies it into a map value or a log body: strings as
-/// they are, numbers and booleans in decimal, bytes in base64, arrays and maps as JSON text,
-/// an empty value as `""` (the same rules as the `parquet` exporter's attribute maps).
-pub fn write_value(out: &mut String, value: AnyValueView<'_>) -> Result<(), WireError> {
-    match value.get()? {
-        AnyValue::Empty => {}
-        AnyValue::String(s) => out.push_str(s),
-        AnyValue::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        AnyValue::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        AnyValue::Double(d) => {
-            let _ = write!(out, "{d}");
-        }
-        AnyValue::Bytes(b) => base64::engine::general_purpose::STANDARD.encode_string(b, out),
-        AnyValue::Array(_) | AnyValue::KvList(_) => write_json(out, value)?,
-    }
-    Ok(())
-}
-
-/// An `AnyValue` as JSON text: strings quoted, bytes as base64 strings, non-finite doubles as
-/// strings (`"NaN"`), an empty value as `null`.
-pub fn write_json(out: &mut String, value: AnyValueView<'_>) -> Result<(), WireError> {
-    match value.get()? {
-        AnyValue::Empty => out.push_str("null"),
-        AnyValue::String(s) => push_json_string(out, s),
-        AnyValue::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        AnyValue::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        AnyValue::Double(d) if d.is_finite() => {
-            let _ = write!(out, "{d}");
-        }
-        AnyValue::Double(d) => push_json_string(out, &d.to_string()),
-        AnyValue::Bytes(b) => push_json_string(out, &base64::engine::general_purpose::STANDARD.encode(b)),
-        AnyValue::Array(buf) => {
-            // ArrayValue { repeated AnyValue values = 1; }
-            out.push('[');
-            let mut first = true;
-            for f in Fields::new(buf) {
-                let f = f?;
-                if f.number == 1 {
-                    if !first {
-                        out.push(',');
-                    }
-                    first = false;
-                    write_json(out, AnyValueView::new(f.bytes()?))?;
-                }
-            }
-            out.push(']');
-        }
-        AnyValue::KvList(buf) => {
-            // KeyValueList { repeated KeyValue values = 1; }
-            out.push('{');
-            let mut first = true;
-            for kv in Attributes::new(buf, 1).iter() {
-                let (k, v) = kv?;
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                push_json_string(out, k);
-                out.push(':');
-                write_json(out, v)?;
-            }
-            out.push('}');
-        }
-    }
-    Ok(())
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires; serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
+pub use weir_core::pdata::stringify::{write_json, write_value};
 
 /// Reused buffers for writing attribute maps: every key and stringified value goes into one
 /// string, then the entries are sorted by key and written.
@@ -203,6 +127,7 @@ mod tests {
         any_value, AnyValue as PAny, ArrayValue as PArray, KeyValue, KeyValueList,
     };
     use prost::Message;
+    use weir_core::pdata::views::AnyValueView;
 
     fn stringify(v: any_value::Value) -> String {
         let bytes = PAny { value: Some(v) }.encode_to_vec();

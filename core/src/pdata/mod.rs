@@ -13,6 +13,7 @@
 //!   encodes again; that path is allowed but measured.
 
 pub mod json;
+pub mod stringify;
 pub mod views;
 pub mod wire;
 
