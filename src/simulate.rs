@@ -83,14 +83,17 @@ struct InputTotals {
     duration: Duration,
 }
 
-/// Replaces receivers and exporters of every traces pipeline with the simulation's, and drops
-/// the other pipelines. Returns the traces pipelines' ids.
+/// Replaces receivers and exporters of every traces pipeline with the simulation's, drops the
+/// other pipelines, and drops `memory_limiter` (it guards a live daemon's memory; offline it
+/// would only refuse the replay, which holds its whole input in memory). Returns the traces
+/// pipelines' ids.
 fn route_through_simulation(config: &mut Config) -> Vec<String> {
     let source = ComponentId { kind: "simulate".into(), name: None };
     config.pipelines.retain(|p| p.signal == Signal::Traces);
     for p in &mut config.pipelines {
         p.receivers = vec![source.clone()];
         p.exporters = vec![source.clone()];
+        p.processors.retain(|id| id.kind != "memory_limiter");
     }
     let entry = |kind: &str| ComponentConfigEntry {
         id: ComponentId { kind: kind.into(), name: None },

@@ -163,14 +163,16 @@ fn simulate_replays_recorded_parquet_and_json_lines_through_a_config() {
     let sent = summary["items"].as_u64().expect("items");
     let sent_errors = summary["error_traces"].as_u64().expect("error_traces");
 
+    // A memory_limiter that would refuse everything (1 MiB) is left out of the replay.
     let config = recorder.dir.path().join("budget.yaml");
     std::fs::write(
         &config,
         "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:1}}}}\n\
-         processors:\n  tail_sampling:\n    decision_wait: 5s\n    policies:\n      \
+         processors:\n  memory_limiter: {check_interval: 1s, limit_mib: 1}\n  \
+         tail_sampling:\n    decision_wait: 5s\n    policies:\n      \
          - {name: budget, type: adaptive, adaptive: {target_spans_per_sec: 500}}\n\
          exporters: {nop: {}}\n\
-         service: {pipelines: {traces: {receivers: [otlp], processors: [tail_sampling], exporters: [nop]}}}\n",
+         service: {pipelines: {traces: {receivers: [otlp], processors: [memory_limiter, tail_sampling], exporters: [nop]}}}\n",
     )
     .unwrap();
     for input in [recorder.path("data"), recorder.path("spans.jsonl")] {
