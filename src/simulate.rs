@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use weir_core::component::{BuildContext, ComponentId};
 use weir_core::config::{ComponentConfigEntry, Config};
 use weir_core::exporterhelper::ExporterSettings;
+use weir_core::pdata::views::SpanFields;
 use weir_core::runtime::{Service, ServiceOptions};
 use weir_core::{
     BuildError, ComponentConfig, Consumers, Exporter, ExporterFactory, Failure, Payload, Receiver, ReceiverFactory,
@@ -125,8 +126,8 @@ async fn replay(
         tokio::time::sleep_until(start + Duration::from_nanos(at - first)).await;
         totals.spans += payload.items() as u64;
         totals.bytes += payload.len() as u64;
-        for_each_span(payload, |trace_id, error, _| {
-            *traces.entry(trace_id.to_vec()).or_default() |= error;
+        for_each_span(payload, |f| {
+            *traces.entry(f.trace_id.to_vec()).or_default() |= f.status_code == 2;
         });
         // Waiting for the pipeline's answer keeps the replay in step with the processors.
         if let Err(e) = consumer.consume(payload.clone(), "simulate", false).await {
@@ -146,13 +147,14 @@ async fn replay(
     Ok(totals)
 }
 
-/// Calls `f(trace_id, is_error, trace_state)` for every span of a traces payload.
-fn for_each_span(payload: &Payload, mut f: impl FnMut(&[u8], bool, &str)) {
+/// Calls `f` with the fields of every span of a traces payload (spans that do not parse are
+/// skipped; the receiver checked the request).
+fn for_each_span(payload: &Payload, mut f: impl FnMut(&SpanFields<'_>)) {
     for rg in payload.view().resources().flatten() {
         for sg in rg.scopes().flatten() {
             for span in sg.spans().flatten() {
-                if let Ok(s) = span.fields() {
-                    f(s.trace_id, s.status_code == 2, s.trace_state);
+                if let Ok(fields) = span.fields() {
+                    f(&fields);
                 }
             }
         }
@@ -280,15 +282,7 @@ fn read_json_lines(input: &Path) -> Result<Vec<(u64, Payload)>, String> {
         let payload = weir_core::pdata::json::decode(Signal::Traces, line)
             .map_err(|e| format!("{}:{}: not an OTLP JSON traces request: {e}", input.display(), n + 1))?;
         let mut last = 0u64;
-        for rg in payload.view().resources().flatten() {
-            for sg in rg.scopes().flatten() {
-                for span in sg.spans().flatten() {
-                    if let Ok(f) = span.fields() {
-                        last = last.max(f.end_time_unix_nano);
-                    }
-                }
-            }
-        }
+        for_each_span(&payload, |f| last = last.max(f.end_time_unix_nano));
         if payload.items() > 0 {
             out.push((last, payload));
         }
@@ -505,9 +499,9 @@ impl Exporter for SinkExporter {
         sink.spans += payload.items() as u64;
         sink.bytes += payload.len() as u64;
         let Sink { traces, estimate, .. } = &mut *sink;
-        for_each_span(&payload, |trace_id, error, trace_state| {
-            *traces.entry(trace_id.to_vec()).or_default() |= error;
-            *estimate += weir_core::sampling::adjusted_count(trace_state).1;
+        for_each_span(&payload, |f| {
+            *traces.entry(f.trace_id.to_vec()).or_default() |= f.status_code == 2;
+            *estimate += weir_core::sampling::adjusted_count(f.trace_state).1;
         });
         Ok(())
     }
