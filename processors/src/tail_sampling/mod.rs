@@ -164,8 +164,19 @@ use weir_core::{Acks, BuildError, Envelope, Output, Payload, Processor, Processo
 const PREFIX: &str = "otelcol_processor_tail_sampling_";
 
 /// Factory of the `tail_sampling` processor.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TailSamplingFactory;
+#[derive(Clone, Default)]
+pub struct TailSamplingFactory {
+    /// Where processors deposit what `weir simulate` reports; `None` in a daemon.
+    reports: Option<simulation::Reports>,
+}
+
+impl TailSamplingFactory {
+    /// A factory whose processors count per policy and key, and deposit a report in `reports`
+    /// when their input closes (`weir simulate`).
+    pub fn reporting_to(reports: simulation::Reports) -> TailSamplingFactory {
+        TailSamplingFactory { reports: Some(reports) }
+    }
+}
 
 impl ProcessorFactory for TailSamplingFactory {
     type Config = TailSamplingConfig;
@@ -179,14 +190,14 @@ impl ProcessorFactory for TailSamplingFactory {
     }
 
     fn build(&self, ctx: &BuildContext, c: &TailSamplingConfig) -> Result<Box<dyn Processor>, BuildError> {
-        Ok(Box::new(TailSampler::new(ctx.id.to_string(), c).map_err(BuildError::new)?))
+        Ok(Box::new(TailSampler::new(ctx.id.to_string(), c, self.reports.clone()).map_err(BuildError::new)?))
     }
 }
 
 impl TailSampler {
-    fn new(id: String, c: &TailSamplingConfig) -> Result<TailSampler, String> {
+    fn new(id: String, c: &TailSamplingConfig, reports: Option<simulation::Reports>) -> Result<TailSampler, String> {
         let mut policies = c.policies.iter().map(Policy::build).collect::<Result<Vec<_>, _>>()?;
-        let simulating = simulation::collecting();
+        let simulating = reports.is_some();
         let mut late_errors_policy = None;
         for p in &mut policies {
             let name = p.name.clone();
@@ -199,7 +210,7 @@ impl TailSampler {
                 }
             });
         }
-        let policy_stats = simulating.then(|| vec![simulation::PolicyStats::default(); policies.len()]);
+        let policy_stats = reports.map(|r| (r, vec![simulation::PolicyStats::default(); policies.len()]));
         let n = c.num_shards.max(1);
         let per_shard_capacity =
             c.expected_new_traces_per_sec.saturating_mul(c.decision_wait.as_secs().max(1) as usize);
@@ -290,8 +301,8 @@ struct TailSampler {
     policies: Vec<Policy>,
     /// The `adaptive` policy that keeps late ERROR spans of dropped traces (`th:0`), if any.
     late_errors_policy: Option<Arc<str>>,
-    /// Per top-level policy, for `weir simulate` (only while it collects).
-    policy_stats: Option<Vec<simulation::PolicyStats>>,
+    /// Per top-level policy, for `weir simulate`, and where to report them (only then).
+    policy_stats: Option<(simulation::Reports, Vec<simulation::PolicyStats>)>,
     shards: Vec<TraceBuffer>,
     kept: KeptSet,
     dropped: DroppedSet,
@@ -563,7 +574,7 @@ impl TailSampler {
         if let Some(p) = self.policies.iter_mut().find(|p| p.name == policy) {
             p.for_each_adaptive(&mut |a| a.note_late_kept(spans));
         }
-        if let Some(stats) = &mut self.policy_stats {
+        if let Some((_, stats)) = &mut self.policy_stats {
             if let Some(i) = self.metrics.policy_names.iter().position(|n| &**n == policy) {
                 stats[i].late_spans_kept += spans as u64;
             }
@@ -643,7 +654,7 @@ impl TailSampler {
         }
         let chosen = policy::combine(&results);
         let sampled = chosen.is_some();
-        if let Some(stats) = &mut self.policy_stats {
+        if let Some((_, stats)) = &mut self.policy_stats {
             simulation::record(stats, &facts, &results, chosen);
         }
         self.metrics.global[sampled as usize].increment(1);
@@ -815,8 +826,8 @@ impl Processor for TailSampler {
         self.decide_all(Trigger::Shutdown, Instant::now());
         self.flush(&output).await;
         self.update_gauges();
-        if let Some(policies) = self.policy_stats.take() {
-            simulation::deposit(&self.id, &mut self.policies, policies);
+        if let Some((reports, policies)) = self.policy_stats.take() {
+            simulation::deposit(&reports, &self.id, &mut self.policies, policies);
         }
     }
 }

@@ -39,9 +39,11 @@
 mod config;
 pub mod offsets;
 
-pub use config::{AutocommitConfig, InitialOffset, KafkaReceiverConfig, MessageMarkingConfig, RebalanceStrategy};
+pub use config::{
+    AutocommitConfig, InitialOffset, KafkaReceiverConfig, KafkaReceiverSettings, MessageMarkingConfig,
+    RebalanceStrategy,
+};
 
-use crate::config::{log_librdkafka, Encoding};
 use async_trait::async_trait;
 use bytes::Bytes;
 use offsets::{OffsetTracker, PartitionOffsets};
@@ -55,6 +57,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use weir_core::kafka::{log_librdkafka, Encoding};
 use weir_core::pdata::json;
 use weir_core::{BuildContext, BuildError, Consumer, Consumers, Payload, Receiver, ReceiverFactory, Signal};
 
@@ -87,7 +90,7 @@ impl ReceiverFactory for KafkaReceiverFactory {
 
     fn build(&self, ctx: &BuildContext, config: &KafkaReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
         // Checked here so a bad value fails the start, not the first message.
-        config.client_config().map_err(BuildError::new)?;
+        config::client_config(config).map_err(BuildError::new)?;
         Ok(Box::new(KafkaReceiver { id: ctx.id.to_string(), config: config.clone() }))
     }
 }
@@ -189,7 +192,7 @@ impl Receiver for KafkaReceiver {
         consumers: Consumers,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BuildError> {
-        let topics = self.config.topics();
+        let topics = config::topics(&self.config);
         let mut routes: Vec<Route> = Vec::new();
         for signal in Signal::ALL {
             let Some(consumer) = consumers.get(signal) else { continue };
@@ -220,9 +223,7 @@ impl Receiver for KafkaReceiver {
             partition_start: metrics::counter!("otelcol_kafka_receiver_partition_start", "receiver" => self.id.clone()),
             partition_close: metrics::counter!("otelcol_kafka_receiver_partition_close", "receiver" => self.id.clone()),
         };
-        let consumer: StreamConsumer<ReceiverContext> = self
-            .config
-            .client_config()
+        let consumer: StreamConsumer<ReceiverContext> = config::client_config(&self.config)
             .map_err(BuildError::new)?
             .create_with_context(context)
             .map_err(|e| BuildError::new(format!("receiver {}: cannot create the Kafka consumer: {e}", self.id)))?;

@@ -1,8 +1,13 @@
-//! What the exporter and the receiver configs share: the client keys (`brokers`, `client_id`,
-//! `protocol_version`), the per-signal `topic` and `encoding`, and their Collector defaults.
+//! What the `kafka` receiver and exporter share: the client keys (the Collector's
+//! `configkafka.ClientConfig`: `brokers`, `client_id`, `protocol_version`), the per-signal
+//! `topic` and `encoding` keys, and librdkafka's log glue. Both components squash
+//! [`KafkaClientConfig`] and [`KafkaTopicsConfig`] beside their own keys
+//! ([`crate::config::yaml::Squash`]), so the keys, their defaults and their checks exist once.
+//!
+//! Cargo feature `kafka` (rdkafka with a bundled librdkafka).
 
+use crate::{ComponentConfig, Signal};
 use serde::Deserialize;
-use weir_core::Signal;
 
 /// `brokers` when none are given, as in the Collector.
 pub const DEFAULT_BROKER: &str = "localhost:9092";
@@ -50,24 +55,68 @@ pub struct SignalSettings {
     pub encoding: Option<Encoding>,
 }
 
-/// The topic and encoding settings of a config, resolved per signal.
-#[derive(Debug, Clone, Copy)]
-pub struct Topics<'a> {
-    /// The deprecated top-level `topic`.
-    pub topic: &'a Option<String>,
-    /// The deprecated top-level `encoding`.
-    pub encoding: &'a Option<Encoding>,
-    pub traces: &'a SignalSettings,
-    pub metrics: &'a SignalSettings,
-    pub logs: &'a SignalSettings,
+/// The client keys (the Collector's `configkafka.ClientConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaClientConfig {
+    /// Bootstrap brokers, `host:port`. Default `[localhost:9092]`.
+    pub brokers: Vec<String>,
+    /// The client id the brokers see. Default `otel-collector`.
+    pub client_id: String,
+    /// Accepted for Collector configs; librdkafka negotiates the protocol version itself.
+    pub protocol_version: Option<String>,
 }
 
-impl Topics<'_> {
+impl Default for KafkaClientConfig {
+    fn default() -> Self {
+        KafkaClientConfig {
+            brokers: vec![DEFAULT_BROKER.to_string()],
+            client_id: DEFAULT_CLIENT_ID.to_string(),
+            protocol_version: None,
+        }
+    }
+}
+
+impl ComponentConfig for KafkaClientConfig {
+    fn validate(&self) -> Result<(), String> {
+        bootstrap_servers(&self.brokers)?;
+        validate_protocol_version(&self.protocol_version)
+    }
+}
+
+impl KafkaClientConfig {
+    /// Sets the client properties (`bootstrap.servers`, `client.id`) on a librdkafka config.
+    pub fn apply(&self, c: &mut rdkafka::ClientConfig) -> Result<(), String> {
+        c.set("bootstrap.servers", bootstrap_servers(&self.brokers)?).set("client.id", &self.client_id);
+        Ok(())
+    }
+}
+
+/// The topic and encoding keys: per signal (`traces`, `metrics`, `logs`), and the deprecated
+/// top-level `topic` and `encoding` that apply to every signal that sets none.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaTopicsConfig {
+    /// Deprecated in the Collector (use `traces::topic` …): the topic of every signal that does
+    /// not set its own.
+    pub topic: Option<String>,
+    /// Deprecated in the Collector (use `traces::encoding` …): the encoding of every signal that
+    /// does not set its own.
+    pub encoding: Option<Encoding>,
+    /// Topic (default `otlp_spans`) and encoding (default `otlp_proto`) of traces.
+    pub traces: SignalSettings,
+    /// Topic (default `otlp_metrics`) and encoding (default `otlp_proto`) of metrics.
+    pub metrics: SignalSettings,
+    /// Topic (default `otlp_logs`) and encoding (default `otlp_proto`) of logs.
+    pub logs: SignalSettings,
+}
+
+impl KafkaTopicsConfig {
     fn signal(&self, signal: Signal) -> &SignalSettings {
         match signal {
-            Signal::Traces => self.traces,
-            Signal::Metrics => self.metrics,
-            Signal::Logs => self.logs,
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
         }
     }
 
@@ -82,11 +131,13 @@ impl Topics<'_> {
 
     /// The encoding of `signal`: its own `encoding`, else the top-level one, else `otlp_proto`.
     pub fn encoding(&self, signal: Signal) -> Encoding {
-        self.signal(signal).encoding.or(*self.encoding).unwrap_or_default()
+        self.signal(signal).encoding.or(self.encoding).unwrap_or_default()
     }
+}
 
+impl ComponentConfig for KafkaTopicsConfig {
     /// Checks that no topic name is empty.
-    pub fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), String> {
         if self.topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err("topic must not be empty".into());
         }
@@ -163,16 +214,18 @@ mod tests {
 
     #[test]
     fn signal_settings_win_over_the_deprecated_top_level_keys() {
-        let top = Some("shared".to_string());
-        let json = Some(Encoding::OtlpJson);
         let traces = SignalSettings { topic: Some("spans".into()), encoding: Some(Encoding::OtlpProto) };
-        let none = SignalSettings::default();
-        let t = Topics { topic: &top, encoding: &json, traces: &traces, metrics: &none, logs: &none };
+        let t = KafkaTopicsConfig {
+            topic: Some("shared".to_string()),
+            encoding: Some(Encoding::OtlpJson),
+            traces,
+            ..KafkaTopicsConfig::default()
+        };
         assert_eq!(t.topic(Signal::Traces), "spans");
         assert_eq!(t.topic(Signal::Logs), "shared");
         assert_eq!(t.encoding(Signal::Traces), Encoding::OtlpProto);
         assert_eq!(t.encoding(Signal::Metrics), Encoding::OtlpJson);
-        let t = Topics { topic: &None, encoding: &None, traces: &none, metrics: &none, logs: &none };
+        let t = KafkaTopicsConfig::default();
         assert_eq!(t.topic(Signal::Metrics), "otlp_metrics");
         assert_eq!(t.encoding(Signal::Logs), Encoding::OtlpProto);
     }

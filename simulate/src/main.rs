@@ -8,35 +8,34 @@
 //! exporter (OTLP JSON, one request per line).
 //!
 //! How: the configuration's trace pipelines are started for real (its processors, with their
-//! settings) with a replay source in place of the receivers and a counting sink in place of
-//! the exporters, on tokio's paused clock. Spans are replayed in the order they ended, each
+//! settings) with a replay source in place of the receivers and a collecting sink in place of
+//! the exporters ([`weir_core::testing`]), on tokio's paused clock. Spans are replayed in the order they ended, each
 //! at its end time (Parquet spans in 100 ms batches, JSON requests as they were written),
 //! so `decision_wait`, rates and budgets see the recorded timing; an hour replays in seconds.
 
-use async_trait::async_trait;
+//!
+//! This is its own binary, not part of `weir`: the paused clock needs tokio's `test-util`,
+//! which the daemon's release build does not carry. `weir simulate …` runs it when it is
+//! installed next to `weir`.
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use weir_core::component::{BuildContext, ComponentId};
+use weir_core::component::ComponentId;
 use weir_core::config::{ComponentConfigEntry, Config};
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::pdata::views::SpanFields;
 use weir_core::runtime::{Service, ServiceOptions};
-use weir_core::{
-    BuildError, ComponentConfig, Consumers, Exporter, ExporterFactory, Failure, Payload, Receiver, ReceiverFactory,
-    Registry, Signal,
-};
-use weir_processors::tail_sampling::simulation;
+use weir_core::testing::{accept_all, ChannelSource, CollectingSink, NoSettings};
+use weir_core::{Consumers, Payload, Registry, Signal};
+use weir_processors::tail_sampling::{simulation, TailSamplingFactory};
 
 /// Parquet spans are replayed in batches of this much recorded time.
 const BATCH: Duration = Duration::from_millis(100);
@@ -46,30 +45,65 @@ const DRAIN: Duration = Duration::from_secs(120);
 /// Keys listed per `adaptive` policy (the busiest); the rest are summed in one line.
 const KEYS_SHOWN: usize = 40;
 
+fn main() -> ExitCode {
+    let usage = "usage: weir-simulate --config FILE --input PATH";
+    let mut args = std::env::args().skip(1);
+    let (mut config, mut input) = (None, None);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" | "-c" => config = args.next().map(PathBuf::from),
+            "--input" | "-i" => input = args.next().map(PathBuf::from),
+            "--help" | "-h" => {
+                println!("{usage}\n\nReplays recorded traces through the trace pipelines of a configuration and reports what would be kept.");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("weir simulate: unknown argument {other:?}\n{usage}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let (Some(config), Some(input)) = (config, input) else {
+        eprintln!("weir simulate: --config and --input are required\n{usage}");
+        return ExitCode::FAILURE;
+    };
+    match run(&config, &input, weir::registry()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir simulate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the simulation and prints the report.
-pub fn run(config_path: &Path, input: &Path, mut registry: Registry) -> Result<(), String> {
+fn run(config_path: &Path, input: &Path, mut registry: Registry) -> Result<(), String> {
     let batches = read_input(input)?;
     if batches.is_empty() {
         return Err(format!("{}: no spans found", input.display()));
     }
-    let (consumers_tx, consumers_rx) = mpsc::unbounded_channel();
-    let sink = Arc::new(Mutex::new(Sink::default()));
-    registry.add_receiver(SourceFactory { consumers: consumers_tx });
-    registry.add_exporter(SinkFactory { sink: sink.clone() });
+    let (source, consumers_rx) = ChannelSource::new("simulate");
+    let (sink, mut exported) = CollectingSink::new("simulate", accept_all);
+    let reports = simulation::Reports::default();
+    registry.add_receiver(source);
+    registry.add_exporter(sink);
+    registry.add_processor(TailSamplingFactory::reporting_to(reports.clone()));
     let mut config = weir_core::config::load_file(config_path, &registry).map_err(|e| e.to_string())?;
     let pipelines = route_through_simulation(&mut config);
     if pipelines.is_empty() {
         return Err(format!("{}: no traces pipeline to simulate", config_path.display()));
     }
-    simulation::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let input_totals = runtime.block_on(replay(&config, &registry, consumers_rx, &batches))?;
-    let sink = std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()));
-    print_report(input, &pipelines, &input_totals, &sink, &simulation::take_reports());
+    let mut kept = Sink::default();
+    while let Ok(payload) = exported.try_recv() {
+        kept.count(&payload);
+    }
+    print_report(input, &pipelines, &input_totals, &kept, &reports.take());
     Ok(())
 }
 
@@ -301,6 +335,19 @@ struct Sink {
     estimate: f64,
 }
 
+impl Sink {
+    /// Counts one payload that left the pipelines.
+    fn count(&mut self, payload: &Payload) {
+        self.spans += payload.items() as u64;
+        self.bytes += payload.len() as u64;
+        let Sink { traces, estimate, .. } = self;
+        for_each_span(payload, |f| {
+            *traces.entry(f.trace_id.to_vec()).or_default() |= f.status_code == 2;
+            *estimate += weir_core::sampling::adjusted_count(f.trace_state).1;
+        });
+    }
+}
+
 fn print_report(input: &Path, pipelines: &[String], totals: &InputTotals, sink: &Sink, reports: &[simulation::Report]) {
     let secs = totals.duration.as_secs_f64().max(1e-9);
     let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
@@ -423,86 +470,5 @@ fn human_duration(d: Duration) -> String {
         s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{:.1}s", d.as_secs_f64()),
-    }
-}
-
-/// Settings of the simulation's source and sink: none.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoSettings {}
-
-impl ComponentConfig for NoSettings {}
-
-struct SourceFactory {
-    consumers: mpsc::UnboundedSender<Consumers>,
-}
-
-impl ReceiverFactory for SourceFactory {
-    type Config = NoSettings;
-    fn type_name(&self) -> &'static str {
-        "simulate"
-    }
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
-    }
-    fn build(&self, _: &BuildContext, _: &NoSettings) -> Result<Box<dyn Receiver>, BuildError> {
-        Ok(Box::new(Source { consumers: self.consumers.clone() }))
-    }
-}
-
-struct Source {
-    consumers: mpsc::UnboundedSender<Consumers>,
-}
-
-#[async_trait]
-impl Receiver for Source {
-    async fn start(
-        self: Box<Self>,
-        consumers: Consumers,
-        shutdown: CancellationToken,
-    ) -> Result<JoinHandle<()>, BuildError> {
-        self.consumers.send(consumers).map_err(|_| BuildError::new("the simulation is gone"))?;
-        Ok(tokio::spawn(async move { shutdown.cancelled().await }))
-    }
-}
-
-struct SinkFactory {
-    sink: Arc<Mutex<Sink>>,
-}
-
-impl ExporterFactory for SinkFactory {
-    type Config = NoSettings;
-    fn type_name(&self) -> &'static str {
-        "simulate"
-    }
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
-    }
-    fn settings(&self, _: &NoSettings) -> ExporterSettings {
-        let mut s = ExporterSettings::default();
-        s.retry.enabled = false;
-        s
-    }
-    fn build(&self, _: &BuildContext, _: &NoSettings) -> Result<Arc<dyn Exporter>, BuildError> {
-        Ok(Arc::new(SinkExporter { sink: self.sink.clone() }))
-    }
-}
-
-struct SinkExporter {
-    sink: Arc<Mutex<Sink>>,
-}
-
-#[async_trait]
-impl Exporter for SinkExporter {
-    async fn export(&self, payload: Payload) -> Result<(), Failure> {
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        sink.spans += payload.items() as u64;
-        sink.bytes += payload.len() as u64;
-        let Sink { traces, estimate, .. } = &mut *sink;
-        for_each_span(&payload, |f| {
-            *traces.entry(f.trace_id.to_vec()).or_default() |= f.status_code == 2;
-            *estimate += weir_core::sampling::adjusted_count(f.trace_state).1;
-        });
-        Ok(())
     }
 }

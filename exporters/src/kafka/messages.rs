@@ -13,9 +13,9 @@
 //! `otlp_json` converts each message's protobuf to OTLP/JSON at the end (the measured exception
 //! to bytes-first).
 
-use crate::config::Encoding;
 use bytes::Bytes;
 use std::collections::HashMap;
+use weir_core::kafka::Encoding;
 use weir_core::pdata::json;
 use weir_core::pdata::wire::{write_len_prefix, WireError};
 use weir_core::pdata::{Regroup, ResourceGroupView};

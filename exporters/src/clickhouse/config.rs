@@ -2,35 +2,15 @@
 
 use serde::Deserialize;
 use std::time::Duration;
-use weir_core::exporterhelper::{ExporterSettings, QueueConfig, RetryConfig};
+use weir_core::compression::Compression;
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
+use weir_core::tls::TlsClientSettings;
 use weir_core::ComponentConfig;
 
-/// Default `timeout` of one send attempt, as in the Collector.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `compression`: how `INSERT` bodies are compressed (HTTP `Content-Encoding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// zstd level 1: fast, and a better ratio than lz4. The default.
-    #[default]
-    Zstd,
-    /// gzip, for servers or proxies that take nothing else.
-    Gzip,
-    /// Uncompressed (loopback, or servers that refuse compressed bodies).
-    None,
-}
-
-impl Compression {
-    /// The `Content-Encoding` header, `None` when uncompressed.
-    pub fn token(self) -> Option<&'static str> {
-        match self {
-            Compression::Zstd => Some("zstd"),
-            Compression::Gzip => Some("gzip"),
-            Compression::None => None,
-        }
-    }
-}
+/// What ClickHouse's HTTP interface decompresses that weir sends: zstd (level 1: fast, and a
+/// better ratio than lz4; the default), gzip, deflate, or nothing.
+pub const COMPRESSIONS: [Compression; 4] =
+    [Compression::Zstd, Compression::Gzip, Compression::Deflate, Compression::None];
 
 /// `table_engine`: rendered as `ENGINE = name(params)`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -100,9 +80,12 @@ impl Default for MetricsTables {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// ClickHouse's HTTP interface, `http://host:8123`. Required. Query parameters in the URL
-    /// (`?max_insert_threads=2`) are sent with every request as settings.
+    /// ClickHouse's HTTP interface, `http://host:8123` or `https://host:8443`. Required. Query
+    /// parameters in the URL (`?max_insert_threads=2`) are sent with every request as settings.
     pub endpoint: String,
+    /// TLS settings for an `https://` endpoint (the Collector's `tls` keys); the system's roots
+    /// verify the server when no `ca_file` is given.
+    pub tls: Option<TlsClientSettings>,
     /// The user (`X-ClickHouse-User`); empty uses the server's default user.
     pub username: String,
     /// The password (`X-ClickHouse-Key`).
@@ -128,7 +111,8 @@ pub struct ClickHouseConfig {
     /// Insert with `async_insert=1` (and `wait_for_async_insert=1`, so an insert is
     /// acknowledged only once written). Default true.
     pub async_insert: bool,
-    /// `zstd` (default), `gzip` or `none`. The Collector's key `compress` is accepted too.
+    /// `zstd` (default), `gzip`, `deflate` or `none`. The Collector's key `compress` is
+    /// accepted too.
     #[serde(alias = "compress")]
     pub compression: Compression,
     /// Timeout of each insert; 0 disables it. Default 5s.
@@ -144,6 +128,7 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         ClickHouseConfig {
             endpoint: String::new(),
+            tls: None,
             username: String::new(),
             password: String::new(),
             database: "default".into(),
@@ -174,17 +159,10 @@ fn check_name(key: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl ClickHouseConfig {
-    /// The shared plumbing's settings: `timeout`, `retry_on_failure`, `sending_queue`.
-    pub fn exporter_settings(&self) -> ExporterSettings {
-        ExporterSettings {
-            timeout: self.timeout,
-            retry: self.retry_on_failure.clone(),
-            queue: self.sending_queue.clone(),
-        }
-    }
+weir_core::exporter_config!(ClickHouseConfig);
 
-    /// The endpoint as a URL, checked: `http://` with a host.
+impl ClickHouseConfig {
+    /// The endpoint as a URL, checked: `http://` or `https://` with a host.
     pub fn endpoint_uri(&self) -> Result<http::Uri, String> {
         let e = self.endpoint.trim();
         if e.is_empty() {
@@ -195,14 +173,9 @@ impl ClickHouseConfig {
                 "endpoint {e:?}: weir speaks ClickHouse's HTTP interface, not the native protocol ({scheme}); use http://host:8123"
             ));
         }
-        if e.starts_with("https://") {
-            return Err(format!(
-                "endpoint {e:?}: TLS is not supported yet by this version of weir; use http://, or terminate TLS in a proxy"
-            ));
-        }
         let uri: http::Uri = e.parse().map_err(|err| format!("endpoint {e:?} is not a valid URL: {err}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("endpoint {e:?} must start with http://"));
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!("endpoint {e:?} must start with http:// or https://"));
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(format!("endpoint {e:?} has no host"));
@@ -213,7 +186,12 @@ impl ClickHouseConfig {
 
 impl ComponentConfig for ClickHouseConfig {
     fn validate(&self) -> Result<(), String> {
-        self.endpoint_uri()?;
+        let uri = self.endpoint_uri()?;
+        if uri.scheme_str() == Some("https") {
+            TlsClientSettings::client_config(self.tls.as_ref().unwrap_or(&TlsClientSettings::default()), &[])
+                .map_err(|e| e.to_string())?;
+        }
+        self.compression.check_supported("compression", &COMPRESSIONS)?;
         check_name("database", &self.database)?;
         check_name("traces_table_name", &self.traces_table_name)?;
         check_name("logs_table_name", &self.logs_table_name)?;
@@ -240,7 +218,7 @@ impl ComponentConfig for ClickHouseConfig {
                 weir_core::config::duration::format(self.ttl)
             ));
         }
-        self.exporter_settings().validate()
+        Ok(())
     }
 }
 
@@ -249,10 +227,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<ClickHouseConfig, String> {
-        let node = weir_core::config::yaml::parse(text, &|_| None).map_err(|e| e.message)?;
-        let c: ClickHouseConfig = node.deserialize().map_err(|e| e.message)?;
-        c.validate()?;
-        Ok(c)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]
@@ -292,8 +267,10 @@ mod tests {
     fn endpoint_must_be_http() {
         assert!(parse("database: x\n").unwrap_err().starts_with("endpoint must be specified"));
         assert!(parse("endpoint: tcp://ch:9000\n").unwrap_err().contains("native protocol"));
-        assert!(parse("endpoint: https://ch:8443\n").unwrap_err().contains("TLS"));
+        assert_eq!(parse("endpoint: https://ch:8443\n").unwrap().endpoint_uri().unwrap().scheme_str(), Some("https"));
         assert!(parse("endpoint: ch:8123\n").unwrap_err().contains("http://"));
+        let err = parse("endpoint: https://ch:8443\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 
     #[test]
@@ -307,6 +284,8 @@ mod tests {
         let err = parse("endpoint: http://ch:8123\nttl: 1500ms\n").unwrap_err();
         assert!(err.starts_with("ttl must be a whole number"), "{err}");
         let err = parse("endpoint: http://ch:8123\ncompression: lz4\n").unwrap_err();
+        assert!(err.contains("`zstd`"), "{err}");
+        let err = parse("endpoint: http://ch:8123\ncompression: brotli\n").unwrap_err();
         assert!(err.contains("`zstd`"), "{err}");
         let err = parse("endpoint: http://ch:8123\nconnection_params: {}\n").unwrap_err();
         assert!(err.contains("unknown field `connection_params`"), "{err}");

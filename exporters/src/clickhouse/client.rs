@@ -11,16 +11,16 @@
 //! retried; syntax, unknown tables or columns, type mismatches, bad data and access errors will
 //! not, and fail the data permanently.
 
-use crate::config::Compression;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, USER_AGENT};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::fmt;
-use std::io::Write;
 use std::time::Duration;
+use weir_core::compression::Compression;
+use weir_core::connect::Connector;
+use weir_core::tls::TlsClientSettings;
 
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -88,25 +88,33 @@ pub fn percent_encode(out: &mut String, s: &str) {
     }
 }
 
-/// A client of one ClickHouse server's HTTP interface (pooled keep-alive connections).
+/// A client of one ClickHouse server's HTTP interface (pooled keep-alive connections, TLS for
+/// an `https://` endpoint through weir's one client connector).
 pub struct ClickHouseClient {
-    /// `http://host:port/?<endpoint's query>&` — every URL starts so.
+    /// `http(s)://host:port/?<endpoint's query>&` — every URL starts so.
     url_prefix: String,
     headers: HeaderMap,
     compression: Compression,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
+}
+
+/// Where and how a [`ClickHouseClient`] connects.
+pub struct ClientSettings<'a> {
+    pub endpoint: &'a http::Uri,
+    pub tls: Option<&'a TlsClientSettings>,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub compression: Compression,
+    pub connect_timeout: Duration,
 }
 
 impl ClickHouseClient {
-    pub fn new(
-        endpoint: &http::Uri,
-        username: &str,
-        password: &str,
-        compression: Compression,
-        connect_timeout: Duration,
-    ) -> Result<ClickHouseClient, String> {
+    pub fn new(settings: ClientSettings<'_>) -> Result<ClickHouseClient, String> {
+        let ClientSettings { endpoint, tls, username, password, compression, connect_timeout } = settings;
         let authority = endpoint.authority().map(|a| a.as_str()).unwrap_or_default();
-        let mut url_prefix = format!("http://{authority}/?");
+        let https = endpoint.scheme_str() == Some("https");
+        let scheme = if https { "https" } else { "http" };
+        let mut url_prefix = format!("{scheme}://{authority}/?");
         if let Some(q) = endpoint.query().filter(|q| !q.is_empty()) {
             url_prefix.push_str(q);
             url_prefix.push('&');
@@ -123,10 +131,11 @@ impl ClickHouseClient {
         if let Some(token) = compression.token() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(token));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        let host = endpoint.host().unwrap_or_default();
+        let mut connector =
+            Connector::new(host, https, tls, &[weir_core::tls::ALPN_HTTP1]).map_err(|e| e.to_string())?;
         if !connect_timeout.is_zero() {
-            connector.set_connect_timeout(Some(connect_timeout));
+            connector = connector.with_connect_timeout(connect_timeout);
         }
         Ok(ClickHouseClient {
             url_prefix,
@@ -152,12 +161,15 @@ impl ClickHouseClient {
     }
 
     async fn post(&self, url: String, body: Vec<u8>) -> Result<(), RequestError> {
-        let body = compress(self.compression, body).map_err(|e| RequestError {
-            status: None,
-            code: None,
-            message: format!("cannot compress the request: {e}"),
-            retryable: false,
-        })?;
+        let body = match self.compression {
+            Compression::None => Bytes::from(body),
+            c => c.compress(&body, None).map(Bytes::from).map_err(|e| RequestError {
+                status: None,
+                code: None,
+                message: format!("cannot compress the request: {e}"),
+                retryable: false,
+            })?,
+        };
         let mut request = http::Request::post(url).body(Full::new(body)).map_err(|e| RequestError {
             status: None,
             code: None,
@@ -192,19 +204,6 @@ impl ClickHouseClient {
         };
         Err(RequestError { status: Some(status), code, message, retryable: is_retryable(status, code) })
     }
-}
-
-fn compress(compression: Compression, body: Vec<u8>) -> std::io::Result<Bytes> {
-    Ok(match compression {
-        Compression::None => Bytes::from(body),
-        Compression::Zstd => Bytes::from(zstd::bulk::compress(&body, 1)?),
-        Compression::Gzip => {
-            let mut enc =
-                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::fast());
-            enc.write_all(&body)?;
-            Bytes::from(enc.finish()?)
-        }
-    })
 }
 
 /// An error and its sources, `a: b: c`.

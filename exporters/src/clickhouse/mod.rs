@@ -1,4 +1,4 @@
-//! weir-clickhouse: the `clickhouse` exporter, writing the OpenTelemetry Collector's ClickHouse
+//! The `clickhouse` exporter (cargo feature `clickhouse`), writing the OpenTelemetry Collector's ClickHouse
 //! tables (`otel_traces`, `otel_logs`, `otel_metrics_*`, the trace-id lookup table), so the
 //! Grafana ClickHouse data source, HyperDX/ClickStack and existing queries work unchanged.
 //!
@@ -59,16 +59,10 @@ use schema::{SchemaOptions, Table};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
 pub const TYPE_NAME: &str = "clickhouse";
-
-/// Registers the `clickhouse` exporter.
-pub fn register(registry: &mut weir_core::Registry) {
-    registry.add_exporter(ClickHouseExporterFactory);
-}
 
 /// Factory of the `clickhouse` exporter.
 pub struct ClickHouseExporterFactory;
@@ -82,10 +76,6 @@ impl ExporterFactory for ClickHouseExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &ClickHouseConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, ctx: &BuildContext, config: &ClickHouseConfig) -> Result<Arc<dyn Exporter>, BuildError> {
@@ -164,9 +154,15 @@ impl ClickHouseExporter {
     /// Creates the client; nothing is sent until the first export.
     pub fn new(id: &str, signal: Signal, config: &ClickHouseConfig) -> Result<ClickHouseExporter, BuildError> {
         let endpoint = config.endpoint_uri().map_err(BuildError::new)?;
-        let client =
-            ClickHouseClient::new(&endpoint, &config.username, &config.password, config.compression, config.timeout)
-                .map_err(BuildError::new)?;
+        let client = ClickHouseClient::new(client::ClientSettings {
+            endpoint: &endpoint,
+            tls: config.tls.as_ref(),
+            username: &config.username,
+            password: &config.password,
+            compression: config.compression,
+            connect_timeout: config.timeout,
+        })
+        .map_err(BuildError::new)?;
         let schema = SchemaOptions {
             database: config.database.clone(),
             cluster_name: config.cluster_name.clone(),

@@ -1,34 +1,28 @@
-//! `kafka` exporter settings: the Collector's keys and defaults.
+//! `kafka` exporter settings: the Collector's keys and defaults. The client keys (`brokers`,
+//! `client_id`, `protocol_version`) and the topic keys are the ones the receiver has too
+//! ([`weir_core::kafka`]), squashed beside the exporter's own.
 
-use crate::config::{self, Encoding, SignalSettings, Topics};
-use crate::exporter::messages::Partitioning;
+use super::messages::Partitioning;
 use serde::Deserialize;
 use std::time::Duration;
-use weir_core::exporterhelper::{ExporterSettings, QueueConfig, RetryConfig};
+use weir_core::compression::Compression;
+use weir_core::config::yaml::Squash;
+use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::kafka::{KafkaClientConfig, KafkaTopicsConfig};
 use weir_core::{ComponentConfig, Signal};
 
-/// Settings of the `kafka` exporter.
+/// Settings of the `kafka` exporter: its own keys, the topic keys, the client keys.
+pub type KafkaExporterConfig = Squash<Squash<KafkaExporterSettings, KafkaTopicsConfig>, KafkaClientConfig>;
+
+/// The topic and encoding keys of an exporter config.
+pub fn topics(c: &KafkaExporterConfig) -> &KafkaTopicsConfig {
+    &c.own.shared
+}
+
+/// The `kafka` exporter's own keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct KafkaExporterConfig {
-    /// Bootstrap brokers, `host:port`. Default `[localhost:9092]`.
-    pub brokers: Vec<String>,
-    /// The client id the brokers see. Default `otel-collector`.
-    pub client_id: String,
-    /// Accepted for Collector configs; librdkafka negotiates the protocol version itself.
-    pub protocol_version: Option<String>,
-    /// Deprecated in the Collector (use `traces::topic` …): the topic of every signal that does
-    /// not set its own.
-    pub topic: Option<String>,
-    /// Deprecated in the Collector (use `traces::encoding` …): the encoding of every signal that
-    /// does not set its own.
-    pub encoding: Option<Encoding>,
-    /// Topic (default `otlp_spans`) and encoding (default `otlp_proto`) of traces.
-    pub traces: SignalSettings,
-    /// Topic (default `otlp_metrics`) and encoding (default `otlp_proto`) of metrics.
-    pub metrics: SignalSettings,
-    /// Topic (default `otlp_logs`) and encoding (default `otlp_proto`) of logs.
-    pub logs: SignalSettings,
+pub struct KafkaExporterSettings {
     /// One message per trace, keyed by the trace id in lowercase hex, so every span of a trace
     /// lands on one partition. Default false.
     pub partition_traces_by_id: bool,
@@ -76,42 +70,13 @@ impl Default for ProducerConfig {
     }
 }
 
-/// `producer::compression`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
+/// What librdkafka compresses messages with (`compression.codec`).
+pub const COMPRESSIONS: [Compression; 5] =
+    [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
-impl Compression {
-    /// librdkafka's `compression.codec` value.
-    pub fn codec(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
-
-impl Default for KafkaExporterConfig {
+impl Default for KafkaExporterSettings {
     fn default() -> Self {
-        KafkaExporterConfig {
-            brokers: vec![config::DEFAULT_BROKER.to_string()],
-            client_id: config::DEFAULT_CLIENT_ID.to_string(),
-            protocol_version: None,
-            topic: None,
-            encoding: None,
-            traces: SignalSettings::default(),
-            metrics: SignalSettings::default(),
-            logs: SignalSettings::default(),
+        KafkaExporterSettings {
             partition_traces_by_id: false,
             partition_metrics_by_resource_attributes: false,
             partition_logs_by_resource_attributes: false,
@@ -123,26 +88,17 @@ impl Default for KafkaExporterConfig {
     }
 }
 
-impl KafkaExporterConfig {
-    /// The shared plumbing's settings: `timeout`, `retry_on_failure`, `sending_queue`.
-    pub fn exporter_settings(&self) -> ExporterSettings {
-        ExporterSettings {
-            timeout: self.timeout,
-            retry: self.retry_on_failure.clone(),
-            queue: self.sending_queue.clone(),
-        }
-    }
+weir_core::exporter_config!(KafkaExporterSettings);
 
-    pub fn topics(&self) -> Topics<'_> {
-        Topics {
-            topic: &self.topic,
-            encoding: &self.encoding,
-            traces: &self.traces,
-            metrics: &self.metrics,
-            logs: &self.logs,
-        }
-    }
+/// librdkafka producer properties.
+pub fn client_config(config: &KafkaExporterConfig) -> Result<rdkafka::ClientConfig, String> {
+    let mut c = rdkafka::ClientConfig::new();
+    config.shared.apply(&mut c)?;
+    config.own.own.apply(&mut c);
+    Ok(c)
+}
 
+impl KafkaExporterSettings {
     /// How payloads of `signal` are cut into messages.
     pub fn partitioning(&self, signal: Signal) -> Partitioning {
         match signal {
@@ -153,16 +109,12 @@ impl KafkaExporterConfig {
         }
     }
 
-    /// librdkafka producer properties.
-    pub fn client_config(&self) -> Result<rdkafka::ClientConfig, String> {
-        let mut c = rdkafka::ClientConfig::new();
-        c.set("bootstrap.servers", config::bootstrap_servers(&self.brokers)?)
-            .set("client.id", &self.client_id)
-            // Kafka's (and franz-go's, the Collector's client) partitioner for keyed messages, so
-            // weir and Collector agents put a trace id on the same partition.
-            .set("partitioner", "murmur2_random")
+    fn apply(&self, c: &mut rdkafka::ClientConfig) {
+        // Kafka's (and franz-go's, the Collector's client) partitioner for keyed messages, so
+        // weir and Collector agents put a trace id on the same partition.
+        c.set("partitioner", "murmur2_random")
             .set("acks", self.producer.required_acks.to_string())
-            .set("compression.codec", self.producer.compression.codec())
+            .set("compression.codec", self.producer.compression.as_str())
             // librdkafka refuses a message.max.bytes below 1000; the exporter cuts messages to
             // max_message_bytes itself, this only leaves room for the protocol overhead.
             .set("message.max.bytes", (self.producer.max_message_bytes.max(1000) + 1024).to_string())
@@ -170,15 +122,12 @@ impl KafkaExporterConfig {
         if self.producer.flush_max_messages > 0 {
             c.set("batch.num.messages", self.producer.flush_max_messages.to_string());
         }
-        Ok(c)
     }
 }
 
-impl ComponentConfig for KafkaExporterConfig {
+impl ComponentConfig for KafkaExporterSettings {
     fn validate(&self) -> Result<(), String> {
-        config::bootstrap_servers(&self.brokers)?;
-        config::validate_protocol_version(&self.protocol_version)?;
-        self.topics().validate()?;
+        self.producer.compression.check_supported("producer::compression", &COMPRESSIONS)?;
         if !matches!(self.producer.required_acks, -1..=1) {
             return Err(format!(
                 "producer::required_acks must be 0 (no response), 1 (the leader) or -1 (all in-sync replicas), not {}",
@@ -191,27 +140,29 @@ impl ComponentConfig for KafkaExporterConfig {
         if self.producer.flush_max_messages > 1_000_000 {
             return Err("producer::flush_max_messages must be at most 1000000".into());
         }
-        self.exporter_settings().validate()
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_core::exporterhelper::ExporterConfig;
+    use weir_core::kafka::Encoding;
 
     fn parse(text: &str) -> Result<KafkaExporterConfig, String> {
-        crate::test_config::parse(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]
     fn defaults_follow_the_collector() {
         let c = parse("{}").unwrap();
-        assert_eq!(c.brokers, ["localhost:9092"]);
-        assert_eq!(c.client_id, "otel-collector");
-        assert_eq!(c.topics().topic(Signal::Traces), "otlp_spans");
-        assert_eq!(c.topics().topic(Signal::Metrics), "otlp_metrics");
-        assert_eq!(c.topics().topic(Signal::Logs), "otlp_logs");
-        assert_eq!(c.topics().encoding(Signal::Traces), Encoding::OtlpProto);
+        assert_eq!(c.shared.brokers, ["localhost:9092"]);
+        assert_eq!(c.shared.client_id, "otel-collector");
+        assert_eq!(topics(&c).topic(Signal::Traces), "otlp_spans");
+        assert_eq!(topics(&c).topic(Signal::Metrics), "otlp_metrics");
+        assert_eq!(topics(&c).topic(Signal::Logs), "otlp_logs");
+        assert_eq!(topics(&c).encoding(Signal::Traces), Encoding::OtlpProto);
         assert_eq!(c.producer, ProducerConfig::default());
         assert_eq!(c.producer.max_message_bytes, 1_000_000);
         assert_eq!(c.timeout, Duration::from_secs(5));
@@ -228,12 +179,12 @@ mod tests {
              timeout: 2s\nsending_queue:\n  queue_size: 10\n",
         )
         .unwrap();
-        assert_eq!(c.topics().topic(Signal::Traces), "spans");
-        assert_eq!(c.topics().encoding(Signal::Traces), Encoding::OtlpJson);
+        assert_eq!(topics(&c).topic(Signal::Traces), "spans");
+        assert_eq!(topics(&c).encoding(Signal::Traces), Encoding::OtlpJson);
         assert_eq!(c.partitioning(Signal::Traces), Partitioning::TraceId);
         assert_eq!(c.partitioning(Signal::Logs), Partitioning::ResourceAttributes);
         assert_eq!(c.partitioning(Signal::Metrics), Partitioning::None);
-        let rd = c.client_config().unwrap();
+        let rd = client_config(&c).unwrap();
         assert_eq!(rd.get("bootstrap.servers"), Some("k1:9092,k2:9092"));
         assert_eq!(rd.get("acks"), Some("-1"));
         assert_eq!(rd.get("compression.codec"), Some("zstd"));

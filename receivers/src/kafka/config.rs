@@ -1,32 +1,25 @@
 //! `kafka` receiver settings: the Collector's keys and defaults, plus weir's in-flight bound.
+//! The client keys (`brokers`, `client_id`, `protocol_version`) and the topic keys are the ones
+//! the exporter has too ([`weir_core::kafka`]), squashed beside the receiver's own.
 
-use crate::config::{self, Encoding, SignalSettings, Topics};
 use serde::Deserialize;
 use std::time::Duration;
+use weir_core::config::yaml::Squash;
+use weir_core::kafka::{KafkaClientConfig, KafkaTopicsConfig};
 use weir_core::ComponentConfig;
 
-/// Settings of the `kafka` receiver.
+/// Settings of the `kafka` receiver: its own keys, the topic keys, the client keys.
+pub type KafkaReceiverConfig = Squash<Squash<KafkaReceiverSettings, KafkaTopicsConfig>, KafkaClientConfig>;
+
+/// The topic and encoding keys of a receiver config.
+pub fn topics(c: &KafkaReceiverConfig) -> &KafkaTopicsConfig {
+    &c.own.shared
+}
+
+/// The `kafka` receiver's own keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct KafkaReceiverConfig {
-    /// Bootstrap brokers, `host:port`. Default `[localhost:9092]`.
-    pub brokers: Vec<String>,
-    /// The client id the brokers see. Default `otel-collector`.
-    pub client_id: String,
-    /// Accepted for Collector configs; librdkafka negotiates the protocol version itself.
-    pub protocol_version: Option<String>,
-    /// Deprecated in the Collector (use `traces::topic` …): the topic of every signal that does
-    /// not set its own.
-    pub topic: Option<String>,
-    /// Deprecated in the Collector (use `traces::encoding` …): the encoding of every signal that
-    /// does not set its own.
-    pub encoding: Option<Encoding>,
-    /// Topic (default `otlp_spans`) and encoding (default `otlp_proto`) of traces.
-    pub traces: SignalSettings,
-    /// Topic (default `otlp_metrics`) and encoding (default `otlp_proto`) of metrics.
-    pub metrics: SignalSettings,
-    /// Topic (default `otlp_logs`) and encoding (default `otlp_proto`) of logs.
-    pub logs: SignalSettings,
+pub struct KafkaReceiverSettings {
     /// The consumer group. Receivers with the same group share the partitions. Default
     /// `otel-collector`.
     pub group_id: String,
@@ -113,17 +106,9 @@ impl Default for MessageMarkingConfig {
     }
 }
 
-impl Default for KafkaReceiverConfig {
+impl Default for KafkaReceiverSettings {
     fn default() -> Self {
-        KafkaReceiverConfig {
-            brokers: vec![config::DEFAULT_BROKER.to_string()],
-            client_id: config::DEFAULT_CLIENT_ID.to_string(),
-            protocol_version: None,
-            topic: None,
-            encoding: None,
-            traces: SignalSettings::default(),
-            metrics: SignalSettings::default(),
-            logs: SignalSettings::default(),
+        KafkaReceiverSettings {
             group_id: "otel-collector".to_string(),
             initial_offset: InitialOffset::Latest,
             session_timeout: Duration::from_secs(10),
@@ -144,24 +129,18 @@ fn millis(d: Duration) -> String {
     d.as_millis().min(i32::MAX as u128).to_string()
 }
 
-impl KafkaReceiverConfig {
-    pub fn topics(&self) -> Topics<'_> {
-        Topics {
-            topic: &self.topic,
-            encoding: &self.encoding,
-            traces: &self.traces,
-            metrics: &self.metrics,
-            logs: &self.logs,
-        }
-    }
+/// librdkafka consumer properties. Offsets are stored by the receiver (only for done messages)
+/// and committed by librdkafka's auto-commit.
+pub fn client_config(config: &KafkaReceiverConfig) -> Result<rdkafka::ClientConfig, String> {
+    let mut c = rdkafka::ClientConfig::new();
+    config.shared.apply(&mut c)?;
+    config.own.own.apply(&mut c);
+    Ok(c)
+}
 
-    /// librdkafka consumer properties. Offsets are stored by the receiver (only for done
-    /// messages) and committed by librdkafka's auto-commit.
-    pub fn client_config(&self) -> Result<rdkafka::ClientConfig, String> {
-        let mut c = rdkafka::ClientConfig::new();
-        c.set("bootstrap.servers", config::bootstrap_servers(&self.brokers)?)
-            .set("client.id", &self.client_id)
-            .set("group.id", &self.group_id)
+impl KafkaReceiverSettings {
+    fn apply(&self, c: &mut rdkafka::ClientConfig) {
+        c.set("group.id", &self.group_id)
             .set("enable.auto.commit", self.autocommit.enable.to_string())
             .set("auto.commit.interval.ms", millis(self.autocommit.interval))
             .set("enable.auto.offset.store", "false")
@@ -187,15 +166,11 @@ impl KafkaReceiverConfig {
         if self.max_fetch_size > 0 {
             c.set("fetch.max.bytes", self.max_fetch_size.to_string());
         }
-        Ok(c)
     }
 }
 
-impl ComponentConfig for KafkaReceiverConfig {
+impl ComponentConfig for KafkaReceiverSettings {
     fn validate(&self) -> Result<(), String> {
-        config::bootstrap_servers(&self.brokers)?;
-        config::validate_protocol_version(&self.protocol_version)?;
-        self.topics().validate()?;
         if self.group_id.trim().is_empty() {
             return Err("group_id must not be empty".into());
         }
@@ -227,25 +202,26 @@ impl ComponentConfig for KafkaReceiverConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_core::kafka::Encoding;
     use weir_core::Signal;
 
     fn parse(text: &str) -> Result<KafkaReceiverConfig, String> {
-        crate::test_config::parse(text)
+        weir_core::testing::parse_config(text)
     }
 
     #[test]
     fn defaults_follow_the_collector() {
         let c = parse("{}").unwrap();
         assert_eq!(c.group_id, "otel-collector");
-        assert_eq!(c.client_id, "otel-collector");
+        assert_eq!(c.shared.client_id, "otel-collector");
         assert_eq!(c.initial_offset, InitialOffset::Latest);
         assert_eq!(c.session_timeout, Duration::from_secs(10));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(3));
         assert_eq!(c.max_fetch_wait, Duration::from_millis(250));
         assert_eq!(c.autocommit, AutocommitConfig { enable: true, interval: Duration::from_secs(1) });
         assert!(c.message_marking.after, "at-least-once by default");
-        assert_eq!(c.topics().topic(Signal::Traces), "otlp_spans");
-        let rd = c.client_config().unwrap();
+        assert_eq!(topics(&c).topic(Signal::Traces), "otlp_spans");
+        let rd = client_config(&c).unwrap();
         assert_eq!(rd.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(rd.get("auto.offset.reset"), Some("latest"));
         assert_eq!(rd.get("group.id"), Some("otel-collector"));
@@ -260,7 +236,7 @@ mod tests {
              message_marking:\n  after: false\n  on_error: true\ntraces:\n  topic: spans\n  encoding: otlp_json\n",
         )
         .unwrap();
-        let rd = c.client_config().unwrap();
+        let rd = client_config(&c).unwrap();
         assert_eq!(rd.get("group.id"), Some("gateways"));
         assert_eq!(rd.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(rd.get("session.timeout.ms"), Some("6000"));
@@ -270,7 +246,7 @@ mod tests {
         assert_eq!(rd.get("fetch.max.bytes"), Some("2097152"));
         assert_eq!(rd.get("fetch.wait.max.ms"), Some("100"));
         assert_eq!(rd.get("enable.auto.commit"), Some("false"));
-        assert_eq!(c.topics().encoding(Signal::Traces), Encoding::OtlpJson);
+        assert_eq!(topics(&c).encoding(Signal::Traces), Encoding::OtlpJson);
         assert!(c.message_marking.on_error);
     }
 

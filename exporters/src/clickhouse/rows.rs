@@ -6,8 +6,8 @@
 //! encoded once and copied, so a row costs its own fields, its attributes (stringified and
 //! sorted, see [`MapScratch`]) and a memcpy.
 
-use crate::rowbinary::*;
-use crate::schema::Table;
+use super::rowbinary::*;
+use super::schema::Table;
 use weir_core::pdata::views::{Attributes, MetricKind, RequestView, ScopeGroupView, SpanKind};
 use weir_core::pdata::wire::{read_varint, Field, Fields, Value, WireError};
 use weir_core::Signal;

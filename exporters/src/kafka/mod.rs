@@ -25,16 +25,15 @@
 mod config;
 pub mod messages;
 
-pub use config::{Compression, KafkaExporterConfig, ProducerConfig};
+pub use config::{KafkaExporterConfig, KafkaExporterSettings, ProducerConfig};
 
-use crate::config::{Encoding, TracingContext};
 use async_trait::async_trait;
 use messages::{Message, Partitioning};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_core::exporterhelper::ExporterSettings;
+use weir_core::kafka::{Encoding, TracingContext};
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
@@ -55,10 +54,6 @@ impl ExporterFactory for KafkaExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &KafkaExporterConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, ctx: &BuildContext, config: &KafkaExporterConfig) -> Result<Arc<dyn Exporter>, BuildError> {
@@ -111,18 +106,18 @@ pub struct KafkaExporter {
 impl KafkaExporter {
     /// Creates the producer; it connects to the brokers in the background.
     pub fn new(id: &str, signal: Signal, config: &KafkaExporterConfig) -> Result<KafkaExporter, BuildError> {
-        let producer = config
-            .client_config()
+        let producer = config::client_config(config)
             .map_err(BuildError::new)?
             .create_with_context(TracingContext)
             .map_err(|e| BuildError::new(format!("cannot create the Kafka producer: {e}")))?;
-        let topic = config.topics().topic(signal);
+        let topics = config::topics(config);
+        let topic = topics.topic(signal);
         Ok(KafkaExporter {
             id: id.to_string(),
             producer,
             metrics: ProducerMetrics::new(id, &topic),
             topic,
-            encoding: config.topics().encoding(signal),
+            encoding: topics.encoding(signal),
             partitioning: config.partitioning(signal),
             max_message_bytes: config.producer.max_message_bytes,
         })
