@@ -26,8 +26,8 @@
 //! - one `StoredSpan {group, start, end}` per span (12 bytes): a range of a [`Group`];
 //! - its distinct [`Group`]s: one per scope group of each received payload, **slices of the
 //!   payload** (`Bytes::slice_ref`, no copy) covering the whole `ResourceSpans` and the whole
-//!   `ScopeSpans`, shared (`Arc`) by every trace that got spans from that group. Spans are
-//!   never copied: a span is a range of the payload as received;
+//!   `ScopeSpans`, shared (`Arc`) by every trace that got spans from that group. Spans are not
+//!   copied one by one: a span is a range of the (once copied, see below) payload;
 //! - one `Arc<Held>` per received payload it has spans in (the payload's accounting);
 //! - the tokens of every request that contributed spans (one clone per request);
 //! - its deadline, age (arrival order of its first span), and whether its root span arrived.
@@ -47,8 +47,9 @@
 //! bounded by `decision_wait` plus that spread; a late span (of a trace started long before)
 //! keeps only its own payload alive, for the rest of its trace's wait. A payload whose
 //! traces are mostly decided still counts in full: the gauge and the budget see the bytes
-//! that are really held, not only those of undecided spans. In exchange, there is no copy on
-//! the ingest path and no arena slack (an earlier design copied each span into a per-trace
+//! that are really held, not only those of undecided spans. In exchange, ingest costs one
+//! exact-size copy per request (below) and no per-span copy or arena slack (an earlier design
+//! copied each span into a per-trace
 //! growing arena, up to 2× slack, and charged shared headers to every trace: 907 bytes per
 //! buffered 371-byte span in a benchmark). The test
 //! `buffered_bytes_per_span_stay_within_one_and_a_half_times_the_wire_size_and_return_to_zero`
@@ -56,10 +57,10 @@
 //! 3–13 spans spread over three requests, and `..._in_a_steady_flow` at most 1.27× while
 //! such requests flow in and are decided.
 //!
-//! The meter counts a payload's *length*. A receiver that hands over a slice of a larger
+//! The meter counts a payload's *length*. A receiver may hand over a slice of a larger
 //! allocation (a decompressed body in a `Vec` with spare capacity, a slice of a transport's
-//! read buffer) keeps that whole allocation alive while the buffer holds the payload, which
-//! the meter does not see; receivers should hand over exact-size buffers.
+//! read buffer), which slices would keep alive whole, unseen by the meter; so each request is
+//! copied once, to an exact-size buffer, when it is taken in.
 //!
 //! A kept trace leaves the accounting when it is decided, though its spans stay in memory
 //! until they are sent at the end of the same round (one request's worth at most).
