@@ -63,15 +63,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let registry = registry();
     match cli.command {
         Command::Components => {
-            components(&registry());
+            components(&registry);
             ExitCode::SUCCESS
         }
-        Command::Validate { config } => match config::load_file(&config, &registry()) {
+        Command::Validate { config } => match config::load_file(&config, &registry) {
             Ok(c) => {
                 let pipelines: Vec<&str> = c.pipelines.iter().map(|p| p.id.as_str()).collect();
                 println!("{}: valid ({} pipelines: {})", config.display(), pipelines.len(), pipelines.join(", "));
+                for (from, to, connector) in config::connector_edges(&registry, &c) {
+                    let (p, q) = (&c.pipelines[from], &c.pipelines[to]);
+                    println!("  {} → connector {connector} → {} ({} to {})", p.id, q.id, p.signal, q.signal);
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -116,15 +121,17 @@ fn simulate(config: &Path, input: &Path) -> ExitCode {
 }
 
 fn components(registry: &Registry) {
-    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Extension] {
+    let width = Kind::ALL.iter().flat_map(|k| registry.names(*k)).map(str::len).max().unwrap_or(0) + 2;
+    for kind in Kind::ALL {
         println!("{}:", kind.section());
         for (name, signals) in registry.describe(kind) {
-            let signals: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
-            if signals.is_empty() {
-                println!("  {name}");
-            } else {
-                println!("  {name:<16} {}", signals.join(", "));
-            }
+            let what: Vec<String> = match kind {
+                Kind::Connector => {
+                    registry.connector_pairs(name).iter().map(|(from, to)| format!("{from} → {to}")).collect()
+                }
+                _ => signals.iter().map(|s| s.to_string()).collect(),
+            };
+            println!("  {}", format!("{name:<width$}{}", what.join(", ")).trim_end());
         }
     }
 }

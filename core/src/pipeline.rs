@@ -1,5 +1,6 @@
 //! The data path between components: what flows ([`Envelope`]), where a receiver hands it
-//! ([`Consumer`]), and where a stage sends what it emits ([`Output`]).
+//! ([`Consumer`]), where a stage sends what it emits ([`Output`]), and where a connector sends
+//! what it emits ([`Downstream`]).
 //!
 //! ```text
 //! receiver ─▶ Consumer ─▶ [gates] ─▶ processor 1 ─▶ … ─▶ processor n ─▶ Output ┬▶ exporter A (Enqueue)
@@ -104,6 +105,32 @@ pub trait Gate: Send + Sync + 'static {
 pub(crate) struct PipelineEntry {
     pub(crate) gates: Vec<Arc<dyn Gate>>,
     pub(crate) head: Output,
+}
+
+/// One pipeline a connector feeds: the pipeline's admission gates and first stage.
+#[derive(Clone)]
+pub struct Downstream {
+    pub(crate) pipeline: Arc<str>,
+    pub(crate) entry: PipelineEntry,
+}
+
+impl Downstream {
+    /// The pipeline's id (`traces/out`), for connectors that route by pipeline.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// Hands `env` to the pipeline: its gates first (a refusal fails the envelope's tokens and
+    /// is returned), then its first stage, waiting while that is full.
+    pub async fn send(&self, env: Envelope) -> Result<(), Failure> {
+        for g in &self.entry.gates {
+            if let Err(f) = g.admit(&env.payload) {
+                env.acks.fail(&f);
+                return Err(f);
+            }
+        }
+        self.entry.head.send(env).await
+    }
 }
 
 /// Where a receiver sends one signal: every pipeline that lists it, and its metrics.

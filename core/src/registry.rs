@@ -8,8 +8,8 @@
 
 use crate::auth::AuthSettings;
 use crate::component::{
-    BuildContext, BuildError, Capability, ComponentConfig, Exporter, ExporterConfig, ExporterFactory, Extension,
-    ExtensionFactory, Kind, Processor, ProcessorFactory, Receiver, ReceiverFactory,
+    BuildContext, BuildError, Capability, ComponentConfig, Connector, ConnectorFactory, Exporter, ExporterConfig,
+    ExporterFactory, Extension, ExtensionFactory, Kind, Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 use crate::config::yaml::{DeError, Node};
 use crate::exporterhelper::config::ExporterSettings;
@@ -51,6 +51,16 @@ pub(crate) mod erased {
         fn settings(&self, c: &AnyConfig) -> ExporterSettings;
         fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Arc<dyn Exporter>, BuildError>;
     }
+    pub trait AnyConnector: Factory {
+        fn signal_pairs(&self) -> &'static [(Signal, Signal)];
+        fn build(
+            &self,
+            ctx: &BuildContext,
+            c: &AnyConfig,
+            from: Signal,
+            to: Signal,
+        ) -> Result<Box<dyn Connector>, BuildError>;
+    }
     pub trait AnyExtension: Factory {
         fn capabilities(&self) -> &'static [Capability];
         fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Extension>, BuildError>;
@@ -60,6 +70,7 @@ pub(crate) mod erased {
     pub struct P<F>(pub F);
     pub struct E<F>(pub F);
     pub struct X<F>(pub F);
+    pub struct C<F>(pub F);
 
     macro_rules! factory {
         ($wrap:ident, $bound:ident, $signals:expr, $parse:expr) => {
@@ -80,6 +91,8 @@ pub(crate) mod erased {
     factory!(R, ReceiverFactory, |f: &F| f.signals(), parse_config::<F::Config>);
     factory!(P, ProcessorFactory, |f: &F| f.signals(), parse_config::<F::Config>);
     factory!(X, ExtensionFactory, |_: &F| &[], parse_config::<F::Config>);
+    // A connector's signals are those it takes (the pairs' first halves; the loader checks pairs).
+    factory!(C, ConnectorFactory, |_: &F| &Signal::ALL, parse_config::<F::Config>);
     // An exporter's plumbing keys are checked with its own.
     factory!(E, ExporterFactory, |f: &F| f.signals(), |node: &Node| {
         let c = parse_config::<F::Config>(node)?;
@@ -105,6 +118,20 @@ pub(crate) mod erased {
             self.0.build(ctx, downcast(c))
         }
     }
+    impl<F: ConnectorFactory> AnyConnector for C<F> {
+        fn signal_pairs(&self) -> &'static [(Signal, Signal)] {
+            self.0.signal_pairs()
+        }
+        fn build(
+            &self,
+            ctx: &BuildContext,
+            c: &AnyConfig,
+            from: Signal,
+            to: Signal,
+        ) -> Result<Box<dyn Connector>, BuildError> {
+            self.0.build(ctx, downcast(c), from, to)
+        }
+    }
     impl<F: ExtensionFactory> AnyExtension for X<F> {
         fn capabilities(&self) -> &'static [Capability] {
             self.0.capabilities()
@@ -121,6 +148,7 @@ pub struct Registry {
     pub(crate) receivers: BTreeMap<&'static str, Arc<dyn erased::AnyReceiver>>,
     pub(crate) processors: BTreeMap<&'static str, Arc<dyn erased::AnyProcessor>>,
     pub(crate) exporters: BTreeMap<&'static str, Arc<dyn erased::AnyExporter>>,
+    pub(crate) connectors: BTreeMap<&'static str, Arc<dyn erased::AnyConnector>>,
     pub(crate) extensions: BTreeMap<&'static str, Arc<dyn erased::AnyExtension>>,
 }
 
@@ -138,6 +166,9 @@ impl Registry {
     }
     pub fn add_exporter<F: ExporterFactory>(&mut self, f: F) {
         self.exporters.insert(f.type_name(), Arc::new(erased::E(f)));
+    }
+    pub fn add_connector<F: ConnectorFactory>(&mut self, f: F) {
+        self.connectors.insert(f.type_name(), Arc::new(erased::C(f)));
     }
     pub fn add_extension<F: ExtensionFactory>(&mut self, f: F) {
         self.extensions.insert(f.type_name(), Arc::new(erased::X(f)));
@@ -157,6 +188,7 @@ impl Registry {
             Kind::Receiver => self.receivers.keys().copied().collect(),
             Kind::Processor => self.processors.keys().copied().collect(),
             Kind::Exporter => self.exporters.keys().copied().collect(),
+            Kind::Connector => self.connectors.keys().copied().collect(),
             Kind::Extension => self.extensions.keys().copied().collect(),
         }
     }
@@ -166,6 +198,7 @@ impl Registry {
             Kind::Receiver => self.receivers.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Processor => self.processors.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Exporter => self.exporters.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
+            Kind::Connector => self.connectors.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Extension => self.extensions.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
         }
     }
@@ -173,6 +206,11 @@ impl Registry {
     /// The extension types that offer `capability`, sorted.
     pub fn extensions_with(&self, capability: Capability) -> Vec<&'static str> {
         self.extensions.iter().filter(|(_, f)| f.capabilities().contains(&capability)).map(|(n, _)| *n).collect()
+    }
+
+    /// The (from, to) signal pairs the connector type `name` connects; empty when unknown.
+    pub fn connector_pairs(&self, name: &str) -> &'static [(Signal, Signal)] {
+        self.connectors.get(name).map(|f| f.signal_pairs()).unwrap_or(&[])
     }
 
     /// Type name and supported signals of every registered component of `kind`.

@@ -12,13 +12,14 @@
 //! | exporter  | `debug`         | traces, metrics, logs   |
 //! | exporter  | `otlp`          | traces, metrics, logs   |
 //! | exporter  | `prometheus`    | metrics                 |
+//! | connector | `forward`, `otlp` | traces → traces, logs → logs, traces → metrics |
 //! | extension | `health_check`  |                         |
 
 use super::*;
 use crate::component::ExporterConfig;
 use crate::component::{
-    BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Extension, ExtensionFactory, Processor,
-    ProcessorFactory, Receiver, ReceiverFactory,
+    BuildContext, BuildError, ComponentConfig, Connector, ConnectorFactory, Exporter, ExporterFactory, Extension,
+    ExtensionFactory, Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 use crate::exporterhelper::ExporterSettings;
 use crate::registry::Registry;
@@ -224,6 +225,19 @@ impl<C: ExporterConfig> ExporterFactory for Fake<C> {
     }
 }
 
+impl<C: ComponentConfig> ConnectorFactory for Fake<C> {
+    type Config = C;
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signal_pairs(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Traces, Signal::Traces), (Signal::Logs, Signal::Logs), (Signal::Traces, Signal::Metrics)]
+    }
+    fn build(&self, _: &BuildContext, _: &C, _: Signal, _: Signal) -> Result<Box<dyn Connector>, BuildError> {
+        Err(not_built())
+    }
+}
+
 impl<C: ComponentConfig> ExtensionFactory for Fake<C> {
     type Config = C;
     fn type_name(&self) -> &'static str {
@@ -246,6 +260,9 @@ fn registry() -> Registry {
     r.add_exporter(fake::<OtlpExporterConfig>("otlp", ALL));
     r.add_exporter(fake::<DebugConfig>("prometheus", &[Signal::Metrics]));
     r.add_extension(fake::<HealthCheckConfig>("health_check", &[]));
+    r.add_connector(fake::<HealthCheckConfig>("forward", &[]));
+    // A connector type with a receiver type's name, as the Collector's `nop` components have.
+    r.add_connector(fake::<HealthCheckConfig>("otlp", &[]));
     r
 }
 
@@ -632,12 +649,92 @@ fn unknown_component_type_lists_the_valid_types() {
 }
 
 #[test]
-fn connectors_are_not_supported() {
-    assert_eq!(
-        errors(&format!("connectors:\n  forward:\n{}", with_service(""))),
-        ["pipelines.yaml:1:1: connectors: connectors are not supported by this version of weir"]
+fn a_connector_joins_pipelines_possibly_of_other_signals() {
+    let config = loads(
+        r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: , forward/metrics: }
+        service:
+          pipelines:
+            traces/in: {receivers: [otlp], exporters: [forward, forward/metrics]}
+            traces/out: {receivers: [forward], exporters: [debug]}
+            metrics: {receivers: [forward/metrics], exporters: [debug]}
+        "#,
     );
-    loads(&format!("connectors: {{}}\n{}", with_service("")));
+    assert!(config.is_connector(&id("forward")));
+    assert_eq!(config.pipelines[0].exporters, [id("forward"), id("forward/metrics")]);
+    assert_eq!(config.pipelines[1].receivers, [id("forward")]);
+}
+
+#[test]
+fn a_connector_used_on_one_side_only_is_refused() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [forward, debug]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as exporter in [traces] pipeline but not used in any supported receiver pipeline"#
+        ]
+    );
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [forward]}
+            logs: {receivers: [forward], exporters: [debug]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as exporter in [traces] pipeline but not used in any supported receiver pipeline"#,
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as receiver in [logs] pipeline but not used in any supported exporter pipeline"#,
+        ]
+    );
+}
+
+#[test]
+fn pipelines_joined_into_a_cycle_are_refused() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces/in: {receivers: [forward], exporters: [forward]}
+            traces/out: {receivers: [forward], exporters: [forward]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: service::pipelines: cycle detected: connector "forward" (traces to traces) -> connector "forward" (traces to traces)"#
+        ]
+    );
+}
+
+#[test]
+fn an_id_both_connector_and_receiver_is_ambiguous() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {otlp: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [debug]}
+        "#;
+    let errs = errors(text);
+    assert!(
+        errs[0].contains(r#"connectors::otlp: ambiguous ID: Found both "otlp" receiver and "otlp" connector"#),
+        "{errs:?}"
+    );
 }
 
 #[test]
