@@ -23,8 +23,18 @@ pub type AnyConfig = Arc<dyn Any + Send + Sync>;
 
 fn parse_config<C: ComponentConfig>(node: &Node) -> Result<C, DeError> {
     let c: C = node.deserialize()?;
-    c.validate().map_err(|m| DeError::new(m, node.loc))?;
+    c.validate().map_err(|m| validation_error(node, m))?;
     Ok(c)
+}
+
+/// A `validate` message, located at the key it starts with (messages name the key to change:
+/// `sending_queue::queue_size must be …`), or at the component when that key is not written.
+fn validation_error(node: &Node, message: String) -> DeError {
+    let path: String =
+        message.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '[' | ']' | '.')).collect();
+    let path = path.trim_end_matches([':', '.']);
+    let loc = if path.is_empty() { node.loc } else { node.locate(path).0 };
+    DeError::new(message, loc)
 }
 
 fn downcast<C: 'static>(c: &AnyConfig) -> &C {
@@ -96,7 +106,7 @@ pub(crate) mod erased {
     // An exporter's plumbing keys are checked with its own.
     factory!(E, ExporterFactory, |f: &F| f.signals(), |node: &Node| {
         let c = parse_config::<F::Config>(node)?;
-        c.exporter_settings().validate().map_err(|m| DeError::new(m, node.loc))?;
+        c.exporter_settings().validate().map_err(|m| validation_error(node, m))?;
         Ok::<_, DeError>(c)
     });
 

@@ -313,13 +313,10 @@ impl Errors {
     }
 
     fn de(&mut self, prefix: String, e: DeError) {
-        let mut path = prefix;
-        for p in &e.path {
-            if !path.is_empty() {
-                path.push_str("::");
-            }
-            path.push_str(p);
-        }
+        let mut parts = vec![prefix];
+        parts.extend(e.path);
+        parts.retain(|p| !p.is_empty());
+        let path = yaml::join_path(&parts);
         self.list.push(ConfigError { file: self.file.clone(), loc: e.loc, path, message: e.message });
     }
 }
@@ -515,8 +512,28 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
                 let invalid = errors.invalid.contains(&(kind, id.clone()));
                 if !invalid && !config.section(kind).contains_key(&id) {
                     let declared = registry.factory(kind, &id.kind).is_some();
-                    let hint =
-                        if declared { format!(" (add it under \"{}:\")", kind.section()) } else { String::new() };
+                    let connector = registry.factory(Kind::Connector, &id.kind).is_some();
+                    let hint = if declared {
+                        format!(" (add it under \"{}:\")", kind.section())
+                    } else if connector && kind != Kind::Processor {
+                        format!(
+                            " (add it under \"connectors:\", with {:?} in another pipeline's {})",
+                            id.to_string(),
+                            if kind == Kind::Receiver { "exporters" } else { "receivers" }
+                        )
+                    } else if let Some(new) = renamed(kind, &id.kind) {
+                        format!(
+                            ", and weir has no {} type {:?} (the Collector replaced it with `{new}`)",
+                            kind.as_str(),
+                            id.kind
+                        )
+                    } else {
+                        let mut has = format!("{} weir has: {}", kind.section(), registry.names(kind).join(", "));
+                        if kind != Kind::Processor {
+                            has.push_str(&format!("; connectors: {}", registry.names(Kind::Connector).join(", ")));
+                        }
+                        format!(", and weir has no {} type {:?} ({has})", kind.as_str(), id.kind)
+                    };
                     errors.at(
                         loc,
                         &path,
@@ -558,6 +575,15 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
             errors.at(k.loc, &path, "must have at least one exporter");
         }
         config.pipelines.push(p);
+    }
+}
+
+/// Component types the Collector renamed or replaced, and their successors.
+fn renamed(kind: Kind, type_name: &str) -> Option<&'static str> {
+    match (kind, type_name) {
+        (Kind::Exporter, "logging") => Some("debug"),
+        (Kind::Extension, "health_check_v2") => Some("healthcheckv2"),
+        _ => None,
     }
 }
 
