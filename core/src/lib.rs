@@ -49,5 +49,5 @@ pub use component::{
     Receiver, ReceiverFactory,
 };
 pub use pdata::{Payload, Signal};
-pub use pipeline::{Consumer, Consumers, Envelope, Gate, Output};
+pub use pipeline::{ClientMetadata, Consumer, Consumers, Envelope, Gate, Output};
 pub use registry::Registry;

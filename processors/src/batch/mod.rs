@@ -155,7 +155,7 @@ impl OpenBatch {
         self.parts.clear();
         self.items = 0;
         self.started = None;
-        Some(Envelope { payload, acks: std::mem::take(&mut self.acks) })
+        Some(Envelope::with_acks(payload, std::mem::take(&mut self.acks)))
     }
 }
 
@@ -199,7 +199,10 @@ impl Batcher {
     /// Cuts an oversized request into pieces of at most `max` items, each with its tokens.
     fn split(&self, env: Envelope, max: usize) -> Vec<Envelope> {
         match env.payload.split(max) {
-            Ok(parts) => parts.into_iter().map(|payload| Envelope { payload, acks: env.acks.clone() }).collect(),
+            Ok(parts) => parts
+                .into_iter()
+                .map(|payload| Envelope { payload, acks: env.acks.clone(), metadata: env.metadata.clone() })
+                .collect(),
             Err(error) => {
                 // The payload's structure was checked when it was received, so this is not
                 // expected; sending it whole beats losing it.
