@@ -7,8 +7,9 @@ use weir_core::Signal;
 
 pub use weir_core::compression::Compression;
 
-/// What the OTLP exporters can send: gzip (the default), zstd, or nothing.
-pub const OTLP_COMPRESSIONS: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::None];
+/// What the `otlphttp` exporter can send: the Collector's body encodings but snappy and lz4.
+pub const HTTP_COMPRESSIONS: [Compression; 5] =
+    [Compression::Gzip, Compression::Zstd, Compression::Zlib, Compression::Deflate, Compression::None];
 
 pub use weir_core::tls::TlsClientSettings;
 

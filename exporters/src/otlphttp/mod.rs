@@ -103,7 +103,8 @@ impl OtlpHttpExporter {
         let host = url.host().unwrap_or_default().to_string();
         let https = url.scheme_str() == Some("https");
         let mut connector = Connector::new(&host, https, config.tls.as_ref(), &[weir_core::tls::ALPN_HTTP1])
-            .map_err(|e| BuildError::new(e.to_string()))?;
+            .map_err(|e| BuildError::new(e.to_string()))?
+            .with_buffer_sizes(config.read_buffer_size, config.write_buffer_size);
         if !config.timeout.is_zero() {
             connector = connector.with_connect_timeout(config.timeout);
         }
