@@ -224,9 +224,9 @@ impl TestPipeline {
         metadata: crate::ClientMetadata,
     ) -> JoinHandle<Result<(), Failure>> {
         let consumer = self.consumer.clone();
-        tokio::spawn(async move {
-            consumer.consume_with_metadata(payload, Some(Arc::new(metadata)), TRANSPORT, true).await
-        })
+        tokio::spawn(
+            async move { consumer.consume_with_metadata(payload, Some(Arc::new(metadata)), TRANSPORT, true).await },
+        )
     }
 
     /// The next payload the exporter received, waiting for it.

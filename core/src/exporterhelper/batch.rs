@@ -121,16 +121,10 @@ impl Batcher {
             SharedDone::release(done);
             return ready;
         }
-        let key: PartitionKey = self
-            .keys
-            .iter()
-            .map(|k| metadata.as_deref().map(|m| m.get(k).to_vec()).unwrap_or_default())
-            .collect();
-        let batch_metadata = if self.keys.is_empty() {
-            metadata
-        } else {
-            metadata.map(|m| Arc::new(m.select(&self.keys)))
-        };
+        let key: PartitionKey =
+            self.keys.iter().map(|k| metadata.as_deref().map(|m| m.get(k).to_vec()).unwrap_or_default()).collect();
+        let batch_metadata =
+            if self.keys.is_empty() { metadata } else { metadata.map(|m| Arc::new(m.select(&self.keys))) };
         let n = self.size_of(&payload);
         let open_size = self.open.get(&key).map_or(0, |o| o.size);
         let pieces = if self.max_size > 0 && open_size + n > self.max_size {
@@ -194,7 +188,8 @@ impl Batcher {
 
     /// The open batches whose `flush_timeout` has passed.
     pub(crate) fn due(&mut self, now: Instant) -> Vec<Batch> {
-        let keys: Vec<PartitionKey> = self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<PartitionKey> =
+            self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(k, _)| k.clone()).collect();
         keys.into_iter().filter_map(|k| self.open.remove(&k)).map(close).collect()
     }
 

@@ -211,10 +211,15 @@ impl ExporterSettings {
         }
         if let (Some(b), Some(sizer)) = (&q.batch, q.batch_sizer()) {
             if !q.enabled {
-                return Err("sending_queue::batch needs sending_queue::enabled: true (batches are made from the queue)".into());
+                return Err(
+                    "sending_queue::batch needs sending_queue::enabled: true (batches are made from the queue)".into(),
+                );
             }
             if sizer == Sizer::Requests {
-                return Err("sending_queue::batch::sizer: `batch` supports only `items` or `bytes` sizer, found \"requests\"".into());
+                return Err(
+                    "sending_queue::batch::sizer: `batch` supports only `items` or `bytes` sizer, found \"requests\""
+                        .into(),
+                );
             }
             if b.flush_timeout.is_zero() {
                 return Err("sending_queue::batch::flush_timeout must be positive".into());
@@ -226,7 +231,9 @@ impl ExporterSettings {
                 ));
             }
             if sizer == q.sizer && b.min_size > q.queue_size {
-                return Err("sending_queue::batch::min_size must be less than or equal to sending_queue::queue_size".into());
+                return Err(
+                    "sending_queue::batch::min_size must be less than or equal to sending_queue::queue_size".into()
+                );
             }
             let mut seen = std::collections::BTreeSet::new();
             for k in &b.partition.metadata_keys {
@@ -318,8 +325,8 @@ mod tests {
         assert!(err.contains("max_size (10) must be greater or equal to min_size (8192)"), "{err}");
         let err = check(&|q| q.queue_size = 100).unwrap_err();
         assert!(err.contains("min_size must be less than or equal to sending_queue::queue_size"), "{err}");
-        let err = check(&|q| q.batch.as_mut().unwrap().partition.metadata_keys = vec!["A".into(), "a".into()])
-            .unwrap_err();
+        let err =
+            check(&|q| q.batch.as_mut().unwrap().partition.metadata_keys = vec!["A".into(), "a".into()]).unwrap_err();
         assert!(err.contains("duplicate entry \"a\""), "{err}");
     }
 

@@ -92,7 +92,11 @@ pub struct KeepaliveClientConfig {
 
 impl Default for KeepaliveClientConfig {
     fn default() -> Self {
-        KeepaliveClientConfig { time: Duration::from_secs(10), timeout: Duration::from_secs(10), permit_without_stream: false }
+        KeepaliveClientConfig {
+            time: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            permit_without_stream: false,
+        }
     }
 }
 
@@ -254,7 +258,10 @@ mod tests {
         )
         .unwrap();
         let k = c.keepalive.clone().unwrap();
-        assert_eq!((k.time, k.timeout, k.permit_without_stream), (Duration::from_secs(20), Duration::from_secs(30), true));
+        assert_eq!(
+            (k.time, k.timeout, k.permit_without_stream),
+            (Duration::from_secs(20), Duration::from_secs(30), true)
+        );
         assert_eq!((c.read_buffer_size, c.write_buffer_size), (1024, 2048));
         assert!(parse("endpoint: c:4317\nbalancer_name: magic\n").unwrap_err().starts_with("invalid balancer_name"));
     }

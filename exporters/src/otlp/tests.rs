@@ -194,14 +194,12 @@ async fn partial_success_counts_as_sent_and_is_not_retried() {
 async fn compression_is_applied_as_configured() {
     let server = TestServer::start().await;
     let payload = testdata::logs(20);
-    for (setting, expected) in
-        [
-            ("", Some("gzip")),
-            ("compression: zstd\n", Some("zstd")),
-            ("compression: deflate\n", Some("deflate")),
-            ("compression: none\n", None),
-        ]
-    {
+    for (setting, expected) in [
+        ("", Some("gzip")),
+        ("compression: zstd\n", Some("zstd")),
+        ("compression: deflate\n", Some("deflate")),
+        ("compression: none\n", None),
+    ] {
         let e = exporter(Signal::Logs, &server.config(setting));
         e.export(payload.clone()).await.unwrap();
         let last = server.received().pop().unwrap();

@@ -193,9 +193,7 @@ pub(crate) async fn serve(
             builder = builder.max_connection_age_grace(keepalive.max_connection_age_grace);
         }
     }
-    let result = builder
-        .serve_with_incoming_shutdown(router, incoming, shutdown.cancelled_owned())
-        .await;
+    let result = builder.serve_with_incoming_shutdown(router, incoming, shutdown.cancelled_owned()).await;
     match result {
         Ok(()) => tracing::debug!(message = "gRPC server stopped.", %receiver),
         Err(e) => tracing::error!(message = "gRPC server failed.", %receiver, error = %e),

@@ -187,7 +187,10 @@ impl Cors {
     fn preflight(&self, req: &HeaderMap) -> Response {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let h = response.headers_mut();
-        h.insert(VARY, HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+        h.insert(
+            VARY,
+            HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+        );
         let Some(origin) = req.get(ORIGIN).filter(|o| o.to_str().is_ok_and(|o| self.origin_allowed(o))) else {
             return response;
         };

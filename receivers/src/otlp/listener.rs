@@ -19,10 +19,10 @@
 //!   connection that carries no bytes for `max_connection_idle` is closed (read as ended).
 
 use axum::serve::Listener;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
