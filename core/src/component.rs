@@ -20,7 +20,7 @@ use crate::config::yaml::Squash;
 use crate::exporterhelper::config::ExporterSettings;
 use crate::pdata::{Payload, Signal};
 use crate::persistent_queue::LogOptions;
-use crate::pipeline::{Consumers, Downstream, Envelope, Gate, Output};
+use crate::pipeline::{ClientMetadata, Consumers, Downstream, Envelope, Gate, Output};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -281,6 +281,15 @@ pub trait Processor: Send + 'static {
 pub trait Exporter: Send + Sync + 'static {
     /// Sends `payload`. A retryable failure is retried by the plumbing, a permanent one is not.
     async fn export(&self, payload: Payload) -> Result<(), Failure>;
+
+    /// Sends `payload` with the client metadata of the requests it came from (present when
+    /// the receiver has `include_metadata: true` and no stage dropped it). Exporters that use
+    /// metadata (Kafka's `include_metadata_keys`, `topic_from_metadata_key`) override this;
+    /// the default ignores it.
+    async fn export_with_metadata(&self, payload: Payload, metadata: Option<&ClientMetadata>) -> Result<(), Failure> {
+        let _ = metadata;
+        self.export(payload).await
+    }
 
     /// Called once after the last export, to flush and close.
     async fn shutdown(&self) {}

@@ -49,5 +49,5 @@ pub use component::{
     Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 pub use pdata::{Payload, Signal};
-pub use pipeline::{Consumer, Consumers, Downstream, Envelope, Gate, Output};
+pub use pipeline::{ClientMetadata, Consumer, Consumers, Downstream, Envelope, Gate, Output};
 pub use registry::Registry;

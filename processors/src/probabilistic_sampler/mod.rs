@@ -373,7 +373,7 @@ fn string_value(v: AnyValue<'_>) -> &str {
 #[async_trait]
 impl Processor for ProbabilisticSampler {
     async fn run(self: Box<Self>, mut input: mpsc::Receiver<Envelope>, output: Output) {
-        while let Some(Envelope { payload, acks }) = input.recv().await {
+        while let Some(Envelope { payload, acks, metadata }) = input.recv().await {
             self.metrics.items.incoming(payload.items());
             let payload = match self.sample(&payload) {
                 Ok(Outcome::Unchanged) => payload,
@@ -389,7 +389,7 @@ impl Processor for ProbabilisticSampler {
             };
             let items = payload.items();
             self.metrics.items.outgoing(items);
-            if let Err(error) = output.send(Envelope { payload, acks }).await {
+            if let Err(error) = output.send(Envelope { payload, acks, metadata }).await {
                 // The output recorded the failure on the tokens already.
                 tracing::debug!(message = "The next stage did not accept sampled items.", processor = %self.id, %error, items);
             }
