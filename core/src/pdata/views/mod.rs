@@ -334,3 +334,6 @@ pub fn count_items(signal: Signal, buf: &[u8]) -> Result<usize, WireError> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests;
