@@ -36,7 +36,11 @@ fn exemplar(n: u8) -> Exemplar {
         time_unix_nano: 1_000 + u64::from(n),
         span_id: vec![n; 8],
         trace_id: vec![n; 16],
-        value: Some(if n.is_multiple_of(2) { exemplar::Value::AsInt(-i64::from(n)) } else { exemplar::Value::AsDouble(0.5) }),
+        value: Some(if n.is_multiple_of(2) {
+            exemplar::Value::AsInt(-i64::from(n))
+        } else {
+            exemplar::Value::AsDouble(0.5)
+        }),
     }
 }
 
