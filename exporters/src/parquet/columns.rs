@@ -4,7 +4,7 @@
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use std::sync::Arc;
-use weir_core::pdata::views::{Attributes, RequestView, ScopeGroupView};
+use weir_core::pdata::views::{Attributes, ResourceGroupView};
 use weir_core::pdata::wire::WireError;
 
 /// The time zone of every timestamp column.
@@ -58,37 +58,23 @@ pub fn collect_attrs<'a>(attrs: Attributes<'a>) -> Result<Vec<(&'a str, String)>
     Ok(out)
 }
 
-/// What every row of one scope group repeats: its service, resource attributes and scope.
-pub struct ScopeContext<'a> {
+/// What every row of one resource group repeats: its service and its attributes, read once
+/// per resource group (the value [`RequestView::for_each_scope`] hands every scope group).
+///
+/// [`RequestView::for_each_scope`]: weir_core::pdata::RequestView::for_each_scope
+pub struct ResourceContext<'a> {
     pub service: &'a str,
-    pub resource_attrs: Vec<(&'a str, String)>,
-    pub scope_name: &'a str,
-    pub scope_version: &'a str,
+    pub attributes: Vec<(&'a str, String)>,
 }
 
-/// Calls `each` for every scope group of an encoded request (spans, logs or metrics alike),
-/// with what its rows repeat; the resource's attributes are read once per resource group.
-pub fn for_each_scope<'a>(
-    request: &'a [u8],
-    mut each: impl FnMut(&ScopeContext<'a>, ScopeGroupView<'a>) -> Result<(), WireError>,
-) -> Result<(), WireError> {
-    for rg in RequestView::new(request).resources() {
-        let rg = rg?;
+impl<'a> ResourceContext<'a> {
+    pub fn read(rg: ResourceGroupView<'a>) -> Result<ResourceContext<'a>, WireError> {
         let resource = rg.resource()?;
-        let mut ctx = ScopeContext {
+        Ok(ResourceContext {
             service: resource.service_name()?.unwrap_or(""),
-            resource_attrs: collect_attrs(resource.attributes())?,
-            scope_name: "",
-            scope_version: "",
-        };
-        for sg in rg.scopes() {
-            let sg = sg?;
-            let scope = sg.scope()?;
-            (ctx.scope_name, ctx.scope_version) = (scope.name()?, scope.version()?);
-            each(&ctx, sg)?;
-        }
+            attributes: collect_attrs(resource.attributes())?,
+        })
     }
-    Ok(())
 }
 
 /// Appends one row of `pairs` to `map`.
