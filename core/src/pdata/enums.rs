@@ -37,13 +37,13 @@ impl SpanKind {
 
     /// The kind of a wire value; values this version does not know read as `Unspecified`.
     pub fn from_i32(v: i32) -> Self {
-        match v {
-            1 => SpanKind::Internal,
-            2 => SpanKind::Server,
-            3 => SpanKind::Client,
-            4 => SpanKind::Producer,
-            5 => SpanKind::Consumer,
-            _ => SpanKind::Unspecified,
+        match ProtoKind::try_from(v) {
+            Ok(ProtoKind::Internal) => SpanKind::Internal,
+            Ok(ProtoKind::Server) => SpanKind::Server,
+            Ok(ProtoKind::Client) => SpanKind::Client,
+            Ok(ProtoKind::Producer) => SpanKind::Producer,
+            Ok(ProtoKind::Consumer) => SpanKind::Consumer,
+            Ok(ProtoKind::Unspecified) | Err(_) => SpanKind::Unspecified,
         }
     }
 
@@ -97,10 +97,10 @@ impl StatusCode {
 
     /// The code of a wire value; values this version does not know read as `Unset`.
     pub fn from_i32(v: i32) -> Self {
-        match v {
-            1 => StatusCode::Ok,
-            2 => StatusCode::Error,
-            _ => StatusCode::Unset,
+        match ProtoCode::try_from(v) {
+            Ok(ProtoCode::Ok) => StatusCode::Ok,
+            Ok(ProtoCode::Error) => StatusCode::Error,
+            Ok(ProtoCode::Unset) | Err(_) => StatusCode::Unset,
         }
     }
 
@@ -146,10 +146,10 @@ pub enum AggregationTemporality {
 impl AggregationTemporality {
     /// The temporality of a wire value; values this version does not know read as `Unspecified`.
     pub fn from_i32(v: i32) -> Self {
-        match v {
-            1 => AggregationTemporality::Delta,
-            2 => AggregationTemporality::Cumulative,
-            _ => AggregationTemporality::Unspecified,
+        match ProtoTemporality::try_from(v) {
+            Ok(ProtoTemporality::Delta) => AggregationTemporality::Delta,
+            Ok(ProtoTemporality::Cumulative) => AggregationTemporality::Cumulative,
+            Ok(ProtoTemporality::Unspecified) | Err(_) => AggregationTemporality::Unspecified,
         }
     }
 
