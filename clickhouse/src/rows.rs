@@ -159,38 +159,27 @@ fn put_span<'a>(
     put_u64(out, s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano));
     put_str(out, StatusCode::from_i32(s.status_code).name().as_bytes());
     put_str(out, s.status_message.as_bytes());
-
-    // Events.Timestamp, Events.Name, Events.Attributes
-    put_varint(out, events.len() as u64);
-    for e in events.iter() {
-        put_datetime64_ns(out, e.time_unix_nano()?);
-    }
-    put_varint(out, events.len() as u64);
-    for e in events.iter() {
-        put_str(out, e.name_bytes()?);
-    }
-    put_varint(out, events.len() as u64);
-    for e in events.iter() {
-        maps.put_attributes(out, e.attributes())?;
-    }
-    // Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes
-    put_varint(out, links.len() as u64);
-    for l in links.iter() {
-        put_hex_id(out, l.trace_id()?);
-    }
-    put_varint(out, links.len() as u64);
-    for l in links.iter() {
-        put_hex_id(out, l.span_id()?);
-    }
-    put_varint(out, links.len() as u64);
-    for l in links.iter() {
-        put_str(out, l.trace_state_bytes()?);
-    }
-    put_varint(out, links.len() as u64);
-    for l in links.iter() {
-        maps.put_attributes(out, l.attributes())?;
-    }
+    // The nested columns: Events.Timestamp, .Name, .Attributes; Links.TraceId, .SpanId,
+    // .TraceState, .Attributes.
+    put_array(out, events, |out, e| e.time_unix_nano().map(|t| put_datetime64_ns(out, t)))?;
+    put_array(out, events, |out, e| e.name_bytes().map(|name| put_str(out, name)))?;
+    put_array(out, events, |out, e| maps.put_attributes(out, e.attributes()).map(drop))?;
+    put_array(out, links, |out, l| l.trace_id().map(|id| put_hex_id(out, id)))?;
+    put_array(out, links, |out, l| l.span_id().map(|id| put_hex_id(out, id)))?;
+    put_array(out, links, |out, l| l.trace_state_bytes().map(|ts| put_str(out, ts)))?;
+    put_array(out, links, |out, l| maps.put_attributes(out, l.attributes()).map(drop))?;
     Ok(())
+}
+
+/// One `Array(…)` column of a nested table (`Events.Name`, …): the length, then what `put`
+/// writes for each item.
+fn put_array<T: Copy>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut put: impl FnMut(&mut Vec<u8>, T) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    put_varint(out, items.len() as u64);
+    items.iter().try_for_each(|item| put(out, *item))
 }
 
 /// One `otel_logs` row. `body` is reused between rows.

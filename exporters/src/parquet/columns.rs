@@ -4,7 +4,7 @@
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use std::sync::Arc;
-use weir_core::pdata::views::{Attributes, ResourceGroupView};
+use weir_core::pdata::views::{Attributes, RequestView, ResourceGroupView, ScopeGroupView};
 use weir_core::pdata::wire::WireError;
 
 /// The time zone of every timestamp column.
@@ -59,9 +59,7 @@ pub fn collect_attrs<'a>(attrs: Attributes<'a>) -> Result<Vec<(&'a str, String)>
 }
 
 /// What every row of one resource group repeats: its service and its attributes, read once
-/// per resource group (the value [`RequestView::for_each_scope`] hands every scope group).
-///
-/// [`RequestView::for_each_scope`]: weir_core::pdata::RequestView::for_each_scope
+/// per resource group.
 pub struct ResourceContext<'a> {
     pub service: &'a str,
     pub attributes: Vec<(&'a str, String)>,
@@ -75,6 +73,32 @@ impl<'a> ResourceContext<'a> {
             attributes: collect_attrs(resource.attributes())?,
         })
     }
+}
+
+/// What every row of one scope group repeats: its resource's context and its scope.
+pub struct ScopeContext<'r, 'a> {
+    pub resource: &'r ResourceContext<'a>,
+    pub scope_name: &'a str,
+    pub scope_version: &'a str,
+}
+
+/// Calls `each` with `columns` for every scope group of an encoded request (spans, logs or
+/// metrics alike) and what its rows repeat. The walk is pdata's ([`RequestView::for_each_scope`]):
+/// a resource's attributes are read once per resource group.
+pub fn for_each_scope_group<'a, C>(
+    columns: &mut C,
+    request: &'a [u8],
+    mut each: impl FnMut(&mut C, &ScopeContext<'_, 'a>, ScopeGroupView<'a>) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    RequestView::new(request).for_each_scope(
+        columns,
+        |_, rg| ResourceContext::read(rg),
+        |columns, resource, sg| {
+            let scope = sg.scope()?;
+            let ctx = ScopeContext { resource, scope_name: scope.name()?, scope_version: scope.version()? };
+            each(columns, &ctx, sg)
+        },
+    )
 }
 
 /// Appends one row of `pairs` to `map`.

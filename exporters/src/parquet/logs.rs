@@ -6,7 +6,7 @@ use arrow_array::builder::{ArrayBuilder, Int32Builder, StringBuilder, TimestampN
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{AnyValue, LogRecordView, RequestView};
+use weir_core::pdata::views::{AnyValue, LogRecordView};
 use weir_core::pdata::WireError;
 
 /// The schema of log files (documented in the exporters README).
@@ -88,28 +88,16 @@ impl LogColumns {
     /// Appends every record of an encoded `ExportLogsServiceRequest`; returns how many.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        RequestView::new(request).for_each_scope(
-            self,
-            |_, rg| ResourceContext::read(rg),
-            |this, resource, sg| {
-                let scope = sg.scope()?;
-                let (scope_name, scope_version) = (scope.name()?, scope.version()?);
-                for record in sg.log_records() {
-                    this.append_record(record?, resource, scope_name, scope_version)?;
-                }
-                Ok(())
-            },
-        )?;
+        for_each_scope_group(self, request, |this, ctx, sg| {
+            for record in sg.log_records() {
+                this.append_record(record?, ctx)?;
+            }
+            Ok(())
+        })?;
         Ok(self.len() - before)
     }
 
-    fn append_record(
-        &mut self,
-        record: LogRecordView<'_>,
-        resource: &ResourceContext<'_>,
-        scope_name: &str,
-        scope_version: &str,
-    ) -> Result<(), WireError> {
+    fn append_record(&mut self, record: LogRecordView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
         let f = record.fields()?;
         // As the Collector's ClickHouse exporter: no event time means the observed one.
         let time = if f.time_unix_nano != 0 { f.time_unix_nano } else { f.observed_time_unix_nano };
@@ -120,7 +108,7 @@ impl LogColumns {
         self.flags.append_value(f.flags);
         self.severity_text.append_value(f.severity_text);
         self.severity_number.append_value(f.severity_number);
-        self.service_name.append_value(resource.service);
+        self.service_name.append_value(ctx.resource.service);
         match f.body {
             None => self.body.append_null(),
             Some(body) => match body.get()? {
@@ -132,9 +120,9 @@ impl LogColumns {
                 }
             },
         }
-        append_pairs(&mut self.resource_attributes, &resource.attributes);
-        self.scope_name.append_value(scope_name);
-        self.scope_version.append_value(scope_version);
+        append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+        self.scope_name.append_value(ctx.scope_name);
+        self.scope_version.append_value(ctx.scope_version);
         append_attrs(&mut self.log_attributes, record.attributes(), &mut self.scratch)?;
         self.event_name.append_value(f.event_name);
         Ok(())

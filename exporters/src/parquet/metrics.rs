@@ -15,7 +15,7 @@ use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
 use weir_core::pdata::views::{
     AggregationTemporality, Attributes, BucketsView, Children, DataPointView, Doubles, MetricKind, MetricView,
-    NumberValue, RepeatedScalars, RequestView, ValueAtQuantileView,
+    NumberValue, RepeatedScalars, ValueAtQuantileView,
 };
 use weir_core::pdata::WireError;
 
@@ -264,29 +264,17 @@ impl MetricColumns {
     /// Appends every data point of an encoded `ExportMetricsServiceRequest`; returns how many.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        RequestView::new(request).for_each_scope(
-            self,
-            |_, rg| ResourceContext::read(rg),
-            |this, resource, sg| {
-                let scope = sg.scope()?;
-                let (scope_name, scope_version) = (scope.name()?, scope.version()?);
-                for metric in sg.metrics() {
-                    this.append_metric(metric?, resource, scope_name, scope_version)?;
-                }
-                Ok(())
-            },
-        )?;
+        for_each_scope_group(self, request, |this, ctx, sg| {
+            for metric in sg.metrics() {
+                this.append_metric(metric?, ctx)?;
+            }
+            Ok(())
+        })?;
         Ok(self.len() - before)
     }
 
     /// One row per data point of `metric`.
-    fn append_metric(
-        &mut self,
-        metric: MetricView<'_>,
-        resource: &ResourceContext<'_>,
-        scope_name: &str,
-        scope_version: &str,
-    ) -> Result<(), WireError> {
+    fn append_metric(&mut self, metric: MetricView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
         let (name, description, unit) = (metric.name()?, metric.description()?, metric.unit()?);
         let data = metric.typed_data()?;
         let temporality =
@@ -296,7 +284,7 @@ impl MetricColumns {
             let p = Point::read(point?)?;
             self.timestamp.append_value(nanos(p.time));
             self.start_timestamp.append_option((p.start != 0).then(|| nanos(p.start)));
-            self.service_name.append_value(resource.service);
+            self.service_name.append_value(ctx.resource.service);
             self.metric_name.append_value(name);
             self.metric_description.append_value(description);
             self.metric_unit.append_value(unit);
@@ -326,9 +314,9 @@ impl MetricColumns {
             })?;
             self.flags.append_value(p.flags);
             append_attrs(&mut self.attributes, p.attributes, &mut self.scratch)?;
-            append_pairs(&mut self.resource_attributes, &resource.attributes);
-            self.scope_name.append_value(scope_name);
-            self.scope_version.append_value(scope_version);
+            append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+            self.scope_name.append_value(ctx.scope_name);
+            self.scope_version.append_value(ctx.scope_version);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{RequestView, SpanKind, SpanView, StatusCode};
+use weir_core::pdata::views::{SpanKind, SpanView, StatusCode};
 use weir_core::pdata::WireError;
 
 fn event_fields() -> Fields {
@@ -149,28 +149,16 @@ impl SpanColumns {
     /// On a malformed request the columns may hold part of it: drop them.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        RequestView::new(request).for_each_scope(
-            self,
-            |_, rg| ResourceContext::read(rg),
-            |this, resource, sg| {
-                let scope = sg.scope()?;
-                let (scope_name, scope_version) = (scope.name()?, scope.version()?);
-                for span in sg.spans() {
-                    this.append_span(span?, resource, scope_name, scope_version)?;
-                }
-                Ok(())
-            },
-        )?;
+        for_each_scope_group(self, request, |this, ctx, sg| {
+            for span in sg.spans() {
+                this.append_span(span?, ctx)?;
+            }
+            Ok(())
+        })?;
         Ok(self.len() - before)
     }
 
-    fn append_span(
-        &mut self,
-        span: SpanView<'_>,
-        resource: &ResourceContext<'_>,
-        scope_name: &str,
-        scope_version: &str,
-    ) -> Result<(), WireError> {
+    fn append_span(&mut self, span: SpanView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
         let f = span.fields()?;
         self.timestamp.append_value(nanos(f.start_time_unix_nano));
         self.end_timestamp.append_value(nanos(f.end_time_unix_nano));
@@ -182,15 +170,15 @@ impl SpanColumns {
         self.flags.append_value(f.flags);
         self.span_name.append_value(f.name);
         self.span_kind.append_value(SpanKind::from_i32(f.kind).name());
-        self.service_name.append_value(resource.service);
+        self.service_name.append_value(ctx.resource.service);
         self.status_code.append_value(StatusCode::from_i32(f.status_code).name());
         self.status_message.append_value(f.status_message);
         let (th, adjusted) = weir_core::sampling::adjusted_count(f.trace_state);
         self.sampling_threshold.append_option(th);
         self.adjusted_count.append_value(adjusted);
-        append_pairs(&mut self.resource_attributes, &resource.attributes);
-        self.scope_name.append_value(scope_name);
-        self.scope_version.append_value(scope_version);
+        append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+        self.scope_name.append_value(ctx.scope_name);
+        self.scope_version.append_value(ctx.scope_version);
         append_attrs(&mut self.span_attributes, span.attributes(), &mut self.scratch)?;
         self.append_events_and_links(span)
     }

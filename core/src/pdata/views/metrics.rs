@@ -161,102 +161,66 @@ impl<'a> MetricData<'a> {
     }
 }
 
-/// A `Gauge`.
-#[derive(Clone, Copy, Debug)]
-pub struct GaugeView<'a> {
-    buf: &'a [u8],
+/// Declares the view of a metric's data message: its data points, each a `$point`, and its
+/// aggregation temporality where the message has one.
+macro_rules! data_view {
+    ($(#[$doc:meta])* $name:ident, $point:ident, $message:ident $(, temporality: $temporality:expr)?) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name<'a> {
+            buf: &'a [u8],
+        }
+
+        impl<'a> $name<'a> {
+            pub fn new(buf: &'a [u8]) -> Self {
+                $name { buf }
+            }
+
+            pub fn bytes(&self) -> &'a [u8] {
+                self.buf
+            }
+
+            pub fn data_points(&self) -> Children<'a, $point<'a>> {
+                Children::new(self.buf, proto::$message::DATA_POINTS, $point::new)
+            }
+
+            $(
+                /// The wire number (see [`super::AggregationTemporality::from_i32`]).
+                pub fn aggregation_temporality(&self) -> Result<i32, WireError> {
+                    Ok(varint_field(self.buf, $temporality)? as i32)
+                }
+            )?
+        }
+    };
 }
 
-impl<'a> GaugeView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        GaugeView { buf }
-    }
+data_view!(
+    /// A `Gauge`.
+    GaugeView, NumberDataPointView, gauge
+);
+data_view!(
+    /// A `Sum`.
+    SumView, NumberDataPointView, sum, temporality: proto::sum::AGGREGATION_TEMPORALITY
+);
+data_view!(
+    /// A `Histogram`.
+    HistogramView, HistogramDataPointView, histogram, temporality: proto::histogram::AGGREGATION_TEMPORALITY
+);
+data_view!(
+    /// An `ExponentialHistogram`.
+    ExponentialHistogramView,
+    ExponentialHistogramDataPointView,
+    exponential_histogram,
+    temporality: proto::exponential_histogram::AGGREGATION_TEMPORALITY
+);
+data_view!(
+    /// A `Summary`.
+    SummaryView, SummaryDataPointView, summary
+);
 
-    pub fn data_points(&self) -> Children<'a, NumberDataPointView<'a>> {
-        Children::new(self.buf, proto::gauge::DATA_POINTS, NumberDataPointView::new)
-    }
-}
-
-/// A `Sum`.
-#[derive(Clone, Copy, Debug)]
-pub struct SumView<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> SumView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        SumView { buf }
-    }
-
-    pub fn data_points(&self) -> Children<'a, NumberDataPointView<'a>> {
-        Children::new(self.buf, proto::sum::DATA_POINTS, NumberDataPointView::new)
-    }
-
-    /// The wire number (see [`super::AggregationTemporality::from_i32`]).
-    pub fn aggregation_temporality(&self) -> Result<i32, WireError> {
-        Ok(varint_field(self.buf, proto::sum::AGGREGATION_TEMPORALITY)? as i32)
-    }
-
+impl SumView<'_> {
     pub fn is_monotonic(&self) -> Result<bool, WireError> {
         Ok(varint_field(self.buf, proto::sum::IS_MONOTONIC)? != 0)
-    }
-}
-
-/// A `Histogram`.
-#[derive(Clone, Copy, Debug)]
-pub struct HistogramView<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> HistogramView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        HistogramView { buf }
-    }
-
-    pub fn data_points(&self) -> Children<'a, HistogramDataPointView<'a>> {
-        Children::new(self.buf, proto::histogram::DATA_POINTS, HistogramDataPointView::new)
-    }
-
-    /// The wire number (see [`super::AggregationTemporality::from_i32`]).
-    pub fn aggregation_temporality(&self) -> Result<i32, WireError> {
-        Ok(varint_field(self.buf, proto::histogram::AGGREGATION_TEMPORALITY)? as i32)
-    }
-}
-
-/// An `ExponentialHistogram`.
-#[derive(Clone, Copy, Debug)]
-pub struct ExponentialHistogramView<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> ExponentialHistogramView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        ExponentialHistogramView { buf }
-    }
-
-    pub fn data_points(&self) -> Children<'a, ExponentialHistogramDataPointView<'a>> {
-        Children::new(self.buf, proto::exponential_histogram::DATA_POINTS, ExponentialHistogramDataPointView::new)
-    }
-
-    /// The wire number (see [`super::AggregationTemporality::from_i32`]).
-    pub fn aggregation_temporality(&self) -> Result<i32, WireError> {
-        Ok(varint_field(self.buf, proto::exponential_histogram::AGGREGATION_TEMPORALITY)? as i32)
-    }
-}
-
-/// A `Summary`.
-#[derive(Clone, Copy, Debug)]
-pub struct SummaryView<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> SummaryView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        SummaryView { buf }
-    }
-
-    pub fn data_points(&self) -> Children<'a, SummaryDataPointView<'a>> {
-        Children::new(self.buf, proto::summary::DATA_POINTS, SummaryDataPointView::new)
     }
 }
 
