@@ -23,7 +23,7 @@
 //! - [`views`]: zero-copy views of requests, items and responses;
 //! - [`enums`]: `SpanKind`, `StatusCode`, `SeverityNumber`, … with pdata's and OTTL's names;
 //! - [`edit`]: copy-except-and-append editing of encoded messages, `KeyValue` encoding;
-//! - [`stringify`]: `AnyValue`s as text (attribute maps, log bodies);
+//! - [`stringify`](mod@stringify): `AnyValue`s as text (attribute maps, log bodies);
 //! - [`json`]: OTLP/JSON at the edges.
 //!
 //! Outside this module nothing walks protobuf fields by number: components read through the

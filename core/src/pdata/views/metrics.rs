@@ -383,6 +383,70 @@ impl Iterator for Doubles<'_> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data point accessors every kind shares (each kind numbers its fields its own way)
+// ---------------------------------------------------------------------------------------------
+
+/// `new`, `bytes` and the fields every data point message has, numbered in `proto::$message`.
+macro_rules! point_accessors {
+    ($view:ident, $message:ident) => {
+        pub fn new(buf: &'a [u8]) -> Self {
+            $view { buf }
+        }
+
+        pub fn bytes(&self) -> &'a [u8] {
+            self.buf
+        }
+
+        pub fn attributes(&self) -> Attributes<'a> {
+            Attributes::new(self.buf, proto::$message::ATTRIBUTES)
+        }
+
+        pub fn start_time_unix_nano(&self) -> Result<u64, WireError> {
+            fixed64_field(self.buf, proto::$message::START_TIME_UNIX_NANO)
+        }
+
+        pub fn time_unix_nano(&self) -> Result<u64, WireError> {
+            fixed64_field(self.buf, proto::$message::TIME_UNIX_NANO)
+        }
+
+        /// `DataPointFlags` (bit 0: no recorded value).
+        pub fn flags(&self) -> Result<u32, WireError> {
+            Ok(varint_field(self.buf, proto::$message::FLAGS)? as u32)
+        }
+    };
+}
+
+/// The exemplars of a data point message that has them (all but summaries).
+macro_rules! exemplar_accessor {
+    ($message:ident) => {
+        pub fn exemplars(&self) -> Children<'a, ExemplarView<'a>> {
+            Children::new(self.buf, proto::$message::EXEMPLARS, ExemplarView::new)
+        }
+    };
+}
+
+/// The count and the optional sum, min and max of a histogram data point of either kind.
+macro_rules! histogram_accessors {
+    ($message:ident) => {
+        pub fn count(&self) -> Result<u64, WireError> {
+            fixed64_field(self.buf, proto::$message::COUNT)
+        }
+
+        pub fn sum(&self) -> Result<Option<f64>, WireError> {
+            optional_double(self.buf, proto::$message::SUM)
+        }
+
+        pub fn min(&self) -> Result<Option<f64>, WireError> {
+            optional_double(self.buf, proto::$message::MIN)
+        }
+
+        pub fn max(&self) -> Result<Option<f64>, WireError> {
+            optional_double(self.buf, proto::$message::MAX)
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
 // NumberDataPoint
 // ---------------------------------------------------------------------------------------------
 
@@ -402,14 +466,10 @@ pub struct NumberDataPointView<'a> {
 }
 
 impl<'a> NumberDataPointView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        NumberDataPointView { buf }
-    }
+    point_accessors!(NumberDataPointView, number_data_point);
+    exemplar_accessor!(number_data_point);
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.buf
-    }
-
+    /// Every scalar field, read in one pass.
     pub fn fields(&self) -> Result<NumberDataPointFields, WireError> {
         use proto::number_data_point::*;
         let mut p = NumberDataPointFields::default();
@@ -427,30 +487,9 @@ impl<'a> NumberDataPointView<'a> {
         Ok(p)
     }
 
-    pub fn attributes(&self) -> Attributes<'a> {
-        Attributes::new(self.buf, proto::number_data_point::ATTRIBUTES)
-    }
-
-    pub fn start_time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::number_data_point::START_TIME_UNIX_NANO)
-    }
-
-    pub fn time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::number_data_point::TIME_UNIX_NANO)
-    }
-
     /// The value; `None` when the point has neither `as_double` nor `as_int`.
     pub fn value(&self) -> Result<Option<NumberValue>, WireError> {
         number_value(self.buf, proto::number_data_point::AS_DOUBLE, proto::number_data_point::AS_INT)
-    }
-
-    pub fn exemplars(&self) -> Children<'a, ExemplarView<'a>> {
-        Children::new(self.buf, proto::number_data_point::EXEMPLARS, ExemplarView::new)
-    }
-
-    /// `DataPointFlags` (bit 0: no recorded value).
-    pub fn flags(&self) -> Result<u32, WireError> {
-        Ok(varint_field(self.buf, proto::number_data_point::FLAGS)? as u32)
     }
 }
 
@@ -477,14 +516,11 @@ pub struct HistogramDataPointView<'a> {
 }
 
 impl<'a> HistogramDataPointView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        HistogramDataPointView { buf }
-    }
+    point_accessors!(HistogramDataPointView, histogram_data_point);
+    exemplar_accessor!(histogram_data_point);
+    histogram_accessors!(histogram_data_point);
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.buf
-    }
-
+    /// Every scalar field, read in one pass.
     pub fn fields(&self) -> Result<HistogramDataPointFields, WireError> {
         use proto::histogram_data_point::*;
         let mut p = HistogramDataPointFields::default();
@@ -504,26 +540,6 @@ impl<'a> HistogramDataPointView<'a> {
         Ok(p)
     }
 
-    pub fn attributes(&self) -> Attributes<'a> {
-        Attributes::new(self.buf, proto::histogram_data_point::ATTRIBUTES)
-    }
-
-    pub fn start_time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::histogram_data_point::START_TIME_UNIX_NANO)
-    }
-
-    pub fn time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::histogram_data_point::TIME_UNIX_NANO)
-    }
-
-    pub fn count(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::histogram_data_point::COUNT)
-    }
-
-    pub fn sum(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::histogram_data_point::SUM)
-    }
-
     /// The count of each bucket (one more than the bounds).
     pub fn bucket_counts(&self) -> RepeatedScalars<'a> {
         RepeatedScalars::new(self.buf, proto::histogram_data_point::BUCKET_COUNTS, ScalarEncoding::Fixed64)
@@ -532,22 +548,6 @@ impl<'a> HistogramDataPointView<'a> {
     /// The upper bounds of the buckets but the last.
     pub fn explicit_bounds(&self) -> Doubles<'a> {
         Doubles::new(self.buf, proto::histogram_data_point::EXPLICIT_BOUNDS)
-    }
-
-    pub fn exemplars(&self) -> Children<'a, ExemplarView<'a>> {
-        Children::new(self.buf, proto::histogram_data_point::EXEMPLARS, ExemplarView::new)
-    }
-
-    pub fn flags(&self) -> Result<u32, WireError> {
-        Ok(varint_field(self.buf, proto::histogram_data_point::FLAGS)? as u32)
-    }
-
-    pub fn min(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::histogram_data_point::MIN)
-    }
-
-    pub fn max(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::histogram_data_point::MAX)
     }
 }
 
@@ -580,14 +580,11 @@ pub struct ExponentialHistogramDataPointView<'a> {
 }
 
 impl<'a> ExponentialHistogramDataPointView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        ExponentialHistogramDataPointView { buf }
-    }
+    point_accessors!(ExponentialHistogramDataPointView, exponential_histogram_data_point);
+    exemplar_accessor!(exponential_histogram_data_point);
+    histogram_accessors!(exponential_histogram_data_point);
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.buf
-    }
-
+    /// Every scalar field, read in one pass.
     pub fn fields(&self) -> Result<ExponentialHistogramDataPointFields<'a>, WireError> {
         use proto::exponential_histogram_data_point::*;
         let mut p = ExponentialHistogramDataPointFields::default();
@@ -612,26 +609,6 @@ impl<'a> ExponentialHistogramDataPointView<'a> {
         Ok(p)
     }
 
-    pub fn attributes(&self) -> Attributes<'a> {
-        Attributes::new(self.buf, proto::exponential_histogram_data_point::ATTRIBUTES)
-    }
-
-    pub fn start_time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::exponential_histogram_data_point::START_TIME_UNIX_NANO)
-    }
-
-    pub fn time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::exponential_histogram_data_point::TIME_UNIX_NANO)
-    }
-
-    pub fn count(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::exponential_histogram_data_point::COUNT)
-    }
-
-    pub fn sum(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::exponential_histogram_data_point::SUM)
-    }
-
     /// The resolution: bucket boundaries are powers of `2^(2^-scale)`.
     pub fn scale(&self) -> Result<i32, WireError> {
         Ok(decode_zigzag32(varint_field(self.buf, proto::exponential_histogram_data_point::SCALE)?))
@@ -649,22 +626,6 @@ impl<'a> ExponentialHistogramDataPointView<'a> {
     /// The buckets of negative values; absent reads as empty.
     pub fn negative(&self) -> Result<BucketsView<'a>, WireError> {
         Ok(BucketsView::new(bytes_field(self.buf, proto::exponential_histogram_data_point::NEGATIVE)?))
-    }
-
-    pub fn flags(&self) -> Result<u32, WireError> {
-        Ok(varint_field(self.buf, proto::exponential_histogram_data_point::FLAGS)? as u32)
-    }
-
-    pub fn exemplars(&self) -> Children<'a, ExemplarView<'a>> {
-        Children::new(self.buf, proto::exponential_histogram_data_point::EXEMPLARS, ExemplarView::new)
-    }
-
-    pub fn min(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::exponential_histogram_data_point::MIN)
-    }
-
-    pub fn max(&self) -> Result<Option<f64>, WireError> {
-        optional_double(self.buf, proto::exponential_histogram_data_point::MAX)
     }
 
     pub fn zero_threshold(&self) -> Result<f64, WireError> {
@@ -720,14 +681,9 @@ pub struct SummaryDataPointView<'a> {
 }
 
 impl<'a> SummaryDataPointView<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        SummaryDataPointView { buf }
-    }
+    point_accessors!(SummaryDataPointView, summary_data_point);
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.buf
-    }
-
+    /// Every scalar field, read in one pass.
     pub fn fields(&self) -> Result<SummaryDataPointFields, WireError> {
         use proto::summary_data_point::*;
         let mut p = SummaryDataPointFields::default();
@@ -745,18 +701,6 @@ impl<'a> SummaryDataPointView<'a> {
         Ok(p)
     }
 
-    pub fn attributes(&self) -> Attributes<'a> {
-        Attributes::new(self.buf, proto::summary_data_point::ATTRIBUTES)
-    }
-
-    pub fn start_time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::summary_data_point::START_TIME_UNIX_NANO)
-    }
-
-    pub fn time_unix_nano(&self) -> Result<u64, WireError> {
-        fixed64_field(self.buf, proto::summary_data_point::TIME_UNIX_NANO)
-    }
-
     pub fn count(&self) -> Result<u64, WireError> {
         fixed64_field(self.buf, proto::summary_data_point::COUNT)
     }
@@ -767,10 +711,6 @@ impl<'a> SummaryDataPointView<'a> {
 
     pub fn quantile_values(&self) -> Children<'a, ValueAtQuantileView<'a>> {
         Children::new(self.buf, proto::summary_data_point::QUANTILE_VALUES, ValueAtQuantileView::new)
-    }
-
-    pub fn flags(&self) -> Result<u32, WireError> {
-        Ok(varint_field(self.buf, proto::summary_data_point::FLAGS)? as u32)
     }
 }
 
