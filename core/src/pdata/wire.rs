@@ -1,8 +1,10 @@
 //! A minimal, allocation-free reader of the protobuf wire format.
 //!
 //! Views (`super::views`) are built on [`Fields`], which walks the fields of one encoded
-//! message in place. Nothing here allocates; every error is a [`WireError`] naming what was
-//! malformed, so a corrupt request is refused, never half-read.
+//! message in place, and [`RepeatedScalars`], which reads a repeated number field in either of
+//! its encodings (packed or one field per element). Nothing here allocates; every error is a
+//! [`WireError`] naming what was malformed, so a corrupt request is refused, never half-read.
+//! The writing half (varints, length prefixes) serves `super::edit` and `super::Regroup`.
 
 use std::fmt;
 
