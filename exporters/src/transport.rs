@@ -1,7 +1,8 @@
 //! What the two OTLP exporters share: the `compression`, `tls`, `auth` and `headers` keys,
 //! endpoint checks, and reading a server's partial-success answer.
 
-use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::pdata::views::ExportResponseView;
+use weir_core::pdata::WireError;
 use weir_core::Signal;
 
 pub use weir_core::compression::Compression;
@@ -55,31 +56,12 @@ pub struct PartialSuccess {
 }
 
 impl PartialSuccess {
-    /// Reads `partial_success` from an encoded `Export*ServiceResponse`:
-    ///
-    /// ```text
-    /// response        1: Export*PartialSuccess
-    /// PartialSuccess  1: rejected items (int64)   2: error_message (string)
-    /// ```
-    ///
-    /// `None` when it is absent or empty (full success).
+    /// Reads `partial_success` from an encoded `Export*ServiceResponse` (through
+    /// [`ExportResponseView`]). `None` when it is absent or empty (full success).
     pub fn from_protobuf(response: &[u8]) -> Result<Option<PartialSuccess>, WireError> {
-        let mut out = PartialSuccess { rejected: 0, error_message: String::new() };
-        for f in Fields::new(response) {
-            let f = f?;
-            if f.number != 1 {
-                continue;
-            }
-            for pf in Fields::new(f.bytes()?) {
-                let pf = pf?;
-                match pf.number {
-                    1 => out.rejected = pf.varint()? as i64,
-                    2 => out.error_message = String::from_utf8_lossy(pf.bytes()?).into_owned(),
-                    _ => {}
-                }
-            }
-        }
-        Ok(out.non_empty())
+        let Some(ps) = ExportResponseView::new(response).partial_success()? else { return Ok(None) };
+        let error_message = String::from_utf8_lossy(ps.error_message_bytes()?).into_owned();
+        Ok(PartialSuccess { rejected: ps.rejected()?, error_message }.non_empty())
     }
 
     /// Reads `partialSuccess` from an OTLP/JSON response; `None` when absent, empty, or not
