@@ -173,7 +173,6 @@ struct State {
     leading: serde_json::Map<String, serde_json::Value>,
     processors: Vec<Processor<LogRecord>>,
     spans: Option<Spans>,
-    resource: Option<Arc<Resource>>,
 }
 
 impl State {
@@ -183,13 +182,11 @@ impl State {
         processors: Vec<Processor<LogRecord>>,
         spans: Option<Spans>,
     ) -> State {
-        let resource = resource
-            .or_else(|| Some(Arc::new(Resource::new(&weir_core::config::telemetry::ResourceConfig::default()))));
         let mut leading = serde_json::Map::new();
         if !config.disable_zap_resource {
-            if let Some(r) = &resource {
-                leading.insert("resource".into(), serde_json::Value::Object(r.to_json()));
-            }
+            let resource = resource
+                .unwrap_or_else(|| Arc::new(Resource::new(&weir_core::config::telemetry::ResourceConfig::default())));
+            leading.insert("resource".into(), serde_json::Value::Object(resource.to_json()));
         }
         for (k, v) in &config.initial_fields {
             leading.insert(k.clone(), v.clone());
@@ -205,7 +202,6 @@ impl State {
             leading,
             processors,
             spans,
-            resource,
         }
     }
 

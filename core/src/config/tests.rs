@@ -23,6 +23,7 @@ use crate::component::{
 };
 use crate::exporterhelper::ExporterSettings;
 use crate::registry::Registry;
+use serde::Deserialize;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -533,14 +534,18 @@ fn with_service(service_body: &str) -> String {
 fn telemetry_defaults_to_info_console_logs_and_metrics_on_localhost_8888() {
     let config = loads(&with_service(""));
     let t = &config.telemetry;
-    assert_eq!((t.logs.level.as_str(), t.logs.encoding.as_str()), ("info", "console"));
+    assert_eq!((t.logs.level.as_str(), t.logs.encoding), ("info", telemetry::LogEncoding::Console));
     assert_eq!((t.metrics.level.as_str(), t.metrics.address.as_deref()), ("normal", None));
     assert!(t.metrics.readers.is_none(), "the default reader is implied, not written");
     assert_eq!(t.metrics.endpoint().as_deref(), Some("localhost:8888"));
 
     let config = loads(&with_service("  telemetry:\n    logs:\n      encoding: json\n"));
     let t = &config.telemetry;
-    assert_eq!((t.logs.level.as_str(), t.logs.encoding.as_str()), ("info", "json"), "unset keys keep defaults");
+    assert_eq!(
+        (t.logs.level.as_str(), t.logs.encoding),
+        ("info", telemetry::LogEncoding::Json),
+        "unset keys keep defaults"
+    );
     assert_eq!(t.metrics.endpoint().as_deref(), Some("localhost:8888"));
 }
 
