@@ -166,8 +166,9 @@ pub fn metric_level(name: &str) -> Level {
 impl MetricsView {
     /// weir's metrics as this view shows them, read from the recorder.
     pub fn families(&self) -> Vec<Family> {
+        let recorder = prometheus();
         process_metrics();
-        self.apply(parse_text(&with_help(&prometheus().render())))
+        self.apply(parse_text(&with_help(&recorder.render())))
     }
 
     /// The Prometheus text of [`MetricsView::families`].

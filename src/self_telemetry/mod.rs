@@ -191,6 +191,10 @@ impl SelfTelemetry {
     /// Starts what `config` asks for and points the logging layer (`logs`) at it. On an
     /// error nothing of it is left running.
     pub async fn start(config: &TelemetryConfig, logging: Option<&logs::LogHandle>) -> Result<SelfTelemetry, String> {
+        // The recorder is installed before any pipeline is built: components take their
+        // metric handles when they are built, and a handle taken before the recorder exists
+        // records nothing, ever.
+        weir_core::telemetry::prometheus();
         let resource = Arc::new(Resource::new(&config.resource));
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
