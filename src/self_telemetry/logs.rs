@@ -56,7 +56,10 @@ pub fn init() -> Option<LogHandle> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(LogLevel::Info));
-    let state = Arc::new(RwLock::new(State::new(&LogsConfig::default(), None, Vec::new(), None)));
+    let mut state = State::new(&LogsConfig::default(), None, Vec::new(), None);
+    // The defaults write to stderr, which always opens.
+    let _ = state.open();
+    let state = Arc::new(RwLock::new(state));
     let layer = SelfLayer { state: state.clone() };
     tracing_subscriber::registry().with(filter).with(layer).try_init().ok()?;
     Some(LogHandle { filter: handle, state })
