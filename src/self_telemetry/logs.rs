@@ -268,7 +268,7 @@ impl Sampler {
         if n <= self.config.initial {
             return true;
         }
-        self.config.thereafter > 0 && (n - self.config.initial) % self.config.thereafter == 0
+        self.config.thereafter > 0 && (n - self.config.initial).is_multiple_of(self.config.thereafter)
     }
 }
 

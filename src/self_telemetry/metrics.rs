@@ -61,10 +61,17 @@ fn start_nanos() -> u64 {
     now_nanos().saturating_sub(uptime)
 }
 
+/// A series' labels, as rendered.
+type Labels = Vec<(String, String)>;
+
+/// A histogram series being gathered: labels (less `le`), `(bound, cumulative count)`
+/// buckets, sum, count.
+type HistogramSeries = (Labels, Vec<(f64, f64)>, f64, f64);
+
 /// Cumulative values of the previous export, per metric and label set (for delta).
 #[derive(Default)]
 pub struct Previous {
-    values: HashMap<(String, Vec<(String, String)>), Vec<f64>>,
+    values: HashMap<(String, Labels), Vec<f64>>,
     at: u64,
 }
 
@@ -134,9 +141,9 @@ pub fn to_otlp(
             }
             "histogram" => {
                 // Group `_bucket`, `_sum` and `_count` samples by their labels (less `le`).
-                let mut series: Vec<(Vec<(String, String)>, Vec<(f64, f64)>, f64, f64)> = Vec::new();
+                let mut series: Vec<HistogramSeries> = Vec::new();
                 for s in &f.samples {
-                    let key: Vec<(String, String)> = s.labels.iter().filter(|(k, _)| k != "le").cloned().collect();
+                    let key: Labels = s.labels.iter().filter(|(k, _)| k != "le").cloned().collect();
                     let i = match series.iter().position(|(k, ..)| *k == key) {
                         Some(i) => i,
                         None => {

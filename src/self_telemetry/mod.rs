@@ -236,7 +236,7 @@ impl SelfTelemetry {
             }
             if let Some(pull) = reader.pull.as_ref().and_then(|p| p.exporter.prometheus.as_ref()) {
                 let mut extra_labels = Vec::new();
-                if pull.without_scope_info == Some(false) {
+                if !pull.without().0 {
                     extra_labels.push(("otel_scope_name".to_string(), METER_NAME.to_string()));
                 }
                 if let Some(filter) = &pull.with_resource_constant_labels {

@@ -555,6 +555,16 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
+    /// `(without_scope_info, without_units, without_type_suffix)` with the Collector's
+    /// defaults (true) re-applied to the ones not written, as its migration does.
+    pub fn without(&self) -> (bool, bool, bool) {
+        (
+            self.without_scope_info.unwrap_or(true),
+            self.without_units.unwrap_or(true),
+            self.without_type_suffix.unwrap_or(true),
+        )
+    }
+
     pub fn address(&self) -> String {
         let host = self.host.clone().unwrap_or_else(|| "localhost".into());
         format!("{host}:{}", self.port.unwrap_or(9464))

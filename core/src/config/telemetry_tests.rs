@@ -97,7 +97,7 @@ fn prometheus_reader_with_host_only_gets_the_collectors_defaults() {
     assert_eq!(t.metrics.endpoints(), ["[::0]:8888"]);
     let readers = t.metrics.effective_readers();
     let prom = readers[0].pull.as_ref().unwrap().exporter.prometheus.as_ref().unwrap();
-    assert_eq!(prom.without_scope_info.unwrap_or(true), true);
+    assert_eq!(prom.without(), (true, true, true), "the Collector's defaults, re-applied");
     assert_eq!(t.logs, LogsConfig::default());
 }
 
