@@ -77,18 +77,11 @@ fn level_filter(level: LogLevel) -> tracing_subscriber::EnvFilter {
 }
 
 impl LogHandle {
-    /// Applies `logs` (and `traces`' sampler): new outputs, format, sampling, processors.
-    /// The outputs are opened first: when one cannot be, nothing changes.
-    pub fn apply(
-        &self,
-        logs: &LogsConfig,
-        traces: &TracesConfig,
-        resource: Arc<Resource>,
-        log_processors: Vec<Processor<LogRecord>>,
-        span_processors: Vec<Processor<SpanRecord>>,
-    ) -> Result<(), String> {
-        let spans = (!span_processors.is_empty()).then(|| Spans::new(traces, span_processors));
-        let mut new = State::new(logs, Some(resource), log_processors, spans);
+    /// Applies `logs`: new outputs, format, level, sampling (processors are attached
+    /// separately, once they run: [`LogHandle::attach_processors`]). The outputs are opened
+    /// first: when one cannot be, nothing changes.
+    pub fn apply(&self, logs: &LogsConfig, resource: Arc<Resource>) -> Result<(), String> {
+        let mut new = State::new(logs, Some(resource), Vec::new(), None);
         new.open()?;
         {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
@@ -99,6 +92,20 @@ impl LogHandle {
         }
         let _ = self.filter.reload(level_filter(logs.level));
         Ok(())
+    }
+
+    /// Hands every log event to `log_processors` and weir's own spans (sampled as `traces`
+    /// says) to `span_processors` from now on.
+    pub fn attach_processors(
+        &self,
+        traces: &TracesConfig,
+        log_processors: Vec<Processor<LogRecord>>,
+        span_processors: Vec<Processor<SpanRecord>>,
+    ) {
+        let spans = (!span_processors.is_empty()).then(|| Spans::new(traces, span_processors));
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.processors = log_processors;
+        state.spans = spans;
     }
 
     /// Stops handing records and spans to processors (they are being shut down).

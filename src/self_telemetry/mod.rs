@@ -216,6 +216,11 @@ impl SelfTelemetry {
         stop: &CancellationToken,
         tasks: &mut Vec<JoinHandle<()>>,
     ) -> Result<(), String> {
+        // The log format and outputs first, so that what starting the rest says is written
+        // as configured.
+        if let Some(l) = logging {
+            l.apply(&config.logs, resource.clone())?;
+        }
         let m = &config.metrics;
         if m.address.is_some() {
             let why = if m.readers.is_some() { "readers are set, so it is ignored" } else { "use readers::pull" };
@@ -269,7 +274,7 @@ impl SelfTelemetry {
             }
         }
         if let Some(l) = logging {
-            l.apply(&config.logs, &config.traces, resource.clone(), log_processors, span_processors)?;
+            l.attach_processors(&config.traces, log_processors, span_processors);
         }
         Ok(())
     }
