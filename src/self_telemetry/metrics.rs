@@ -120,18 +120,19 @@ pub fn to_otlp(
                 }
             }
         };
+        let number = |labels: &[(String, String)], start: u64, value: f64| NumberDataPoint {
+            attributes: attrs(labels),
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsDouble(value)),
+            ..Default::default()
+        };
         let data = match f.kind.as_str() {
             "counter" => {
                 let points = f
                     .samples
                     .iter()
-                    .map(|s| NumberDataPoint {
-                        attributes: attrs(&s.labels),
-                        start_time_unix_nano: point_start,
-                        time_unix_nano: now,
-                        value: Some(number_data_point::Value::AsDouble(diff(&s.labels, vec![s.value])[0])),
-                        ..Default::default()
-                    })
+                    .map(|s| number(&s.labels, point_start, diff(&s.labels, vec![s.value])[0]))
                     .collect();
                 metric::Data::Sum(Sum {
                     data_points: points,
@@ -194,16 +195,8 @@ pub fn to_otlp(
                 metric::Data::Histogram(Histogram { data_points: points, aggregation_temporality: temporality as i32 })
             }
             _ => {
-                let points = f
-                    .samples
-                    .iter()
-                    .map(|s| NumberDataPoint {
-                        attributes: attrs(&s.labels),
-                        time_unix_nano: now,
-                        value: Some(number_data_point::Value::AsDouble(s.value)),
-                        ..Default::default()
-                    })
-                    .collect();
+                // Gauges have no start time.
+                let points = f.samples.iter().map(|s| number(&s.labels, 0, s.value)).collect();
                 metric::Data::Gauge(Gauge { data_points: points })
             }
         };
