@@ -1,8 +1,10 @@
-//! The `weir` package's library: the registry of every component this build has. The `weir`
+//! The `weir` package's library: the registry of every component this build has (the `weir`
 //! binary and the `weir-simulate` tool both build their registry here, so they know the same
-//! components.
+//! components), and weir's own telemetry (`service::telemetry`: [`self_telemetry`]).
 
 use weir_core::Registry;
+
+pub mod self_telemetry;
 
 /// Every component this build has: one line per component crate.
 pub fn registry() -> Registry {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_util::sync::CancellationToken;
 use weir::registry;
+use weir::self_telemetry::logs::{LogHandle, SPAN_TARGET};
+use weir::self_telemetry::SelfTelemetry;
 use weir_core::component::Kind;
 use weir_core::config::{self, Config, ConfigErrors};
 use weir_core::runtime::{Service, ServiceOptions};
@@ -63,7 +64,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logging = init_logging();
+    // Logging starts before the configuration is read, so what loading says is printed;
+    // `service::telemetry::logs` is applied once it is loaded.
+    let logging = weir::self_telemetry::logs::init();
     let registry = registry();
     match cli.command {
         Command::Components => {
@@ -163,36 +166,7 @@ impl Source {
     }
 }
 
-/// The log filter for `level` (`RUST_LOG` overrides it).
-fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
-    tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn")))
-}
-
-type LogLevel = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
-
-/// Starts logging to stderr at `info` before anything else, so that what loading the
-/// configuration says (an unset `${env:VAR}`, say) is printed; the configuration's
-/// `service::telemetry::logs::level` is applied once it is loaded. Colours only on a terminal,
-/// and never with `NO_COLOR` set (no-color.org).
-fn init_logging() -> Option<LogLevel> {
-    use std::io::IsTerminal;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(log_filter("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_target(false).with_ansi(colour).with_writer(std::io::stderr);
-    tracing_subscriber::registry().with(filter).with(fmt).try_init().ok().map(|_| handle)
-}
-
-/// Applies `service::telemetry::logs::level`.
-fn apply_log_level(handle: &Option<LogLevel>, level: &str) {
-    if let Some(h) = handle {
-        let _ = h.reload(log_filter(level));
-    }
-}
-
-async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: Option<LogLevel>) -> ExitCode {
+async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: Option<LogHandle>) -> ExitCode {
     let registry = registry();
     let source = match config_path {
         Some(p) => Source::File(p),
@@ -207,21 +181,25 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: 
             return ExitCode::FAILURE;
         }
     };
-    apply_log_level(&logging, &config.telemetry.logs.level);
-    tracing::info!(message = "Starting weir.", version = env!("CARGO_PKG_VERSION"), config = %source.name());
-
-    let mut metrics_server = match start_metrics(&config).await {
-        Ok(m) => m,
+    let mut telemetry = match SelfTelemetry::start(&config.telemetry, logging.as_ref()).await {
+        Ok(t) => t,
         Err(e) => {
-            tracing::error!(message = "Cannot serve metrics.", error = %e);
+            tracing::error!(message = "Cannot start weir's own telemetry (service::telemetry).", error = %e);
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(message = "Starting weir.", version = env!("CARGO_PKG_VERSION"), config = %source.name());
     let health = Health::default();
-    let mut service = match Service::start(&config, &registry, ServiceOptions { health: health.clone() }).await {
+    let started = {
+        // Spans are timed from creation to drop; they are not entered across awaits.
+        let _span = tracing::info_span!(target: SPAN_TARGET, "weir.start", config = %source.name(), pipelines = config.pipelines.len());
+        Service::start(&config, &registry, ServiceOptions { health: health.clone() }).await
+    };
+    let mut service = match started {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(message = "Cannot start the pipelines.", error = %e);
+            telemetry.shutdown(logging.as_ref()).await;
             return ExitCode::FAILURE;
         }
     };
@@ -241,6 +219,7 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: 
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
+                let span = tracing::info_span!(target: SPAN_TARGET, "weir.reload", config = %source.name(), outcome = tracing::field::Empty);
                 tracing::info!(message = "SIGHUP received: reloading the configuration.", config = %source.name());
                 let new = match source.load(&registry) {
                     Ok(c) => c,
@@ -249,6 +228,7 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: 
                             tracing::error!(message = "Configuration error.", error = %err);
                         }
                         tracing::error!(message = "The new configuration is invalid; the running pipelines keep running unchanged.", errors = e.0.len());
+                        span.record("outcome", "invalid");
                         continue;
                     }
                 };
@@ -256,23 +236,21 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: 
                 match Service::start(&new, &registry, ServiceOptions { health: health.clone() }).await {
                     Ok(s) => {
                         service = s;
-                        if new.telemetry.metrics.endpoint() != running_config.telemetry.metrics.endpoint() {
-                            metrics_server.0.cancel();
-                            match start_metrics(&new).await {
-                                Ok(m) => metrics_server = m,
-                                Err(e) => tracing::error!(message = "Cannot serve metrics at the new address.", error = %e),
-                            }
+                        if new.telemetry != *telemetry.config() {
+                            telemetry = reload_telemetry(telemetry, &new.telemetry, logging.as_ref()).await;
                         }
-                        apply_log_level(&logging, &new.telemetry.logs.level);
                         running_config = new;
+                        span.record("outcome", "reloaded");
                         tracing::info!(message = "Configuration reloaded.");
                     }
                     Err(e) => {
                         tracing::error!(message = "The new configuration could not start; restarting the previous one.", error = %e);
+                        span.record("outcome", "rolled_back");
                         match Service::start(&running_config, &registry, ServiceOptions { health: health.clone() }).await {
                             Ok(s) => service = s,
                             Err(e) => {
                                 tracing::error!(message = "The previous configuration could not restart either.", error = %e);
+                                telemetry.shutdown(logging.as_ref()).await;
                                 return ExitCode::FAILURE;
                             }
                         }
@@ -282,30 +260,54 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: 
         }
     }
     tracing::info!(message = "Received a termination signal: draining pipelines.");
-    let drained = tokio::time::timeout(shutdown_timeout, service.shutdown()).await.is_ok();
-    metrics_server.0.cancel();
-    let _ = metrics_server.1.await;
-    if drained {
-        ExitCode::SUCCESS
-    } else {
+    let drained = {
+        let span = tracing::info_span!(target: SPAN_TARGET, "weir.shutdown", drained = tracing::field::Empty);
+        let drained = tokio::time::timeout(shutdown_timeout, service.shutdown()).await.is_ok();
+        span.record("drained", drained);
+        drained
+    };
+    if !drained {
         tracing::error!(
             message = "Shutdown did not finish in time; data still in flight was lost.",
             timeout = %config::duration::format(shutdown_timeout)
         );
+    }
+    // Last: the final metrics export and the processors' flush carry the shutdown's logs
+    // and spans.
+    telemetry.shutdown(logging.as_ref()).await;
+    if drained {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::FAILURE
     }
 }
 
-type MetricsServer = (CancellationToken, tokio::task::JoinHandle<()>);
-
-async fn start_metrics(config: &Config) -> Result<MetricsServer, weir_core::BuildError> {
-    let stop = CancellationToken::new();
-    match config.telemetry.metrics.endpoint() {
-        Some(addr) => {
-            let task =
-                weir_core::telemetry::serve_metrics(&addr, stop.clone()).await.map_err(weir_core::BuildError::new)?;
-            Ok((stop, task))
+/// Replaces the running `service::telemetry` with `new` (servers rebind, readers and
+/// processors restart); when `new` cannot start, the previous settings are started again.
+async fn reload_telemetry(
+    old: SelfTelemetry,
+    new: &config::TelemetryConfig,
+    logging: Option<&LogHandle>,
+) -> SelfTelemetry {
+    let previous = old.config().clone();
+    old.shutdown(logging).await;
+    match SelfTelemetry::start(new, logging).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(message = "The new service::telemetry could not start; keeping the previous one.", error = %e);
+            match SelfTelemetry::start(&previous, logging).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(message = "The previous service::telemetry could not restart either; weir runs without its own metrics export.", error = %e);
+                    SelfTelemetry::start(&config::TelemetryConfig { metrics: off(), ..Default::default() }, logging)
+                        .await
+                        .expect("telemetry with metrics off and no processors starts nothing that can fail")
+                }
+            }
         }
-        None => Ok((stop, tokio::spawn(async {}))),
     }
+}
+
+fn off() -> config::telemetry::MetricsConfig {
+    config::telemetry::MetricsConfig { level: config::telemetry::Level::None, ..Default::default() }
 }

@@ -7,6 +7,7 @@
 //! (`receiver`, `transport`, `exporter`, `processor`, `data_type`). Counters are rendered with
 //! the `_total` suffix current Collector builds expose.
 
+pub use crate::config::telemetry::{Level, View};
 use crate::pdata::Signal;
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -41,6 +42,11 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// How long this process has been up (from the first use of weir's telemetry).
+pub fn uptime() -> std::time::Duration {
+    STARTED.get_or_init(|| (Instant::now(), SystemTime::now())).0.elapsed()
 }
 
 fn process_metrics() {
@@ -88,6 +94,9 @@ const HELP: &[(&str, &str)] = &[
     ("otelcol_process_uptime", "Seconds since the process started."),
     ("otelcol_process_memory_rss", "Resident memory of the process, in bytes."),
     ("otelcol_process_cpu_seconds", "CPU seconds (user and system) the process used."),
+    ("weir_self_telemetry_exported_", "weir's own telemetry (metric points, log records, spans) exported over OTLP or to the console, outside the pipelines."),
+    ("weir_self_telemetry_export_failed_", "weir's own telemetry that could not be exported (the export failed or timed out)."),
+    ("weir_self_telemetry_dropped_", "weir's own log records and spans dropped because a telemetry processor's queue (max_queue_size) was full."),
 ];
 
 /// `text` with a `# HELP` line before every `# TYPE` line that has none (the recorder only
@@ -115,17 +124,265 @@ fn with_help(text: &str) -> String {
     out
 }
 
-/// Serves `/metrics` on `addr` until `shutdown`.
-pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<JoinHandle<()>, String> {
-    let handle = prometheus();
+/// Serves `/metrics` on `addr` until `shutdown`, as `view` selects.
+pub async fn serve_metrics(
+    addr: &str,
+    view: Arc<MetricsView>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, String> {
     let app = axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || async move {
-            process_metrics();
-            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], with_help(&handle.render()))
+        axum::routing::get(move || {
+            let view = view.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], view.render_text()) }
         }),
     );
     serve(addr, app, shutdown, "service::telemetry::metrics").await
+}
+
+/// Which of weir's metrics a reader shows, and how: `service::telemetry::metrics::level`,
+/// its `views`, and a `pull` reader's label options.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsView {
+    pub level: Level,
+    pub views: Vec<View>,
+    /// Labels added to every series (`otel_scope_name`, `with_resource_constant_labels`).
+    pub extra_labels: Vec<(String, String)>,
+}
+
+/// The lowest `metrics::level` at which a metric is recorded. `basic` keeps what the
+/// Collector's basic level has (receivers, exporters and their queues, the process);
+/// processors' own metrics (batch, memory_limiter, tail sampling, …) and Kafka's come from
+/// `normal` on. weir has no `detailed`-only metrics.
+pub fn metric_level(name: &str) -> Level {
+    const BASIC: [&str; 4] = ["otelcol_receiver_", "otelcol_exporter_", "otelcol_process_", "weir_self_telemetry_"];
+    if BASIC.iter().any(|p| name.starts_with(p)) {
+        Level::Basic
+    } else {
+        Level::Normal
+    }
+}
+
+impl MetricsView {
+    /// weir's metrics as this view shows them, read from the recorder.
+    pub fn families(&self) -> Vec<Family> {
+        let recorder = prometheus();
+        process_metrics();
+        self.apply(parse_text(&with_help(&recorder.render())))
+    }
+
+    /// The Prometheus text of [`MetricsView::families`].
+    pub fn render_text(&self) -> String {
+        render_text(&self.families())
+    }
+
+    /// Applies the level, the views and the extra labels to `families`.
+    pub fn apply(&self, families: Vec<Family>) -> Vec<Family> {
+        let mut out = Vec::with_capacity(families.len());
+        'family: for mut f in families {
+            if self.level == Level::None || metric_level(f.base_name()) > self.level {
+                continue;
+            }
+            for v in &self.views {
+                if !v.selects(f.base_name(), &f.kind) {
+                    continue;
+                }
+                if v.drops() {
+                    continue 'family;
+                }
+                let Some(stream) = &v.stream else { continue };
+                if let Some(keys) = &stream.attribute_keys {
+                    f.keep_labels(|l| keys.allows(l));
+                }
+                if let Some(d) = &stream.description {
+                    f.help = d.clone();
+                }
+                if let Some(n) = &stream.name {
+                    f.rename(n);
+                }
+            }
+            if !self.extra_labels.is_empty() {
+                for s in &mut f.samples {
+                    for (k, v) in &self.extra_labels {
+                        if !s.labels.iter().any(|(l, _)| l == k) {
+                            s.labels.push((k.clone(), v.clone()));
+                        }
+                    }
+                }
+            }
+            out.push(f);
+        }
+        out
+    }
+}
+
+/// One metric family of the Prometheus text format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// As rendered: counters with `_total`.
+    pub name: String,
+    /// `counter`, `gauge`, `histogram` (or `summary`, `untyped`).
+    pub kind: String,
+    pub help: String,
+    pub samples: Vec<Sample>,
+}
+
+/// One sample line: `name{labels} value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Family {
+    /// The instrument's name: without the `_total` of counters (as OTLP has it).
+    pub fn base_name(&self) -> &str {
+        if self.kind == "counter" {
+            self.name.strip_suffix("_total").unwrap_or(&self.name)
+        } else {
+            &self.name
+        }
+    }
+
+    fn rename(&mut self, base: &str) {
+        let old = self.name.clone();
+        let new = if self.kind == "counter" { format!("{base}_total") } else { base.to_string() };
+        for s in &mut self.samples {
+            if let Some(rest) = s.name.strip_prefix(&old) {
+                s.name = format!("{new}{rest}");
+            }
+        }
+        self.name = new;
+    }
+
+    /// Keeps the labels `keep` accepts (and a histogram's `le`); samples that become equal
+    /// are summed.
+    fn keep_labels(&mut self, keep: impl Fn(&str) -> bool) {
+        let mut merged: Vec<Sample> = Vec::with_capacity(self.samples.len());
+        for mut s in std::mem::take(&mut self.samples) {
+            s.labels.retain(|(k, _)| k == "le" || keep(k));
+            match merged.iter_mut().find(|m| m.name == s.name && m.labels == s.labels) {
+                Some(m) => m.value += s.value,
+                None => merged.push(s),
+            }
+        }
+        self.samples = merged;
+    }
+}
+
+/// Reads the Prometheus text format (what the recorder renders).
+pub fn parse_text(text: &str) -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    let mut help: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, h) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name.to_string(), h.to_string()));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let h = help.take().filter(|(n, _)| n == name).map(|(_, h)| h).unwrap_or_default();
+            out.push(Family { name: name.to_string(), kind: kind.trim().to_string(), help: h, samples: Vec::new() });
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            let Some(sample) = parse_sample(line) else { continue };
+            match out.last_mut().filter(|f| sample.name.starts_with(&f.name)) {
+                Some(f) => f.samples.push(sample),
+                None => out.push(Family {
+                    name: sample.name.clone(),
+                    kind: "untyped".into(),
+                    help: String::new(),
+                    samples: vec![sample],
+                }),
+            }
+        }
+    }
+    out
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let (name, rest) = match line.find(['{', ' ']) {
+        Some(i) => line.split_at(i),
+        None => return None,
+    };
+    let mut labels = Vec::new();
+    let mut rest = rest;
+    if let Some(mut r) = rest.strip_prefix('{') {
+        loop {
+            r = r.trim_start_matches([',', ' ']);
+            if let Some(after) = r.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let (key, after) = r.split_once("=\"")?;
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                let (i, c) = chars.next()?;
+                match c {
+                    '\\' => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    '"' => break i,
+                    c => value.push(c),
+                }
+            };
+            labels.push((key.trim().to_string(), value));
+            r = &after[end + 1..];
+        }
+    }
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample { name: name.to_string(), labels, value })
+}
+
+/// Writes families back as Prometheus text.
+pub fn render_text(families: &[Family]) -> String {
+    let mut out = String::new();
+    for f in families {
+        out.push_str(&format!("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.kind));
+        for s in &f.samples {
+            out.push_str(&s.name);
+            if !s.labels.is_empty() {
+                let labels: Vec<String> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| {
+                        format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+                    })
+                    .collect();
+                out.push_str(&format!("{{{}}}", labels.join(",")));
+            }
+            let v = if s.value == f64::INFINITY {
+                "+Inf".to_string()
+            } else if s.value == f64::NEG_INFINITY {
+                "-Inf".to_string()
+            } else {
+                s.value.to_string()
+            };
+            out.push_str(&format!(" {v}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Counters of weir's own telemetry export, per signal (`metric_points`, `log_records`,
+/// `spans`).
+pub fn self_telemetry_exported(item: &'static str, n: usize) {
+    metrics::counter!(format!("weir_self_telemetry_exported_{item}")).increment(n as u64);
+}
+
+pub fn self_telemetry_export_failed(item: &'static str, n: usize) {
+    metrics::counter!(format!("weir_self_telemetry_export_failed_{item}")).increment(n as u64);
+}
+
+pub fn self_telemetry_dropped(item: &'static str, n: usize) {
+    metrics::counter!(format!("weir_self_telemetry_dropped_{item}")).increment(n as u64);
 }
 
 /// Binds `addr` and serves `app` until `shutdown`.
@@ -332,6 +589,71 @@ mod tests {
         assert_eq!(
             out.lines().filter(|l| l.starts_with("# TYPE")).count(),
             out.lines().filter(|l| l.starts_with("# HELP")).count()
+        );
+    }
+
+    #[test]
+    fn prometheus_text_round_trips_through_families() {
+        let text = "# HELP a_total Things.\n# TYPE a_total counter\na_total{receiver=\"otlp\",transport=\"grpc\"} 3\na_total{receiver=\"o\\\"q\",transport=\"http\"} 4\n\n\
+                    # HELP h Sizes.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 5.5\nh_count 2\n\n";
+        let families = parse_text(text);
+        assert_eq!(families.len(), 2);
+        assert_eq!(families[0].base_name(), "a");
+        assert_eq!(families[0].samples[1].labels[0], ("receiver".to_string(), "o\"q".to_string()));
+        assert_eq!(families[1].samples[1].value, 2.0);
+        assert_eq!(parse_text(&render_text(&families)), families);
+    }
+
+    fn family(name: &str, kind: &str) -> Family {
+        let sample = |t: &str, v: f64| Sample {
+            name: name.to_string(),
+            labels: vec![("exporter".into(), "otlp".into()), ("transport".into(), t.into())],
+            value: v,
+        };
+        Family {
+            name: name.into(),
+            kind: kind.into(),
+            help: "h".into(),
+            samples: vec![sample("grpc", 1.0), sample("http", 2.0)],
+        }
+    }
+
+    #[test]
+    fn level_basic_keeps_receivers_and_exporters_only() {
+        let view = MetricsView { level: Level::Basic, ..MetricsView::default() };
+        let out = view.apply(vec![
+            family("otelcol_exporter_sent_spans_total", "counter"),
+            family("otelcol_processor_batch_timeout_trigger_send_total", "counter"),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, "otelcol_exporter_sent_spans_total");
+        assert!(MetricsView { level: Level::None, ..MetricsView::default() }
+            .apply(vec![family("otelcol_exporter_sent_spans_total", "counter")])
+            .is_empty());
+    }
+
+    #[test]
+    fn views_drop_rename_describe_and_merge_labels() {
+        let view = |yaml: &str| -> View { crate::config::yaml::parse(yaml, &|_| None).unwrap().deserialize().unwrap() };
+        let m = MetricsView {
+            level: Level::Detailed,
+            views: vec![
+                view("selector: {instrument_name: otelcol_processor_*}\nstream: {aggregation: {drop: {}}}"),
+                view("selector: {instrument_name: otelcol_exporter_sent_spans}\nstream: {name: sent, description: Sent., attribute_keys: {excluded: [transport]}}"),
+            ],
+            extra_labels: vec![("otel_scope_name".into(), "weir".into())],
+        };
+        let out = m.apply(vec![
+            family("otelcol_exporter_sent_spans_total", "counter"),
+            family("otelcol_processor_incoming_items_total", "counter"),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].name.as_str(), out[0].help.as_str()), ("sent_total", "Sent."));
+        assert_eq!(out[0].samples.len(), 1, "series equal without `transport` are summed");
+        assert_eq!(out[0].samples[0].value, 3.0);
+        assert_eq!(
+            out[0].samples[0].labels,
+            [("exporter".to_string(), "otlp".to_string()), ("otel_scope_name".to_string(), "weir".to_string())]
         );
     }
 

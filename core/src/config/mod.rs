@@ -9,15 +9,16 @@
 //! a closed set, the valid choices.
 
 pub mod duration;
+pub mod telemetry;
 pub mod yaml;
 
 use crate::component::{Capability, ComponentId, Kind};
 use crate::pdata::Signal;
 use crate::registry::{AnyConfig, Registry};
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+pub use telemetry::TelemetryConfig;
 use yaml::{DeError, Location, Node, NodeKind};
 
 /// One problem in a configuration file.
@@ -77,86 +78,6 @@ pub struct PipelineConfig {
     pub receivers: Vec<ComponentId>,
     pub processors: Vec<ComponentId>,
     pub exporters: Vec<ComponentId>,
-}
-
-/// `service::telemetry`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// Weir's own logs.
-    pub logs: TelemetryLogs,
-    /// Weir's own metrics, served for Prometheus.
-    pub metrics: TelemetryMetrics,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryLogs {
-    /// `debug`, `info`, `warn` or `error`. Default `info`; `RUST_LOG` overrides it.
-    pub level: String,
-    /// `console` (human) or `json`. Default `console`.
-    pub encoding: String,
-}
-
-impl Default for TelemetryLogs {
-    fn default() -> Self {
-        TelemetryLogs { level: "info".into(), encoding: "console".into() }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryMetrics {
-    /// `none` turns the Prometheus endpoint off; `basic`, `normal` (default), `detailed` keep it.
-    pub level: String,
-    /// Where `/metrics` is served. Default `localhost:8888`, as the Collector.
-    pub address: String,
-    /// The Collector's newer form; a `pull` `prometheus` reader sets `address` from its host and port.
-    pub readers: Vec<MetricReader>,
-}
-
-impl Default for TelemetryMetrics {
-    fn default() -> Self {
-        TelemetryMetrics { level: "normal".into(), address: "localhost:8888".into(), readers: Vec::new() }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricReader {
-    pub pull: PullReader,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullReader {
-    pub exporter: PullExporter,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullExporter {
-    pub prometheus: PrometheusReader,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusReader {
-    pub host: String,
-    pub port: u16,
-}
-
-impl TelemetryMetrics {
-    /// The address `/metrics` is served on, or `None` when turned off.
-    pub fn endpoint(&self) -> Option<String> {
-        if self.level == "none" {
-            return None;
-        }
-        match self.readers.first() {
-            Some(r) => Some(format!("{}:{}", r.pull.exporter.prometheus.host, r.pull.exporter.prometheus.port)),
-            None => Some(self.address.clone()),
-        }
-    }
 }
 
 /// A loaded, checked configuration.
@@ -392,7 +313,13 @@ fn load_service(node: &Node, registry: &Registry, config: &mut Config, errors: &
                 load_pipelines(v, registry, config, errors);
             }
             "telemetry" => match v.deserialize::<TelemetryConfig>() {
-                Ok(t) => config.telemetry = t,
+                Ok(t) => {
+                    for (path, message) in t.validate() {
+                        let (loc, _) = v.locate(&path);
+                        errors.at(loc, format!("service::telemetry::{path}"), message);
+                    }
+                    config.telemetry = t;
+                }
                 Err(e) => errors.de("service::telemetry".into(), e),
             },
             other => errors.at(

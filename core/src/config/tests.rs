@@ -23,6 +23,7 @@ use crate::component::{
 };
 use crate::exporterhelper::ExporterSettings;
 use crate::registry::Registry;
+use serde::Deserialize;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -533,15 +534,19 @@ fn with_service(service_body: &str) -> String {
 fn telemetry_defaults_to_info_console_logs_and_metrics_on_localhost_8888() {
     let config = loads(&with_service(""));
     let t = &config.telemetry;
-    assert_eq!((t.logs.level.as_str(), t.logs.encoding.as_str()), ("info", "console"));
-    assert_eq!((t.metrics.level.as_str(), t.metrics.address.as_str()), ("normal", "localhost:8888"));
-    assert!(t.metrics.readers.is_empty());
+    assert_eq!((t.logs.level.as_str(), t.logs.encoding), ("info", telemetry::LogEncoding::Console));
+    assert_eq!((t.metrics.level.as_str(), t.metrics.address.as_deref()), ("normal", None));
+    assert!(t.metrics.readers.is_none(), "the default reader is implied, not written");
     assert_eq!(t.metrics.endpoint().as_deref(), Some("localhost:8888"));
 
     let config = loads(&with_service("  telemetry:\n    logs:\n      encoding: json\n"));
     let t = &config.telemetry;
-    assert_eq!((t.logs.level.as_str(), t.logs.encoding.as_str()), ("info", "json"), "unset keys keep defaults");
-    assert_eq!(t.metrics.address, "localhost:8888");
+    assert_eq!(
+        (t.logs.level.as_str(), t.logs.encoding),
+        ("info", telemetry::LogEncoding::Json),
+        "unset keys keep defaults"
+    );
+    assert_eq!(t.metrics.endpoint().as_deref(), Some("localhost:8888"));
 }
 
 #[test]
@@ -569,11 +574,11 @@ fn telemetry_metrics_endpoint_from_address_reader_or_level_none() {
 fn telemetry_unknown_key_lists_the_valid_keys() {
     assert_eq!(
         errors(&with_service("  telemetry:\n    logs:\n      levle: debug\n")),
-        ["pipelines.yaml:8:7: service::telemetry::logs: unknown field `levle`, expected `level` or `encoding`"]
+        ["pipelines.yaml:8:7: service::telemetry::logs: unknown field `levle`, expected one of `level`, `development`, `encoding`, `disable_caller`, `disable_stacktrace`, `sampling`, `output_paths`, `error_output_paths`, `initial_fields`, `processors`, `disable_zap_resource`"]
     );
     assert_eq!(
-        errors(&with_service("  telemetry:\n    traces:\n      level: none\n")),
-        ["pipelines.yaml:7:5: service::telemetry: unknown field `traces`, expected `logs` or `metrics`"]
+        errors(&with_service("  telemetry:\n    tracez:\n      level: none\n")),
+        ["pipelines.yaml:7:5: service::telemetry: unknown field `tracez`, expected one of `logs`, `metrics`, `traces`, `resource`"]
     );
     assert_eq!(
         errors(&with_service("  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: x\n                port: http\n")),
