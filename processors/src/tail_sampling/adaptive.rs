@@ -147,9 +147,9 @@ const URGENT: usize = 2;
 /// The relative change of the total input (beyond its noise) that is taken as a change of load.
 const STEP_CHANGE: f64 = 0.10;
 /// An interval whose input runs at this many times the expected rate (over at least a tenth of
-/// an interval's worth, and [`BURST_MIN_TRACES`] traces) is cut short.
+/// a twentieth of an interval's worth, and [`BURST_MIN_TRACES`] traces) is cut short.
 const BURST: f64 = 2.0;
-const BURST_MIN_TRACES: f64 = 50.0;
+const BURST_MIN_TRACES: f64 = 30.0;
 /// Cold start: before the first rate table, spans are kept with p = 1 until this share of one
 /// interval's budget has been kept; then the first table is computed from what was seen.
 const COLD_GUARD: f64 = 0.25;
@@ -460,7 +460,8 @@ impl Adaptive {
             max_share: c.priority.max_share,
             coverage: (!c.coverage_interval.is_zero()).then_some(c.coverage_interval),
             latency_quantile: c.priority.latency_quantile,
-            latency_threshold_ns: (!c.priority.latency_threshold.is_zero()).then(|| nanos(&c.priority.latency_threshold)),
+            latency_threshold_ns: (!c.priority.latency_threshold.is_zero())
+                .then(|| nanos(&c.priority.latency_threshold)),
             latency_thresholds_ns: c.priority.latency_thresholds.iter().map(|(k, d)| (k.clone(), nanos(d))).collect(),
             errors_are_priority: c.priority.errors,
             priority_attribute: c.priority.attribute.clone(),
@@ -548,22 +549,32 @@ impl Adaptive {
         let spans = t.spans as f64;
         // What keeping this trace with p = 1 costs beyond what the table would keep.
         let extra = spans * (1.0 - p_table);
+        // A key seen for the first time since the last adjustment (no rate yet), or one with
+        // no kept trace in its current coverage window, keeps with p = 1 if the coverage
+        // tokens allow: so a new key is represented and counted exactly from its first
+        // traces, while a flood of new keys is held to the tokens.
+        let fresh = state.rates[stratum].is_none() && table.has_table;
         let uncovered = extra > 0.0
-            && self.coverage.is_some_and(|c| {
-                // Windows of `coverage_interval` from the epoch. A key with at least one trace
-                // a second starts its window at an offset (from a hash of the key) in the
-                // window's first half, which spreads these keeps over time instead of
-                // bursting at each window's start; rarer keys start at the window's start.
-                let window = c.as_secs_f64();
-                let offset = if state.trace_rate >= 1.0 { key_offset(&key) * window / 2.0 } else { 0.0 };
-                let since = now.duration_since(epoch).as_secs_f64();
-                let start =
-                    epoch + Duration::from_secs_f64(((since - offset) / window).floor().max(0.0) * window + offset);
-                since >= offset && state.last_kept.is_none_or(|t| t < start)
-            });
+            && (fresh
+                || self.coverage.is_some_and(|c| {
+                    // Windows of `coverage_interval` from the epoch. A key with at least one trace
+                    // a second starts its window at an offset (from a hash of the key) in the
+                    // window's first half, which spreads these keeps over time instead of
+                    // bursting at each window's start; rarer keys start at the window's start.
+                    let window = c.as_secs_f64();
+                    let offset = if state.trace_rate >= 1.0 { key_offset(&key) * window / 2.0 } else { 0.0 };
+                    let since = now.duration_since(epoch).as_secs_f64();
+                    let start =
+                        epoch + Duration::from_secs_f64(((since - offset) / window).floor().max(0.0) * window + offset);
+                    since >= offset && state.last_kept.is_none_or(|t| t < start)
+                }));
         // A coverage keep is paced by the coverage tokens; without one the trace is decided by
         // the table (and the key stays uncovered for its next trace).
-        let covered_now = uncovered && table.coverage_tokens >= extra;
+        // A new or rare key (fewer than 10 traces a window) may borrow up to one bucket: their
+        // keeps are few traces, and they should not lose them to a burst of busier keys.
+        let cap = COVERAGE_SHARE * self.budget * self.interval.as_secs_f64();
+        let rare = fresh || self.coverage.is_some_and(|c| state.trace_rate * c.as_secs_f64() < 10.0);
+        let covered_now = uncovered && (table.coverage_tokens >= extra || (rare && table.coverage_tokens > -cap));
         if covered_now {
             table.coverage_tokens -= extra;
             table.coverage_spent += extra;
@@ -636,11 +647,16 @@ impl Adaptive {
             let t = &self.table;
             // Cold start: no table yet and a quarter of an interval's budget kept already.
             let cold = !t.has_table && t.interval_kept >= COLD_GUARD * self.budget * interval;
-            // A burst: input at twice the expected rate, over at least a tenth of an
-            // interval's worth of it (a 10× step is caught within 20 ms).
+            // A burst: input at twice the expected rate, over at least a twentieth of an
+            // interval's worth of it (a 10× step is caught within ~10 ms).
             let burst = t.interval_traces >= BURST_MIN_TRACES
-                && t.interval_spans > BURST * t.expected_rate * elapsed.as_secs_f64().max(interval / 10.0);
-            if (cold || burst) && !elapsed.is_zero() {
+                && t.interval_spans > BURST * t.expected_rate * elapsed.as_secs_f64().max(interval / 20.0);
+            // An output burst: kept at twice the budget's rate over at least a quarter of an
+            // interval's worth of it — traffic the table did not foresee (an error storm: a
+            // stratum kept whole whose rate jumped while the total did not).
+            let flood =
+                t.has_table && t.interval_kept > BURST * self.budget * elapsed.as_secs_f64().max(interval / 4.0);
+            if (cold || burst || flood) && !elapsed.is_zero() {
                 self.adjust(elapsed.as_secs_f64());
                 self.table.interval_start = Some(now);
                 self.table.next_adjust = Some(now + self.next_interval(now));
@@ -741,9 +757,9 @@ impl Adaptive {
             keys = t.keys.len()
         );
 
-        // Coverage keeps come off the top. Priority takes what it needs up to its ceiling —
-        // errors (and the attribute) before latency outliers — and normal traffic gets the
-        // rest.
+        // Coverage keeps come off the top. Priority takes what it needs of the rest up to its
+        // ceiling — errors (and the attribute) before latency outliers — and normal traffic
+        // gets what priority leaves.
         let available = (budget - t.coverage_rate).max(0.0);
         let mut strata: [Vec<(f64, &mut f64)>; STRATA] = [Vec::new(), Vec::new(), Vec::new()];
         for s in t.keys.values_mut() {
@@ -760,14 +776,15 @@ impl Adaptive {
         // A key new to a stratum takes the stratum's mean probability: what the table keeps of
         // it on average, so new keys (a flood of them included) are not kept wholesale.
         let used = [normal_used, slow_used, urgent_used];
-        t.new_key_probabilities = std::array::from_fn(|i| if totals[i] > 0.0 { (used[i] / totals[i]).min(1.0) } else { 1.0 });
         for (i, entries) in strata.iter_mut().enumerate() {
             for (r, p) in entries.iter_mut() {
                 if *r <= 0.0 {
-                    **p = t.new_key_probabilities[i];
+                    **p = if totals[i] > 0.0 { (used[i] / totals[i]).min(1.0) } else { 1.0 };
                 }
             }
         }
+        t.new_key_probabilities =
+            std::array::from_fn(|i| if totals[i] > 0.0 { (used[i] / totals[i]).min(1.0) } else { 1.0 });
 
         self.metrics.input.set(input);
         self.metrics.output.set(measured);

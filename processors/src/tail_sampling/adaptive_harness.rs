@@ -412,6 +412,9 @@ fn adjusted_counts_estimate_true_counts_per_service_and_key_without_bias() {
     // Per key (200 keys, some sampled hard): at most 1% beyond |z| 3, none beyond 4.5, and
     // the z-scores centred on 0.
     let zs: Vec<f64> = by_key.values().filter(|g| g[2] > 0.0).map(z).collect();
+    for (k, g) in by_key.iter().filter(|(_, g)| g[2] > 0.0 && z(g).abs() > 3.0) {
+        eprintln!("key {k}: true {:.0}, estimated {:.0}, sd {:.1}, z {:.2}", g[0], g[1], g[2].sqrt(), z(g));
+    }
     let beyond = zs.iter().filter(|z| z.abs() > 3.0).count();
     assert!(zs.len() >= 30, "{} sampled keys", zs.len());
     assert!(beyond as f64 <= 0.01 * zs.len() as f64, "{beyond} of {} keys beyond |z| 3", zs.len());
@@ -495,10 +498,12 @@ fn max_one_second_window(decided: &[Decided], seconds: usize) -> (f64, f64) {
     worst
 }
 
-/// The issue's workload: ~20,000 spans/s, 1% error traces and 1% 10× slow traces.
+/// The issue's workload: ~20,000 spans/s, 1% error traces and 1% 10× slow traces. (Error
+/// rates are per key, so the traffic-weighted rate depends on the Zipf draw: ×1.75 makes it
+/// ~1%.)
 fn issue_workload(seed: u64, keys: usize) -> Workload {
     let mut w = Workload::new(seed, keys);
-    w.error_boost = 2.0;
+    w.error_boost = 1.75;
     w.outlier_rate = 0.01;
     w
 }
@@ -551,11 +556,14 @@ fn a_10x_step_settles_within_10_percent_in_5_s_without_a_burst() {
 #[test]
 fn critical_recall_is_at_least_90_percent_at_a_2_5_percent_budget_with_2_percent_critical_traces() {
     for seed in 1..=3 {
-        // 500 spans/s of 20,000: 2.5%. Critical: errors (1% of traces), 10× latency outliers
-        // (1%) and traces over one second.
+        // 500 spans/s of 20,000: 2.5%. Critical: errors (1% of traces) and 10× latency
+        // outliers (1%); no key is slow in absolute terms (medians 5–100 ms), so the critical
+        // traces are 2%.
         let mut policy = Adaptive::new("adaptive", &config(500.0, 1000)).unwrap();
         let mut w = issue_workload(seed, 200);
+        w.keys.iter_mut().for_each(|k| k.median_ms = k.median_ms.min(100.0));
         let (mut traces, mut critical, mut kept, mut kept_spans) = (0u64, 0u64, 0u64, 0.0);
+        let mut kinds = [[0u64; 3]; 3];
         run(
             &mut policy,
             &mut w,
@@ -568,13 +576,27 @@ fn critical_recall_is_at_least_90_percent_at_a_2_5_percent_budget_with_2_percent
                 if d.trace.critical() {
                     critical += 1;
                     kept += d.keep as u64;
+                    let kind = if d.trace.error {
+                        0
+                    } else if d.trace.outlier {
+                        1
+                    } else {
+                        2
+                    };
+                    kinds[kind][0] += 1;
+                    kinds[kind][1] += d.keep as u64;
+                    kinds[kind][2] += d.priority as u64;
                 }
             },
+        );
+        eprintln!(
+            "seed {seed}: [total, kept, flagged] errors {:?}, 10× outliers {:?}, over 1 s {:?}",
+            kinds[0], kinds[1], kinds[2]
         );
         let share = critical as f64 / traces as f64;
         let recall = kept as f64 / critical as f64;
         eprintln!("seed {seed}: {critical} critical traces ({:.2}%), recall {recall:.3}", 100.0 * share);
-        assert!((0.018..0.03).contains(&share), "seed {seed}: {:.2}% critical traces", 100.0 * share);
+        assert!((0.018..0.022).contains(&share), "seed {seed}: {:.2}% critical traces", 100.0 * share);
         assert!(recall >= 0.90, "seed {seed}: {kept} of {critical} critical traces kept ({recall:.3})");
         let output = kept_spans / 120.0;
         assert!((output / 500.0 - 1.0).abs() <= 0.05, "seed {seed}: {output:.0} spans/s kept against 500");
@@ -583,12 +605,13 @@ fn critical_recall_is_at_least_90_percent_at_a_2_5_percent_budget_with_2_percent
 
 #[test]
 fn critical_traffic_above_the_ceiling_is_sampled_errors_before_slow_with_correct_counts() {
-    // 4% errors and 4% outliers against a 2.5% budget: critical traffic alone is over 3× the
+    // 10% errors and 4% outliers against a 10% budget: critical traffic alone is 1.4× the
     // budget. Errors take the ceiling (90%); slow traces get what errors leave (nothing);
     // normal traffic keeps its 10%.
-    let mut policy = Adaptive::new("adaptive", &config(500.0, 1000)).unwrap();
+    let budget = 2000.0;
+    let mut policy = Adaptive::new("adaptive", &config(budget, 1000)).unwrap();
     let mut w = Workload::new(21, 200);
-    w.error_boost = 8.0;
+    w.error_boost = 20.0;
     w.outlier_rate = 0.04;
     let (mut err_spans, mut err_kept, mut err_estimate, mut slow_kept, mut normal_kept) = (0.0, 0.0, 0.0, 0.0, 0.0);
     run(
@@ -623,11 +646,14 @@ fn critical_traffic_above_the_ceiling_is_sampled_errors_before_slow_with_correct
     let secs = 60.0;
     let (errors, slow, normal) = (err_kept / secs, slow_kept / secs, normal_kept / secs);
     eprintln!("kept spans/s: errors {errors:.0} (of {:.0}), slow {slow:.0}, normal {normal:.0}", err_spans / secs);
-    assert!(err_spans / secs > 1000.0, "errors alone are over the budget: {:.0} spans/s", err_spans / secs);
-    assert!((errors + slow) / 500.0 <= 0.95 && errors / 500.0 >= 0.80, "errors {errors:.0}, slow {slow:.0} spans/s");
+    assert!(err_spans / secs > budget, "errors alone are over the budget: {:.0} spans/s", err_spans / secs);
+    assert!((errors + slow) / budget <= 0.95 && errors / budget >= 0.80, "errors {errors:.0}, slow {slow:.0} spans/s");
     assert!(slow <= 0.1 * errors, "errors first: slow {slow:.0} spans/s kept beside errors {errors:.0}");
-    assert!(normal >= 0.08 * 500.0, "the rest keeps its share: {normal:.0} spans/s");
-    assert!((err_estimate / err_spans - 1.0).abs() <= 0.03, "error spans estimated {err_estimate:.0} of {err_spans:.0}");
+    assert!(normal >= 0.08 * budget, "the rest keeps its share: {normal:.0} spans/s");
+    assert!(
+        (err_estimate / err_spans - 1.0).abs() <= 0.03,
+        "error spans estimated {err_estimate:.0} of {err_spans:.0}"
+    );
 }
 
 #[test]
@@ -793,7 +819,8 @@ impl EmaThroughput {
         } else {
             self.rates.get(&key).copied().unwrap_or(1.0)
         };
-        let threshold = sampling::threshold_for_probability(1.0 / rate).map(|th| th.max(t.incoming_threshold.unwrap_or(0)));
+        let threshold =
+            sampling::threshold_for_probability(1.0 / rate).map(|th| th.max(t.incoming_threshold.unwrap_or(0)));
         let keep = threshold.is_some_and(|th| t.randomness >= th);
         self.burst_count += spans;
         if self.burst_multiple > 0.0 && self.updates >= self.burst_delay && self.burst_count >= self.burst_threshold {
@@ -915,14 +942,12 @@ fn study(s: &Scenario, which: usize, budget: f64, seed: u64) -> StudyRow {
     let summaries: Vec<TraceSummary> = traces.iter().map(|(_, tr)| w.summary(tr)).collect();
     let t0 = Instant::now();
     let mut a = Sampler::new(which, budget);
-    let decisions: Vec<(bool, Option<u64>)> = traces
-        .iter()
-        .zip(&summaries)
-        .map(|((at, _), sum)| a.decide(sum, t0 + Duration::from_secs_f64(*at)))
-        .collect();
+    let decisions: Vec<(bool, Option<u64>)> =
+        traces.iter().zip(&summaries).map(|((at, _), sum)| a.decide(sum, t0 + Duration::from_secs_f64(*at))).collect();
     // The second replica: the same traces, decided after a jitter of up to 200 ms.
     let mut jitter = Rng(seed ^ 0x5eed);
-    let mut order: Vec<(f64, usize)> = traces.iter().enumerate().map(|(i, (at, _))| (at + 0.2 * jitter.uniform(), i)).collect();
+    let mut order: Vec<(f64, usize)> =
+        traces.iter().enumerate().map(|(i, (at, _))| (at + 0.2 * jitter.uniform(), i)).collect();
     order.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut b = Sampler::new(which, budget);
     let mut agree = 0u64;
