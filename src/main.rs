@@ -1,6 +1,4 @@
-//! The `weir` command line: run, validate, list components.
-
-mod simulate;
+//! The `weir` command line: run, validate, list components, simulate.
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -8,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
+use weir::registry;
 use weir_core::component::Kind;
 use weir_core::config::{self, Config, ConfigErrors};
 use weir_core::runtime::{Service, ServiceOptions};
@@ -62,19 +61,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     config::duration::parse(s)
 }
 
-/// Every component this build has: one line per component crate.
-fn registry() -> Registry {
-    let mut r = Registry::new();
-    weir_receivers::register(&mut r);
-    weir_processors::register(&mut r);
-    weir_exporters::register(&mut r);
-    #[cfg(feature = "clickhouse")]
-    weir_clickhouse::register(&mut r);
-    #[cfg(feature = "kafka")]
-    weir_kafka::register(&mut r);
-    r
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -94,13 +80,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Simulate { config, input } => match simulate::run(&config, &input, registry()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("weir simulate: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Simulate { config, input } => simulate(&config, &input),
         Command::Run { config, shutdown_timeout } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
@@ -110,6 +90,27 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(run(config, shutdown_timeout))
+        }
+    }
+}
+
+/// `weir simulate`: runs the `weir-simulate` tool installed beside this binary (it replays on
+/// tokio's paused clock, which the daemon does not carry; see simulate/src/main.rs).
+fn simulate(config: &Path, input: &Path) -> ExitCode {
+    let tool = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("weir-simulate")));
+    let Some(tool) = tool.filter(|t| t.is_file()) else {
+        eprintln!(
+            "weir simulate: the weir-simulate tool is not installed next to this weir; build it with \
+             `cargo build --release -p weir-simulate` (it lands beside target/release/weir)"
+        );
+        return ExitCode::FAILURE;
+    };
+    match std::process::Command::new(&tool).arg("--config").arg(config).arg("--input").arg(input).status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("weir simulate: cannot run {}: {e}", tool.display());
+            ExitCode::FAILURE
         }
     }
 }
@@ -269,7 +270,8 @@ async fn start_metrics(config: &Config) -> Result<MetricsServer, weir_core::Buil
     let stop = CancellationToken::new();
     match config.telemetry.metrics.endpoint() {
         Some(addr) => {
-            let task = weir_core::telemetry::serve_metrics(&addr, stop.clone()).await?;
+            let task =
+                weir_core::telemetry::serve_metrics(&addr, stop.clone()).await.map_err(weir_core::BuildError::new)?;
             Ok((stop, task))
         }
         None => Ok((stop, tokio::spawn(async {}))),

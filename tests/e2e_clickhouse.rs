@@ -8,6 +8,8 @@
 //!    and operation, error logs of a service) return the right rows.
 //! 2. The server is killed while data keeps coming, then restarted on the same port and data
 //!    directory: weir retries, and every span arrives exactly once.
+//! 3. Over TLS (`https://` with the test CA in `tls::ca_file`) every span arrives; without the
+//!    CA the server's certificate is refused and nothing is written.
 
 mod common;
 
@@ -44,13 +46,20 @@ struct ClickHouseShim {
 
 impl ClickHouseShim {
     fn start(port: u16, data: &Path) -> ClickHouseShim {
+        Self::start_with(port, data, None)
+    }
+
+    /// Also serves HTTPS on `tls.0` with the certificate and key files `tls.1` and `tls.2`.
+    fn start_with(port: u16, data: &Path, tls: Option<(u16, &Path, &Path)>) -> ClickHouseShim {
         let check = Command::new(python()).args(["-c", "import chdb"]).output().expect("run python3");
         assert!(check.status.success(), "{INSTALL_HINT}\n{}", String::from_utf8_lossy(&check.stderr));
         let log = data.with_extension("log");
-        let child = Command::new(python())
-            .arg(repo_root().join("tests/clients/clickhouse_chdb_http.py"))
-            .arg(port.to_string())
-            .arg(data)
+        let mut command = Command::new(python());
+        command.arg(repo_root().join("tests/clients/clickhouse_chdb_http.py")).arg(port.to_string()).arg(data);
+        if let Some((tls_port, cert, key)) = tls {
+            command.arg(tls_port.to_string()).arg(cert).arg(key);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(&log).expect("shim log")))
             .spawn()
@@ -659,4 +668,50 @@ fn a_server_stopped_and_restarted_during_a_run_gets_every_span_exactly_once() {
     let log = weir.log();
     let failure = log.lines().find(|l| l.contains("Inserting into ClickHouse failed")).unwrap_or_default();
     assert!(failure.contains("otel_traces") && failure.contains("Connection refused"), "{failure}");
+}
+
+#[test]
+fn an_https_endpoint_is_verified_with_the_configured_ca_and_gets_every_span() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ca = common::pki::new_ca();
+    let (cert, key) = common::pki::leaf(&ca, &["localhost", "127.0.0.1"]);
+    let (ca_file, cert_file, key_file) =
+        (data.path().join("ca.pem"), data.path().join("server.pem"), data.path().join("server-key.pem"));
+    for (path, pem) in [(&ca_file, ca.pem()), (&cert_file, cert), (&key_file, key)] {
+        std::fs::write(path, pem).expect("write pem");
+    }
+    let tls_port = free_port();
+    let ch =
+        ClickHouseShim::start_with(free_port(), &data.path().join("chdb"), Some((tls_port, &cert_file, &key_file)));
+    let t0 = now_ns() - 60_000_000_000;
+    let spans = test_spans(t0);
+
+    // Trusting the test CA: delivered.
+    let http = free_port();
+    let keys = format!("tls: {{ ca_file: \"{}\" }}", ca_file.display());
+    let cfg = config(http, tls_port, &keys).replace("endpoint: http://127.0.0.1", "endpoint: https://localhost");
+    let weir = Weir::start("clickhouse-tls", &cfg);
+    assert_eq!(post_protobuf(http, "/v1/traces", &traces_request(&spans)).0, 200);
+    let arrived = eventually(Duration::from_secs(60), || {
+        ch.count("SELECT count() FROM otel_e2e.otel_traces") == spans.len() as u64
+    });
+    assert!(
+        arrived,
+        "spans over TLS: {}\nweir: {}\nshim: {}",
+        ch.count("SELECT count() FROM otel_e2e.otel_traces"),
+        weir.log(),
+        ch.log()
+    );
+    drop(weir);
+
+    // Without the CA, the system roots do not know the server: nothing is written, and weir says why.
+    let http = free_port();
+    let cfg = config(http, tls_port, "")
+        .replace("endpoint: http://127.0.0.1", "endpoint: https://localhost")
+        .replace("database: otel_e2e", "database: otel_untrusted");
+    let weir = Weir::start("clickhouse-untrusted", &cfg);
+    assert_eq!(post_protobuf(http, "/v1/traces", &traces_request(&spans)).0, 200);
+    let refused = eventually(Duration::from_secs(30), || weir.log().contains("certificate"));
+    assert!(refused, "weir should log the certificate error: {}", weir.log());
+    assert_eq!(ch.count("SELECT count() FROM system.databases WHERE name = 'otel_untrusted'"), 0);
 }

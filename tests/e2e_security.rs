@@ -10,15 +10,13 @@
 mod common;
 
 use bytes::Bytes;
+use common::pki::{leaf, new_ca};
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
@@ -84,32 +82,6 @@ impl Pki {
         };
         settings.client_config(&[alpn]).expect("client TLS config").expect("TLS on")
     }
-}
-
-/// Distinct subject names matter: OpenSSL and BoringSSL (the Python SDK's gRPC) treat a leaf
-/// whose subject equals its issuer's as self-signed.
-fn named(mut params: CertificateParams, name: &str) -> CertificateParams {
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params
-}
-
-fn new_ca() -> CertifiedIssuer<'static, KeyPair> {
-    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut params =
-        named(CertificateParams::new(Vec::<String>::new()).expect("CA params"), &format!("weir test CA {n}"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
-}
-
-fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str]) -> (String, String) {
-    let key = KeyPair::generate().expect("key");
-    let owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let params = named(CertificateParams::new(owned).expect("params"), names[0]);
-    let cert = params.signed_by(&key, ca).expect("signed");
-    (cert.pem(), key.serialize_pem())
 }
 
 /// A receiver on `grpc` and `http` with `grpc_keys` / `http_keys` (flow-style YAML fragments)

@@ -1,6 +1,7 @@
-//! Authentication: the `bearertokenauth` extension and the `auth` key that points at it.
+//! Authentication as components use it: the `auth` key that names an authenticator extension,
+//! and the two faces such an extension offers.
 //!
-//! As in the Collector, a token is configured once, as an extension listed in
+//! As in the Collector, credentials are configured once, as an extension listed in
 //! `service::extensions`, and components name it:
 //!
 //! ```yaml
@@ -14,82 +15,22 @@
 //!   otlp: { endpoint: backend:4317, auth: { authenticator: bearertokenauth/clients } }
 //! ```
 //!
-//! A receiver then refuses every request whose `header` (default `authorization`) is not
-//! exactly `<scheme> <token>` (default scheme `Bearer`) — HTTP 401, gRPC `UNAUTHENTICATED` —
-//! before reading its body; an exporter sends that header with every request.
-//!
-//! Design:
-//!
-//! - **Resolved when the configuration is loaded.** [`crate::config::load_str`] checks that each
-//!   `auth::authenticator` names a configured `bearertokenauth` extension that is enabled in
-//!   `service::extensions`, and hands the extension's settings to the component's
-//!   [`AuthSettings`]; a component builds its [`BearerToken`] from there. No state is shared at
-//!   run time.
-//! - **Constant-time comparison.** The expected and received header values are compared with
-//!   `subtle`, so the time taken does not reveal how much of a guess was right (only whether
-//!   the lengths differ).
-//! - **`filename`** is read when the component is built: at start and at every reload
-//!   (SIGHUP), so a rotated token is picked up by a reload. Surrounding whitespace (a trailing
-//!   newline) is ignored.
+//! The loader checks that every `auth::authenticator` names a configured extension, enabled
+//! in `service::extensions`, whose type offers the capability the component needs (a
+//! [`ServerAuthenticator`] for receivers, a [`ClientAuthenticator`] for exporters). When
+//! components are built, [`crate::component::BuildContext`] hands them the running
+//! extension's authenticator by id. Nothing here knows a concrete extension type.
 
-use crate::component::{BuildContext, BuildError, ComponentConfig, Extension, ExtensionContext, ExtensionFactory};
-use async_trait::async_trait;
 use serde::Deserialize;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-use subtle::ConstantTimeEq;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-/// The extension type that authenticates with a bearer token.
-pub const BEARER_TOKEN_AUTH: &str = "bearertokenauth";
-
-/// `extensions::bearertokenauth[/name]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BearerTokenAuthConfig {
-    /// The token. Exactly one of `token` and `filename` must be set. Use `${env:VAR}` rather
-    /// than writing a secret into the file.
-    pub token: String,
-    /// A file holding the token (surrounding whitespace ignored), read at start and on reload.
-    pub filename: Option<PathBuf>,
-    /// Written before the token, separated by a space: `Bearer` (default). Empty sends and
-    /// expects the bare token.
-    pub scheme: String,
-    /// The header (gRPC metadata key) carrying the token: `authorization` (default).
-    pub header: String,
-}
-
-impl Default for BearerTokenAuthConfig {
-    fn default() -> Self {
-        BearerTokenAuthConfig {
-            token: String::new(),
-            filename: None,
-            scheme: "Bearer".into(),
-            header: "authorization".into(),
-        }
-    }
-}
-
-impl ComponentConfig for BearerTokenAuthConfig {
-    fn validate(&self) -> Result<(), String> {
-        BearerToken::new(self).map(|_| ())
-    }
-}
-
-/// A configured bearer token: what a server expects and a client sends.
-#[derive(Clone)]
-pub struct BearerToken {
-    header: http::HeaderName,
-    /// `<scheme> <token>`, or the bare token with an empty scheme.
-    value: http::HeaderValue,
-}
-
-impl std::fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token itself: this can end up in logs.
-        f.debug_struct("BearerToken").field("header", &self.header).finish_non_exhaustive()
-    }
+/// `auth`: which authenticator extension a server checks requests with, or a client adds
+/// credentials from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The extension's id, e.g. `bearertokenauth/clients`; it must be configured under
+    /// `extensions` and listed in `service::extensions`.
+    pub authenticator: String,
 }
 
 /// Why a request was not authenticated (the message goes back to the client).
@@ -101,234 +42,15 @@ pub enum AuthError {
     Invalid,
 }
 
-impl BearerToken {
-    /// Builds the token from the extension's settings, reading `filename` if set.
-    pub fn new(config: &BearerTokenAuthConfig) -> Result<BearerToken, String> {
-        let token = match (&config.filename, config.token.is_empty()) {
-            (Some(_), false) => return Err("token and filename are exclusive: set only one".into()),
-            (None, true) => return Err("token or filename must be set".into()),
-            (None, false) => config.token.clone(),
-            (Some(path), true) => read_token_file(path)?,
-        };
-        if token.is_empty() {
-            return Err(match &config.filename {
-                Some(path) => format!("filename: {} is empty", path.display()),
-                None => "token must not be empty".into(),
-            });
-        }
-        let header = http::HeaderName::from_bytes(config.header.as_bytes())
-            .map_err(|_| format!("header: {:?} is not a valid header name", config.header))?;
-        let value = if config.scheme.is_empty() { token } else { format!("{} {token}", config.scheme) };
-        let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
-            "token (or scheme) has characters a header value cannot hold (e.g. a newline inside it)".to_string()
-        })?;
-        value.set_sensitive(true);
-        Ok(BearerToken { header, value })
-    }
-
-    /// The header that carries the token.
-    pub fn header_name(&self) -> &http::HeaderName {
-        &self.header
-    }
-
-    /// The value a client sends: `<scheme> <token>`.
-    pub fn header_value(&self) -> &http::HeaderValue {
-        &self.value
-    }
-
-    /// Checks a request's headers (or gRPC metadata, which tonic keeps as HTTP/2 headers).
-    pub fn check(&self, headers: &http::HeaderMap) -> Result<(), AuthError> {
-        let mut values = headers.get_all(&self.header).iter();
-        let (Some(received), None) = (values.next(), values.next()) else {
-            return Err(if headers.contains_key(&self.header) { AuthError::Invalid } else { AuthError::Missing });
-        };
-        if received.is_empty() {
-            return Err(AuthError::Missing);
-        }
-        if bool::from(received.as_bytes().ct_eq(self.value.as_bytes())) {
-            Ok(())
-        } else {
-            Err(AuthError::Invalid)
-        }
-    }
+/// What a receiver asks an authenticator extension: may this request in?
+pub trait ServerAuthenticator: Send + Sync + 'static {
+    /// Checks a request's headers (gRPC metadata is kept as HTTP/2 headers by tonic), before
+    /// its body is read.
+    fn authenticate(&self, headers: &http::HeaderMap) -> Result<(), AuthError>;
 }
 
-/// The largest token file read; a token is a few hundred bytes at most.
-const MAX_TOKEN_FILE: u64 = 64 * 1024;
-
-/// Reads a token file: a regular file of at most [`MAX_TOKEN_FILE`] bytes of UTF-8, trimmed.
-fn read_token_file(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| format!("filename: cannot read {}: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
-        return Err(format!("filename: {} is not a regular file", path.display()));
-    }
-    let mut token = String::new();
-    file.take(MAX_TOKEN_FILE + 1).read_to_string(&mut token).map_err(cannot)?;
-    if token.len() as u64 > MAX_TOKEN_FILE {
-        return Err(format!("filename: {} is larger than {MAX_TOKEN_FILE} bytes: not a token", path.display()));
-    }
-    Ok(token.trim().to_string())
-}
-
-/// `auth`: which authenticator extension a server checks requests with, or a client adds
-/// credentials from.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    /// The extension's id, e.g. `bearertokenauth/clients`; it must be configured under
-    /// `extensions` and listed in `service::extensions`.
-    pub authenticator: String,
-    /// The extension's settings, filled in by the configuration loader.
-    #[serde(skip)]
-    resolved: Arc<OnceLock<BearerTokenAuthConfig>>,
-}
-
-impl PartialEq for AuthSettings {
-    fn eq(&self, other: &Self) -> bool {
-        self.authenticator == other.authenticator
-    }
-}
-
-impl AuthSettings {
-    /// Settings naming `authenticator`, already resolved to `config` (for tests and embedders
-    /// that build configurations without the loader).
-    pub fn resolved(authenticator: &str, config: BearerTokenAuthConfig) -> AuthSettings {
-        let settings = AuthSettings { authenticator: authenticator.to_string(), resolved: Arc::default() };
-        let _ = settings.resolved.set(config);
-        settings
-    }
-
-    /// Called by the loader with the settings of the extension `authenticator` names.
-    pub(crate) fn resolve(&self, config: &BearerTokenAuthConfig) {
-        // Set once per loaded configuration: a second load parses fresh settings.
-        let _ = self.resolved.set(config.clone());
-    }
-
-    /// The token to check or send.
-    pub fn bearer_token(&self) -> Result<BearerToken, BuildError> {
-        let config = self.resolved.get().ok_or_else(|| {
-            BuildError::new(format!(
-                "auth::authenticator {:?} was not resolved; load the configuration with weir_core::config",
-                self.authenticator
-            ))
-        })?;
-        BearerToken::new(config).map_err(|e| BuildError::new(format!("extension {:?}: {e}", self.authenticator)))
-    }
-}
-
-/// Factory of the `bearertokenauth` extension. The extension itself does nothing while
-/// running: the components that name it carry its token.
-pub struct BearerTokenAuthFactory;
-
-impl ExtensionFactory for BearerTokenAuthFactory {
-    type Config = BearerTokenAuthConfig;
-
-    fn type_name(&self) -> &'static str {
-        BEARER_TOKEN_AUTH
-    }
-
-    fn build(&self, _ctx: &BuildContext, config: &BearerTokenAuthConfig) -> Result<Box<dyn Extension>, BuildError> {
-        // Fails the start when the token file went away since the configuration was checked.
-        BearerToken::new(config).map_err(BuildError::new)?;
-        Ok(Box::new(BearerTokenAuthExtension))
-    }
-}
-
-struct BearerTokenAuthExtension;
-
-#[async_trait]
-impl Extension for BearerTokenAuthExtension {
-    async fn start(
-        self: Box<Self>,
-        _ctx: ExtensionContext,
-        _shutdown: CancellationToken,
-    ) -> Result<JoinHandle<()>, BuildError> {
-        Ok(tokio::spawn(async {}))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn token(yaml: &str) -> Result<BearerToken, String> {
-        let node = crate::config::yaml::parse(yaml, &|_| None).map_err(|e| e.message)?;
-        let c: BearerTokenAuthConfig = node.deserialize().map_err(|e| e.message)?;
-        c.validate()?;
-        BearerToken::new(&c)
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
-        let mut h = http::HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn the_right_token_with_the_default_scheme_and_header_is_accepted() {
-        let t = token("token: s3cret\n").unwrap();
-        assert_eq!(t.check(&headers(&[("authorization", "Bearer s3cret")])), Ok(()));
-        assert_eq!(t.header_value(), "Bearer s3cret");
-    }
-
-    #[test]
-    fn a_missing_wrong_or_repeated_token_is_refused() {
-        let t = token("token: s3cret\n").unwrap();
-        assert_eq!(t.check(&headers(&[])), Err(AuthError::Missing));
-        assert_eq!(t.check(&headers(&[("authorization", "")])), Err(AuthError::Missing));
-        assert_eq!(t.check(&headers(&[("authorization", "Bearer s3cre")])), Err(AuthError::Invalid));
-        assert_eq!(t.check(&headers(&[("authorization", "Bearer s3cret ")])), Err(AuthError::Invalid));
-        assert_eq!(t.check(&headers(&[("authorization", "Basic s3cret")])), Err(AuthError::Invalid));
-        assert_eq!(t.check(&headers(&[("authorization", "s3cret")])), Err(AuthError::Invalid));
-        let twice = headers(&[("authorization", "Bearer s3cret"), ("authorization", "Bearer s3cret")]);
-        assert_eq!(t.check(&twice), Err(AuthError::Invalid));
-    }
-
-    #[test]
-    fn custom_header_and_empty_scheme() {
-        let t = token("token: abc\nscheme: \"\"\nheader: x-api-key\n").unwrap();
-        assert_eq!(t.check(&headers(&[("x-api-key", "abc")])), Ok(()));
-        assert_eq!(t.check(&headers(&[("authorization", "abc")])), Err(AuthError::Missing));
-    }
-
-    #[test]
-    fn token_is_read_from_filename_without_surrounding_whitespace() {
-        let dir = std::env::temp_dir().join(format!("weir-auth-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("token");
-        std::fs::write(&file, "from-file\n").unwrap();
-        let t = token(&format!("filename: {}\n", file.display())).unwrap();
-        assert_eq!(t.check(&headers(&[("authorization", "Bearer from-file")])), Ok(()));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn token_and_filename_are_exclusive_and_one_is_required() {
-        assert!(token("token: a\nfilename: /x\n").unwrap_err().contains("exclusive"));
-        assert_eq!(token("scheme: Bearer\n").unwrap_err(), "token or filename must be set");
-        let err = token("filename: /nonexistent/weir-token\n").unwrap_err();
-        assert!(err.starts_with("filename: cannot read /nonexistent/weir-token"), "{err}");
-    }
-
-    #[test]
-    fn invalid_header_and_token_characters_are_named() {
-        assert!(token("token: a\nheader: \"x y\"\n").unwrap_err().starts_with("header:"));
-        assert!(token("token: \"a\\nb\"\n").unwrap_err().contains("header value"));
-    }
-
-    #[test]
-    fn special_files_are_not_read_as_tokens() {
-        let err = token("filename: /dev/zero\n").unwrap_err();
-        assert!(err.contains("is not a regular file"), "{err}");
-    }
-
-    #[test]
-    fn debug_output_never_shows_the_token() {
-        let t = token("token: s3cret\n").unwrap();
-        assert!(!format!("{t:?}").contains("s3cret"));
-    }
+/// What an exporter asks an authenticator extension: the credentials to send.
+pub trait ClientAuthenticator: Send + Sync + 'static {
+    /// Headers (gRPC metadata) to add to every request.
+    fn headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)>;
 }

@@ -1,30 +1,30 @@
-//! Component traits, factories and the registry.
+//! The component contract: what a receiver, processor, exporter or extension is, how it is
+//! configured, and what it is given when it is built.
 //!
-//! A component type (`otlp`, `batch`, …) is a factory: its name, the signals it supports, its
-//! config type (serde, `deny_unknown_fields`, with [`ComponentConfig::validate`]) and `build`.
-//! The [`Registry`] maps type names to factories; the binary fills it with one line per
-//! component crate.
+//! A component type (`otlp`, `batch`, …) is a factory: its type name, the signals it supports,
+//! its config type (serde, `deny_unknown_fields`, checked by [`ComponentConfig::validate`]) and
+//! `build`. The [`crate::registry::Registry`] maps type names to factories; the binary fills it
+//! with one `register` call per component crate. The data path the components plug into —
+//! [`Consumers`], [`Output`], [`Envelope`] — is [`crate::pipeline`]; the plumbing every
+//! exporter shares (queue, retry, timeout) is [`crate::exporterhelper`].
 //!
-//! The data path is receiver → channel → processor → channel → … → exporter:
-//!
-//! - a [`Receiver`] pushes [`Payload`]s into a [`Consumer`] per signal, which fans out to every
-//!   pipeline that lists the receiver;
-//! - a [`Processor`] is a task that reads [`Envelope`]s from a bounded channel and writes to an
-//!   [`Output`];
-//! - an [`Exporter`] only sends; timeout, retry, queueing, concurrency and acknowledgement are
-//!   the shared plumbing in [`crate::exporterhelper`].
+//! Extensions offer capabilities to other components by id: an authenticator (server or
+//! client side) or a storage. A component asks its [`BuildContext`] for the one its config
+//! names; the loader has already checked that the id names a configured extension, enabled in
+//! `service::extensions`, whose factory declares that capability.
 
-use crate::ack::{AckToken, Acks, Failure};
-use crate::config::yaml::{DeError, Node};
+use crate::ack::Failure;
+use crate::auth::{AuthSettings, ClientAuthenticator, ServerAuthenticator};
+use crate::config::yaml::Squash;
+use crate::exporterhelper::config::ExporterSettings;
 use crate::pdata::{Payload, Signal};
-use crate::telemetry::ReceiverMetrics;
+use crate::persistent_queue::LogOptions;
+use crate::pipeline::{Consumers, Envelope, Gate, Output};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -77,6 +77,34 @@ impl fmt::Display for ComponentId {
     }
 }
 
+/// The component kinds, as named in `pipelines.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Receiver,
+    Processor,
+    Exporter,
+    Extension,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+            Kind::Extension => "extension",
+        }
+    }
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receivers",
+            Kind::Processor => "processors",
+            Kind::Exporter => "exporters",
+            Kind::Extension => "extensions",
+        }
+    }
+}
+
 /// A component's configuration: deserialized from its section of `pipelines.yaml` (a missing
 /// or empty section gives `Default`), then validated.
 pub trait ComponentConfig: DeserializeOwned + Default + Send + Sync + 'static {
@@ -86,10 +114,74 @@ pub trait ComponentConfig: DeserializeOwned + Default + Send + Sync + 'static {
     }
 
     /// The `auth` settings in this config, with their key paths (`protocols::grpc::auth`), for
-    /// the loader to check and resolve against the configured authenticator extensions.
-    fn authenticators(&self) -> Vec<(&'static str, &crate::auth::AuthSettings)> {
+    /// the loader to check against the configured authenticator extensions.
+    fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
         Vec::new()
     }
+}
+
+/// A squashed config is checked part by part: the shared settings first.
+impl<T: ComponentConfig, S: ComponentConfig> ComponentConfig for Squash<T, S> {
+    fn validate(&self) -> Result<(), String> {
+        self.shared.validate()?;
+        self.own.validate()
+    }
+
+    fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
+        let mut all = self.shared.authenticators();
+        all.extend(self.own.authenticators());
+        all
+    }
+}
+
+/// An exporter's config: its own keys, and the plumbing's ([`ExporterSettings`]: `timeout`,
+/// `retry_on_failure`, `sending_queue`), which the runtime reads and the loader checks.
+/// Configs with those three fields get it from [`crate::exporter_config!`].
+pub trait ExporterConfig: ComponentConfig {
+    fn exporter_settings(&self) -> ExporterSettings;
+}
+
+/// A squashed exporter config keeps the plumbing's keys in its own part.
+impl<T: ExporterConfig, S: ComponentConfig> ExporterConfig for Squash<T, S> {
+    fn exporter_settings(&self) -> ExporterSettings {
+        self.own.exporter_settings()
+    }
+}
+
+/// What an extension can offer the components that name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    /// Checks the credentials of incoming requests (`auth` of a receiver).
+    ServerAuthenticator,
+    /// Adds credentials to outgoing requests (`auth` of an exporter).
+    ClientAuthenticator,
+    /// Keeps data on disk (`sending_queue::storage` of an exporter).
+    Storage,
+}
+
+impl Capability {
+    /// The words errors use for what is missing.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Capability::ServerAuthenticator | Capability::ClientAuthenticator => "an authenticator",
+            Capability::Storage => "a storage extension",
+        }
+    }
+}
+
+/// A storage extension: where a component keeps data across restarts.
+pub trait Storage: Send + Sync + 'static {
+    /// The settings of the persistent sending queue of `exporter` for `signal` (its directory,
+    /// segment size, fsync), creating what must exist.
+    fn queue_log(&self, exporter: &ComponentId, signal: Signal) -> Result<LogOptions, String>;
+}
+
+/// The capabilities one running extension offers.
+#[derive(Clone, Default)]
+pub struct Capabilities {
+    pub server_authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    pub client_authenticator: Option<Arc<dyn ClientAuthenticator>>,
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 /// What a component is given when it is built.
@@ -98,6 +190,48 @@ pub struct BuildContext {
     pub id: ComponentId,
     /// The signal this instance serves (exporters and processors are built per signal).
     pub signal: Option<Signal>,
+    /// The capabilities of the extensions enabled in `service::extensions`, by id.
+    pub extensions: Arc<BTreeMap<ComponentId, Capabilities>>,
+}
+
+impl BuildContext {
+    /// A context without extensions (for components built outside a service, e.g. in tests).
+    pub fn new(id: ComponentId, signal: Option<Signal>) -> BuildContext {
+        BuildContext { id, signal, extensions: Arc::default() }
+    }
+
+    fn extension(&self, id: &str) -> Result<&Capabilities, BuildError> {
+        let parsed = ComponentId::parse(id).map_err(BuildError::new)?;
+        self.extensions.get(&parsed).ok_or_else(|| {
+            BuildError::new(format!(
+                "extension {id:?} is not running (configure it and list it in service::extensions)"
+            ))
+        })
+    }
+
+    /// The server side of the authenticator extension `id` (a receiver's `auth`).
+    pub fn server_authenticator(&self, id: &str) -> Result<Arc<dyn ServerAuthenticator>, BuildError> {
+        self.extension(id)?
+            .server_authenticator
+            .clone()
+            .ok_or_else(|| BuildError::new(format!("extension {id:?} cannot authenticate incoming requests")))
+    }
+
+    /// The client side of the authenticator extension `id` (an exporter's `auth`).
+    pub fn client_authenticator(&self, id: &str) -> Result<Arc<dyn ClientAuthenticator>, BuildError> {
+        self.extension(id)?
+            .client_authenticator
+            .clone()
+            .ok_or_else(|| BuildError::new(format!("extension {id:?} cannot add credentials to outgoing requests")))
+    }
+
+    /// The storage extension `id` (an exporter's `sending_queue::storage`).
+    pub fn storage(&self, id: &str) -> Result<Arc<dyn Storage>, BuildError> {
+        self.extension(id)?
+            .storage
+            .clone()
+            .ok_or_else(|| BuildError::new(format!("extension {id:?} is not a storage extension")))
+    }
 }
 
 /// Why a component could not be built or started.
@@ -109,187 +243,6 @@ impl BuildError {
     pub fn new(msg: impl Into<String>) -> Self {
         BuildError(msg.into())
     }
-}
-
-/// Where a receiver sends one signal: every pipeline that lists it, and its metrics.
-#[derive(Clone)]
-pub struct Consumer {
-    pub(crate) signal: Signal,
-    pub(crate) pipelines: Arc<[PipelineEntry]>,
-    pub(crate) metrics: ReceiverMetrics,
-    pub(crate) enqueue_timeout: Duration,
-}
-
-/// The head of one pipeline: admission gates and the first stage.
-#[derive(Clone)]
-pub(crate) struct PipelineEntry {
-    pub(crate) gates: Vec<Arc<dyn Gate>>,
-    pub(crate) head: Output,
-}
-
-/// How long a refused client should wait before retrying, sent as `Retry-After`.
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-impl Consumer {
-    pub fn signal(&self) -> Signal {
-        self.signal
-    }
-
-    /// The receiver's counters for this signal (for items in requests it could not read).
-    pub fn metrics(&self) -> &ReceiverMetrics {
-        &self.metrics
-    }
-
-    /// Hands a received payload to every pipeline.
-    ///
-    /// Returns once the pipelines have accepted it, or — with `wait_for_result` — once every
-    /// exporter has delivered it (or failed). A full pipeline that does not accept within the
-    /// receiver's enqueue timeout, and a refusal by `memory_limiter`, are retryable failures
-    /// with a retry hint, for the receiver to turn into `UNAVAILABLE` / 503 + `Retry-After`.
-    pub async fn consume(
-        &self,
-        payload: Payload,
-        transport: &'static str,
-        wait_for_result: bool,
-    ) -> Result<(), Failure> {
-        let items = payload.items();
-        if items == 0 {
-            return Ok(());
-        }
-        for p in self.pipelines.iter() {
-            for g in &p.gates {
-                if let Err(f) = g.admit(&payload) {
-                    self.metrics.refused(transport, items);
-                    return Err(f);
-                }
-            }
-        }
-        let (acks, waiter) = if wait_for_result {
-            let (t, w) = AckToken::new();
-            (Acks::one(t), Some(w))
-        } else {
-            (Acks::none(), None)
-        };
-        for p in self.pipelines.iter() {
-            let env = Envelope { payload: payload.clone(), acks: acks.clone() };
-            match tokio::time::timeout(self.enqueue_timeout, p.head.send(env)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(f)) => {
-                    self.metrics.refused(transport, items);
-                    acks.fail(&f);
-                    return Err(f);
-                }
-                Err(_) => {
-                    let f = Failure::retryable("the pipeline is full; retry later").with_retry_after(RETRY_AFTER);
-                    self.metrics.refused(transport, items);
-                    acks.fail(&f);
-                    return Err(f);
-                }
-            }
-        }
-        drop(acks);
-        // With `wait_for_result` the outcome is only known once the exporters answered; count
-        // the items then, as the Collector counts what its consumers returned.
-        let result = match waiter {
-            Some(w) => w.wait().await,
-            None => Ok(()),
-        };
-        match &result {
-            Ok(()) => self.metrics.accepted(transport, items),
-            Err(_) => self.metrics.refused(transport, items),
-        }
-        result
-    }
-}
-
-/// The payloads each signal's pipelines receive from one receiver; `None` for a signal no
-/// pipeline routes from this receiver (serve it as unimplemented / 404).
-#[derive(Clone, Default)]
-pub struct Consumers {
-    pub traces: Option<Consumer>,
-    pub metrics: Option<Consumer>,
-    pub logs: Option<Consumer>,
-}
-
-impl Consumers {
-    pub fn get(&self, signal: Signal) -> Option<&Consumer> {
-        match signal {
-            Signal::Traces => self.traces.as_ref(),
-            Signal::Metrics => self.metrics.as_ref(),
-            Signal::Logs => self.logs.as_ref(),
-        }
-    }
-
-    pub(crate) fn slot(&mut self, signal: Signal) -> &mut Option<Consumer> {
-        match signal {
-            Signal::Traces => &mut self.traces,
-            Signal::Metrics => &mut self.metrics,
-            Signal::Logs => &mut self.logs,
-        }
-    }
-}
-
-/// A payload in flight with the acknowledgement tokens of the requests it carries.
-#[derive(Clone)]
-pub struct Envelope {
-    pub payload: Payload,
-    pub acks: Acks,
-}
-
-impl Envelope {
-    pub fn new(payload: Payload) -> Self {
-        Envelope { payload, acks: Acks::none() }
-    }
-}
-
-/// One downstream edge of a stage.
-#[derive(Clone)]
-pub(crate) enum Target {
-    /// The next processor of the pipeline.
-    Stage(mpsc::Sender<Envelope>),
-    /// An exporter's sending queue.
-    Exporter(crate::exporterhelper::QueueSender),
-}
-
-/// Where a stage sends what it emits: the next processor, or every exporter of the pipeline
-/// (fan-out shares the payload; each branch runs in its own task).
-#[derive(Clone)]
-pub struct Output {
-    pub(crate) targets: Arc<[Target]>,
-}
-
-impl Output {
-    /// Sends `env` on every edge, waiting while a channel is full (backpressure).
-    ///
-    /// A closed edge (its stage ended) fails the envelope's tokens.
-    pub async fn send(&self, env: Envelope) -> Result<(), Failure> {
-        let n = self.targets.len();
-        let mut env = Some(env);
-        for (i, t) in self.targets.iter().enumerate() {
-            let e = if i + 1 == n {
-                env.take().expect("one envelope per edge")
-            } else {
-                env.clone().expect("present until last")
-            };
-            match t {
-                Target::Stage(tx) => {
-                    if let Err(mpsc::error::SendError(e)) = tx.send(e).await {
-                        let f = Failure::retryable("the pipeline is shutting down");
-                        e.acks.fail(&f);
-                        return Err(f);
-                    }
-                }
-                Target::Exporter(q) => q.enqueue(e).await?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A synchronous check a processor can impose on data before it enters the pipeline
-/// (`memory_limiter` uses it to refuse data while memory is high).
-pub trait Gate: Send + Sync + 'static {
-    fn admit(&self, payload: &Payload) -> Result<(), Failure>;
 }
 
 /// A running receiver.
@@ -330,11 +283,20 @@ pub trait Exporter: Send + Sync + 'static {
 /// A running extension (e.g. `health_check`).
 #[async_trait]
 pub trait Extension: Send + 'static {
+    /// What it offers other components, available once built (before it starts).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Starts what it runs (a server, a watcher). An extension that only offers capabilities
+    /// runs nothing: the default.
     async fn start(
         self: Box<Self>,
-        ctx: ExtensionContext,
-        shutdown: CancellationToken,
-    ) -> Result<JoinHandle<()>, BuildError>;
+        _ctx: ExtensionContext,
+        _shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError> {
+        Ok(tokio::spawn(async {}))
+    }
 }
 
 /// What extensions can see of the service.
@@ -359,13 +321,12 @@ pub trait ProcessorFactory: Send + Sync + 'static {
     fn build(&self, ctx: &BuildContext, config: &Self::Config) -> Result<Box<dyn Processor>, BuildError>;
 }
 
-/// Factory of an exporter type; built once per signal.
+/// Factory of an exporter type; built once per signal. Its config carries the plumbing's keys
+/// ([`ExporterConfig`]), which the runtime reads and the loader checks.
 pub trait ExporterFactory: Send + Sync + 'static {
-    type Config: ComponentConfig;
+    type Config: ExporterConfig;
     fn type_name(&self) -> &'static str;
     fn signals(&self) -> &'static [Signal];
-    /// The shared plumbing settings (`timeout`, `retry_on_failure`, `sending_queue`).
-    fn settings(&self, config: &Self::Config) -> crate::exporterhelper::ExporterSettings;
     fn build(&self, ctx: &BuildContext, config: &Self::Config) -> Result<Arc<dyn Exporter>, BuildError>;
 }
 
@@ -373,191 +334,9 @@ pub trait ExporterFactory: Send + Sync + 'static {
 pub trait ExtensionFactory: Send + Sync + 'static {
     type Config: ComponentConfig;
     fn type_name(&self) -> &'static str;
+    /// What the extension offers other components (checked when the configuration is loaded).
+    fn capabilities(&self) -> &'static [Capability] {
+        &[]
+    }
     fn build(&self, ctx: &BuildContext, config: &Self::Config) -> Result<Box<dyn Extension>, BuildError>;
-}
-
-/// A parsed and validated component config, type-erased.
-pub type AnyConfig = Arc<dyn Any + Send + Sync>;
-
-fn parse_config<C: ComponentConfig>(node: &Node) -> Result<AnyConfig, DeError> {
-    let c: C = node.deserialize()?;
-    c.validate().map_err(|m| DeError::new(m, node.loc))?;
-    Ok(Arc::new(c))
-}
-
-fn downcast<C: 'static>(c: &AnyConfig) -> &C {
-    c.downcast_ref::<C>().expect("config parsed by the same factory")
-}
-
-/// The object-safe face of every factory kind, used by the registry and the runtime.
-pub(crate) mod erased {
-    use super::*;
-
-    pub trait Factory: Send + Sync {
-        #[allow(dead_code)]
-        fn type_name(&self) -> &'static str;
-        fn signals(&self) -> &'static [Signal];
-        fn parse(&self, node: &Node) -> Result<AnyConfig, DeError>;
-        fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a crate::auth::AuthSettings)>;
-    }
-
-    pub trait AnyReceiver: Factory {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Receiver>, BuildError>;
-    }
-    pub trait AnyProcessor: Factory {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Processor>, BuildError>;
-    }
-    pub trait AnyExporter: Factory {
-        fn settings(&self, c: &AnyConfig) -> crate::exporterhelper::ExporterSettings;
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Arc<dyn Exporter>, BuildError>;
-    }
-    pub trait AnyExtension: Factory {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Extension>, BuildError>;
-    }
-
-    pub struct R<F>(pub F);
-    pub struct P<F>(pub F);
-    pub struct E<F>(pub F);
-    pub struct X<F>(pub F);
-
-    macro_rules! factory {
-        ($wrap:ident, $bound:ident, $signals:expr) => {
-            impl<F: $bound> Factory for $wrap<F> {
-                fn type_name(&self) -> &'static str {
-                    self.0.type_name()
-                }
-                fn signals(&self) -> &'static [Signal] {
-                    $signals(&self.0)
-                }
-                fn parse(&self, node: &Node) -> Result<AnyConfig, DeError> {
-                    parse_config::<F::Config>(node)
-                }
-                fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a crate::auth::AuthSettings)> {
-                    downcast::<F::Config>(c).authenticators()
-                }
-            }
-        };
-    }
-    factory!(R, ReceiverFactory, |f: &F| f.signals());
-    factory!(P, ProcessorFactory, |f: &F| f.signals());
-    factory!(E, ExporterFactory, |f: &F| f.signals());
-    factory!(X, ExtensionFactory, |_: &F| &[]);
-
-    impl<F: ReceiverFactory> AnyReceiver for R<F> {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Receiver>, BuildError> {
-            self.0.build(ctx, downcast(c))
-        }
-    }
-    impl<F: ProcessorFactory> AnyProcessor for P<F> {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Processor>, BuildError> {
-            self.0.build(ctx, downcast(c))
-        }
-    }
-    impl<F: ExporterFactory> AnyExporter for E<F> {
-        fn settings(&self, c: &AnyConfig) -> crate::exporterhelper::ExporterSettings {
-            self.0.settings(downcast(c))
-        }
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Arc<dyn Exporter>, BuildError> {
-            self.0.build(ctx, downcast(c))
-        }
-    }
-    impl<F: ExtensionFactory> AnyExtension for X<F> {
-        fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Extension>, BuildError> {
-            self.0.build(ctx, downcast(c))
-        }
-    }
-}
-
-/// The component kinds, as named in `pipelines.yaml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    Receiver,
-    Processor,
-    Exporter,
-    Extension,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Receiver => "receiver",
-            Kind::Processor => "processor",
-            Kind::Exporter => "exporter",
-            Kind::Extension => "extension",
-        }
-    }
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Receiver => "receivers",
-            Kind::Processor => "processors",
-            Kind::Exporter => "exporters",
-            Kind::Extension => "extensions",
-        }
-    }
-}
-
-/// Maps component type names to factories.
-#[derive(Default, Clone)]
-pub struct Registry {
-    pub(crate) receivers: BTreeMap<&'static str, Arc<dyn erased::AnyReceiver>>,
-    pub(crate) processors: BTreeMap<&'static str, Arc<dyn erased::AnyProcessor>>,
-    pub(crate) exporters: BTreeMap<&'static str, Arc<dyn erased::AnyExporter>>,
-    pub(crate) extensions: BTreeMap<&'static str, Arc<dyn erased::AnyExtension>>,
-}
-
-impl Registry {
-    /// A registry with the components weir-core itself provides (`health_check`,
-    /// `bearertokenauth`).
-    pub fn new() -> Self {
-        let mut r = Registry::default();
-        r.add_extension(crate::telemetry::HealthCheckFactory);
-        r.add_extension(crate::persistent_queue::FileStorageFactory);
-        r.add_extension(crate::auth::BearerTokenAuthFactory);
-        r
-    }
-
-    pub fn add_receiver<F: ReceiverFactory>(&mut self, f: F) {
-        self.receivers.insert(f.type_name(), Arc::new(erased::R(f)));
-    }
-    pub fn add_processor<F: ProcessorFactory>(&mut self, f: F) {
-        self.processors.insert(f.type_name(), Arc::new(erased::P(f)));
-    }
-    pub fn add_exporter<F: ExporterFactory>(&mut self, f: F) {
-        self.exporters.insert(f.type_name(), Arc::new(erased::E(f)));
-    }
-    pub fn add_extension<F: ExtensionFactory>(&mut self, f: F) {
-        self.extensions.insert(f.type_name(), Arc::new(erased::X(f)));
-    }
-
-    /// Registers `alias` as a second name for the already registered exporter `name`
-    /// (the Collector renamed `otlp` → `otlp_grpc` and `otlphttp` → `otlp_http`).
-    pub fn alias_exporter(&mut self, alias: &'static str, name: &str) {
-        if let Some(f) = self.exporters.get(name).cloned() {
-            self.exporters.insert(alias, f);
-        }
-    }
-
-    /// Every registered type name of `kind`, sorted.
-    pub fn names(&self, kind: Kind) -> Vec<&'static str> {
-        match kind {
-            Kind::Receiver => self.receivers.keys().copied().collect(),
-            Kind::Processor => self.processors.keys().copied().collect(),
-            Kind::Exporter => self.exporters.keys().copied().collect(),
-            Kind::Extension => self.extensions.keys().copied().collect(),
-        }
-    }
-
-    pub(crate) fn factory(&self, kind: Kind, name: &str) -> Option<&dyn erased::Factory> {
-        match kind {
-            Kind::Receiver => self.receivers.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
-            Kind::Processor => self.processors.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
-            Kind::Exporter => self.exporters.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
-            Kind::Extension => self.extensions.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
-        }
-    }
-
-    /// Type name and supported signals of every registered component of `kind`.
-    pub fn describe(&self, kind: Kind) -> Vec<(&'static str, &'static [Signal])> {
-        self.names(kind).into_iter().map(|n| (n, self.factory(kind, n).map(|f| f.signals()).unwrap_or(&[]))).collect()
-    }
 }

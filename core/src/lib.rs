@@ -1,37 +1,53 @@
-//! weir-core: the data model, component traits, configuration and runtime of weir.
+//! weir-core: the data model, the component contract, configuration and runtime of weir, and
+//! the plumbing components share.
+//!
+//! Layers, each using only those above it:
 //!
 //! - [`pdata`]: received OTLP kept as bytes, read through zero-copy views, batched by
-//!   concatenation and split or regrouped by copying byte ranges.
-//! - [`component`]: receiver, processor, exporter and extension traits, their factories and the
-//!   [`component::Registry`].
-//! - [`config`]: `pipelines.yaml` in the OpenTelemetry Collector's format, with located errors.
-//! - [`runtime`]: the pipeline graph over bounded channels, fan-out, ordered shutdown.
-//! - [`ack`]: delivery acknowledgements from exporters back to receivers.
-//! - [`exporterhelper`]: timeout, retry, sending queue — the plumbing every exporter shares.
-//! - [`persistent_queue`]: the sending queue on disk (`file_storage`), its format and recovery.
-//! - [`sampling`]: consistent probability sampling (`ot=th`, `ot=rv`), adjusted counts.
-//! - [`tls`]: the Collector's `tls` keys, loaded into rustls server and client configurations.
-//! - [`connect`]: client connections, plaintext or TLS, for tonic and hyper clients.
-//! - [`auth`]: the `bearertokenauth` extension and the `auth` key of receivers and exporters.
-//! - [`telemetry`]: `/metrics` with the Collector's metric names, and `health_check`.
+//!   concatenation and split or regrouped by copying byte ranges; [`ack`]: delivery
+//!   acknowledgements; [`sampling`]: consistent probability (`ot=th`, `ot=rv`).
+//! - [`pipeline`]: the data path between components (envelopes, consumers, outputs, gates).
+//! - [`component`]: what a receiver, processor, exporter or extension is, its config and
+//!   factory, and the capabilities extensions offer ([`auth`], storage).
+//! - [`exporterhelper`]: timeout, retry, sending queue (in memory, or on disk:
+//!   [`persistent_queue`]) — the plumbing every exporter shares.
+//! - [`registry`]: type names → factories; [`config`]: `pipelines.yaml` in the Collector's
+//!   format, with located errors; [`runtime`]: the pipeline graph over bounded channels,
+//!   ordered start and shutdown.
+//! - Shared client and server plumbing: [`tls`] (the Collector's `tls` keys), [`connect`]
+//!   (plaintext or TLS connections for hyper and tonic clients), [`compression`] (one
+//!   `compression` key and body compressor), [`grpc`] (raw-bytes OTLP codec), [`kafka`] (the
+//!   Kafka client keys, feature `kafka`).
+//! - [`telemetry`]: `/metrics` with the Collector's metric names, and the service's health.
+//! - [`testing`] (feature `testing`): a channel source, a collecting sink and `parse_config`
+//!   for the tests of component crates.
 
 pub mod ack;
 pub mod auth;
 pub mod component;
+pub mod compression;
 pub mod config;
 pub mod connect;
 pub mod exporterhelper;
 pub mod grpc;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod pdata;
 pub mod persistent_queue;
+pub mod pipeline;
+pub mod registry;
 pub mod runtime;
 pub mod sampling;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 
 pub use ack::{Acks, Failure};
 pub use component::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, Consumer, Consumers, Envelope, Exporter, ExporterFactory,
-    Gate, Output, Processor, ProcessorFactory, Receiver, ReceiverFactory, Registry,
+    BuildContext, BuildError, ComponentConfig, ComponentId, Exporter, ExporterFactory, Processor, ProcessorFactory,
+    Receiver, ReceiverFactory,
 };
 pub use pdata::{Payload, Signal};
+pub use pipeline::{Consumer, Consumers, Envelope, Gate, Output};
+pub use registry::Registry;

@@ -2,7 +2,7 @@
 //!
 //! As in the Collector, receivers and exporters are built once per (signal, id) and shared by
 //! the pipelines of that signal, processors once per (pipeline, id). Every edge is a bounded
-//! channel:
+//! channel ([`crate::pipeline`]):
 //!
 //! ```text
 //! receiver ─▶ Consumer ─▶ [gates] ─▶ processor 1 ─▶ … ─▶ processor n ─▶ ┬▶ exporter A queue
@@ -10,16 +10,19 @@
 //!                  that lists the receiver)
 //! ```
 //!
-//! Start-up runs extensions, then exporters, processors and receivers (downstream first).
+//! Start-up builds the extensions first and collects what they offer (authenticators,
+//! storage: [`Capabilities`]) into the [`BuildContext`] of every other component, starts them,
+//! then builds and starts exporters, processors and receivers (downstream first).
 //! Shutdown stops the receivers (they finish the requests in flight), which drops the heads of
 //! the pipelines; each processor sees its input close, flushes and ends, which closes the next
 //! edge; exporters drain their queues and flush. Nothing held is dropped on the way.
 
-use crate::component::{BuildContext, Consumer, Consumers, Envelope, ExtensionContext, Output, PipelineEntry, Target};
-use crate::component::{BuildError, ComponentId, Registry};
+use crate::component::{BuildContext, BuildError, Capabilities, ComponentId, ExtensionContext};
 use crate::config::Config;
 use crate::exporterhelper;
 use crate::pdata::Signal;
+use crate::pipeline::{Consumer, Consumers, Enqueue, Envelope, Output, PipelineEntry, Target};
+use crate::registry::Registry;
 use crate::telemetry::{Health, ReceiverMetrics};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,53 +82,62 @@ impl Service {
     }
 
     async fn build(&mut self, config: &Config, registry: &Registry) -> Result<(), BuildError> {
-        // Extensions first, as the Collector does.
+        // Extensions first, as the Collector does: built, asked what they offer, then started.
+        let mut built = Vec::new();
+        let mut capabilities = BTreeMap::new();
         for id in &config.service_extensions {
             let entry = &config.extensions[id];
             let factory = &registry.extensions[id.kind.as_str()];
-            let ctx = BuildContext { id: id.clone(), signal: None };
+            let ctx = BuildContext::new(id.clone(), None);
             let ext = factory
                 .build(&ctx, &entry.config)
                 .map_err(|e| BuildError::new(format!("failed to create extension {:?}: {e}", id.to_string())))?;
+            capabilities.insert(id.clone(), ext.capabilities());
+            built.push(ext);
+        }
+        for ext in built {
             let handle =
                 ext.start(ExtensionContext { health: self.health.clone() }, self.extensions_stop.clone()).await?;
             self.extensions.push(handle);
         }
+        let extensions: Arc<BTreeMap<ComponentId, Capabilities>> = Arc::new(capabilities);
+        let context = |id: &ComponentId, signal: Option<Signal>| BuildContext {
+            id: id.clone(),
+            signal,
+            extensions: extensions.clone(),
+        };
 
         // Exporters: once per (signal, id).
-        let mut queues: BTreeMap<(Signal, ComponentId), exporterhelper::QueueSender> = BTreeMap::new();
+        let mut queues: BTreeMap<(Signal, ComponentId), Arc<dyn Enqueue>> = BTreeMap::new();
         for p in &config.pipelines {
             for id in &p.exporters {
                 if queues.contains_key(&(p.signal, id.clone())) {
                     continue;
                 }
-                let entry = &config.exporters[id];
-                let factory = &registry.exporters[id.kind.as_str()];
-                let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
-                let settings = factory.settings(&entry.config);
-                let exporter = factory.build(&ctx, &entry.config).map_err(|e| {
+                let failed = |e: &dyn std::fmt::Display| {
                     BuildError::new(format!(
                         "failed to create {:?} exporter for data type {:?}: {e}",
                         id.to_string(),
                         p.signal.as_str()
                     ))
-                })?;
-                let (queue, task) = match &settings.queue.storage {
-                    None => exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings),
-                    Some(storage) => crate::persistent_queue::resolve_storage(&config.extensions, storage)
-                        .and_then(|fs| {
-                            exporterhelper::spawn_persistent(&id.to_string(), p.signal, exporter, &settings, &fs)
-                        })
-                        .map_err(|e| {
-                            BuildError::new(format!(
-                                "failed to create {:?} exporter for data type {:?}: {e}",
-                                id.to_string(),
-                                p.signal.as_str()
-                            ))
-                        })?,
                 };
+                let entry = &config.exporters[id];
+                let factory = &registry.exporters[id.kind.as_str()];
+                let ctx = context(id, Some(p.signal));
+                let settings = factory.settings(&entry.config);
+                let exporter = factory.build(&ctx, &entry.config).map_err(|e| failed(&e))?;
+                let storage = match &settings.queue.storage {
+                    Some(storage) => Some(
+                        ctx.storage(storage)
+                            .and_then(|s| s.queue_log(id, p.signal).map_err(BuildError::new))
+                            .map_err(|e| failed(&e))?,
+                    ),
+                    None => None,
+                };
+                let (queue, task) = exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings, storage)
+                    .map_err(|e| failed(&e))?;
                 self.exporters.push((format!("exporter {id} ({})", p.signal), task));
-                queues.insert((p.signal, id.clone()), queue);
+                queues.insert((p.signal, id.clone()), Arc::new(queue));
             }
         }
 
@@ -134,12 +146,12 @@ impl Service {
         for (index, p) in config.pipelines.iter().enumerate() {
             let targets: Vec<Target> =
                 p.exporters.iter().map(|id| Target::Exporter(queues[&(p.signal, id.clone())].clone())).collect();
-            let mut next = Output { targets: targets.into() };
+            let mut next = Output::new(targets);
             let mut gates = Vec::new();
             for id in p.processors.iter().rev() {
                 let entry = &config.processors[id];
                 let factory = &registry.processors[id.kind.as_str()];
-                let ctx = BuildContext { id: id.clone(), signal: Some(p.signal) };
+                let ctx = context(id, Some(p.signal));
                 let processor = factory.build(&ctx, &entry.config).map_err(|e| {
                     BuildError::new(format!(
                         "failed to create {:?} processor, in pipeline {:?}: {e}",
@@ -154,7 +166,7 @@ impl Service {
                 let output = next;
                 let task = tokio::spawn(processor.run(rx, output));
                 self.processors.push((format!("processor {id} in pipeline {}", p.id), task));
-                next = Output { targets: Arc::from(vec![Target::Stage(tx)]) };
+                next = Output::new(vec![Target::Stage(tx)]);
             }
             gates.reverse();
             heads.push((index, PipelineEntry { gates, head: next }));
@@ -186,7 +198,7 @@ impl Service {
             }
             let entry = &config.receivers[id];
             let factory = &registry.receivers[id.kind.as_str()];
-            let ctx = BuildContext { id: id.clone(), signal: None };
+            let ctx = context(id, None);
             let receiver = factory
                 .build(&ctx, &entry.config)
                 .map_err(|e| BuildError::new(format!("failed to create receiver {:?}: {e}", id.to_string())))?;

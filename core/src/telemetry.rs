@@ -1,18 +1,15 @@
-//! weir's own telemetry: Prometheus `/metrics` with the Collector's metric names, the
-//! `health_check` extension, and the metric handles components use.
+//! weir's own telemetry: Prometheus `/metrics` with the Collector's metric names, the service's
+//! [`Health`] (which the `health_check` extension serves), and the metric handles components
+//! use.
 //!
 //! Metric names follow the Collector (`otelcol_receiver_accepted_spans`,
 //! `otelcol_exporter_sent_spans`, `otelcol_exporter_queue_size`, …) with its label names
 //! (`receiver`, `transport`, `exporter`, `processor`, `data_type`). Counters are rendered with
 //! the `_total` suffix current Collector builds expose.
 
-use crate::component::{BuildContext, BuildError, ComponentConfig, Extension, ExtensionContext, ExtensionFactory};
 use crate::pdata::Signal;
-use async_trait::async_trait;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
@@ -67,7 +64,7 @@ pub fn read_proc_self() -> Option<(u64, f64)> {
 }
 
 /// Serves `/metrics` on `addr` until `shutdown`.
-pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<JoinHandle<()>, BuildError> {
+pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<JoinHandle<()>, String> {
     let handle = prometheus();
     let app = axum::Router::new().route(
         "/metrics",
@@ -80,14 +77,13 @@ pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<Jo
 }
 
 /// Binds `addr` and serves `app` until `shutdown`.
-pub(crate) async fn serve(
+pub async fn serve(
     addr: &str,
     app: axum::Router,
     shutdown: CancellationToken,
     what: &str,
-) -> Result<JoinHandle<()>, BuildError> {
-    let listener =
-        TcpListener::bind(addr).await.map_err(|e| BuildError::new(format!("{what}: cannot listen on {addr}: {e}")))?;
+) -> Result<JoinHandle<()>, String> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(message = "Listening.", component = what, address = %local);
     Ok(tokio::spawn(async move {
@@ -218,7 +214,8 @@ impl Health {
         self.0.ready.load(Ordering::SeqCst)
     }
 
-    fn body(&self) -> (StatusCode, String) {
+    /// The `health_check` answer: status code and JSON body, as the Collector's.
+    pub fn body(&self) -> (StatusCode, String) {
         let since = self.0.since.lock().ok().and_then(|s| *s);
         match (self.is_ready(), since) {
             (true, Some((at, wall))) => {
@@ -259,67 +256,6 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// `health_check` extension settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthCheckConfig {
-    /// Where to listen. Default `localhost:13133`.
-    pub endpoint: String,
-    /// The path answered. Default `/`; must start with `/`.
-    pub path: String,
-}
-
-impl Default for HealthCheckConfig {
-    fn default() -> Self {
-        HealthCheckConfig { endpoint: "localhost:13133".into(), path: "/".into() }
-    }
-}
-
-impl ComponentConfig for HealthCheckConfig {
-    fn validate(&self) -> Result<(), String> {
-        if !self.path.starts_with('/') {
-            return Err(format!("path must start with \"/\", got {:?}", self.path));
-        }
-        Ok(())
-    }
-}
-
-pub struct HealthCheckFactory;
-
-impl ExtensionFactory for HealthCheckFactory {
-    type Config = HealthCheckConfig;
-    fn type_name(&self) -> &'static str {
-        "health_check"
-    }
-    fn build(&self, _ctx: &BuildContext, c: &HealthCheckConfig) -> Result<Box<dyn Extension>, BuildError> {
-        Ok(Box::new(HealthCheck(c.clone())))
-    }
-}
-
-struct HealthCheck(HealthCheckConfig);
-
-#[async_trait]
-impl Extension for HealthCheck {
-    async fn start(
-        self: Box<Self>,
-        ctx: ExtensionContext,
-        shutdown: CancellationToken,
-    ) -> Result<JoinHandle<()>, BuildError> {
-        let health = ctx.health.clone();
-        let app = axum::Router::new().route(
-            &self.0.path,
-            axum::routing::get(move || {
-                let h = health.clone();
-                async move {
-                    let (code, body) = h.body();
-                    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
-                }
-            }),
-        );
-        serve(&self.0.endpoint, app, shutdown, "extensions::health_check").await
-    }
 }
 
 #[cfg(test)]

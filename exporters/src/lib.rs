@@ -7,26 +7,31 @@
 //! | `debug` | traces, metrics, logs | weir's own log (`tracing`, target `weir::debug`) |
 //! | `file` | traces, metrics, logs | a local file, OTLP/JSON lines or length-prefixed protobuf, rotated |
 //! | `parquet` (feature `parquet`, on by default) | traces, metrics, logs | Parquet files, hive-partitioned by UTC date and hour, for DuckDB, pyarrow, Spark |
+//! | `clickhouse` (feature `clickhouse`, on by default) | traces, metrics, logs | the Collector's ClickHouse tables, RowBinary over HTTP(S) |
+//! | `kafka` (feature `kafka`, on by default) | traces, metrics, logs | Kafka topics, the Collector's message formats (rdkafka) |
 //! | `nop` | traces, metrics, logs | nowhere (benchmarks and tests) |
 //!
 //! An exporter only *sends*: the sending queue, concurrency, per-attempt timeout, retries with
 //! backoff, the `otelcol_exporter_*` metrics and acknowledgements are the shared plumbing in
 //! [`weir_core::exporterhelper`], configured by the `timeout`, `retry_on_failure` and
-//! `sending_queue` keys every config here carries ([`plumbing`]). What an exporter decides is
+//! `sending_queue` keys every config here carries ([`weir_core::exporterhelper::ExporterConfig`]). What an exporter decides is
 //! whether a failure is worth retrying ([`Failure::retryable`](weir_core::Failure)) and, when
 //! the server said so, how long to wait first ([`Failure::retry_after`](weir_core::Failure)).
 //!
 //! Exporters are built once per signal. The network exporters share nothing between signals
 //! but their configuration; `file` instances writing to one path share one writer.
 
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod debug;
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod nop;
 pub mod otlp;
 pub mod otlphttp;
 #[cfg(feature = "parquet")]
 pub mod parquet;
-pub mod plumbing;
 mod transport;
 
 /// Registers every exporter of this crate, and the Collector's newer names for the OTLP ones.
@@ -40,6 +45,10 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_exporter(nop::NopExporterFactory);
     #[cfg(feature = "parquet")]
     registry.add_exporter(parquet::ParquetExporterFactory);
+    #[cfg(feature = "clickhouse")]
+    registry.add_exporter(clickhouse::ClickHouseExporterFactory);
+    #[cfg(feature = "kafka")]
+    registry.add_exporter(kafka::KafkaExporterFactory);
 }
 
 #[cfg(test)]
@@ -57,6 +66,13 @@ mod tests {
         if cfg!(feature = "parquet") {
             expected.push("parquet");
         }
+        if cfg!(feature = "clickhouse") {
+            expected.push("clickhouse");
+        }
+        if cfg!(feature = "kafka") {
+            expected.push("kafka");
+        }
+        expected.sort_unstable();
         assert_eq!(r.names(Kind::Exporter), expected);
     }
 }

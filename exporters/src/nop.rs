@@ -3,12 +3,11 @@
 //! Data passes through the shared plumbing (queue, metrics, acknowledgements) like any
 //! exporter's, so a pipeline ending in `nop` measures everything but the network.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use weir_core::exporterhelper::{ExporterSettings, QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::{BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
@@ -37,13 +36,9 @@ impl Default for NopConfig {
     }
 }
 
-exporter_settings!(NopConfig);
+weir_core::exporter_config!(NopConfig);
 
-impl ComponentConfig for NopConfig {
-    fn validate(&self) -> Result<(), String> {
-        self.exporter_settings().validate()
-    }
-}
+impl ComponentConfig for NopConfig {}
 
 /// Factory of the `nop` exporter.
 pub struct NopExporterFactory;
@@ -57,10 +52,6 @@ impl ExporterFactory for NopExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &NopConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, _ctx: &BuildContext, _config: &NopConfig) -> Result<Arc<dyn Exporter>, BuildError> {
@@ -82,6 +73,7 @@ impl Exporter for NopExporter {
 mod tests {
     use super::*;
     use crate::testdata;
+    use weir_core::exporterhelper::ExporterConfig;
 
     #[tokio::test]
     async fn every_payload_is_accepted() {
@@ -97,6 +89,6 @@ mod tests {
         assert!(err.message.contains("unknown field `endpoint`"), "{}", err.message);
         let node = weir_core::config::yaml::parse("sending_queue:\n  queue_size: 0\n", &|_| None).unwrap();
         let c: NopConfig = node.deserialize().unwrap();
-        assert!(c.validate().unwrap_err().contains("sending_queue::queue_size"));
+        assert!(c.exporter_settings().validate().unwrap_err().contains("sending_queue::queue_size"));
     }
 }

@@ -164,14 +164,6 @@ pub fn of(signal: Signal) -> Payload {
     }
 }
 
-/// Parses and validates a config section written in YAML, with the loader's messages.
-pub fn parse_config<C: weir_core::ComponentConfig>(yaml: &str) -> Result<C, String> {
-    let node = weir_core::config::yaml::parse(yaml, &|_| None).map_err(|e| e.message)?;
-    let config: C = node.deserialize().map_err(|e| e.message)?;
-    config.validate()?;
-    Ok(config)
-}
-
 /// Sends `payload` through the real plumbing (queue, retries every few milliseconds, acks with
 /// `wait_for_result`) and returns its final outcome.
 pub async fn send_through_plumbing(
@@ -181,6 +173,7 @@ pub async fn send_through_plumbing(
     use std::time::Duration;
     use weir_core::ack::{AckToken, Acks};
     use weir_core::exporterhelper::{self, ExporterSettings, QueueConfig, RetryConfig};
+    use weir_core::pipeline::Enqueue;
     let settings = ExporterSettings {
         timeout: Duration::from_secs(5),
         retry: RetryConfig {
@@ -191,7 +184,7 @@ pub async fn send_through_plumbing(
         },
         queue: QueueConfig { wait_for_result: true, ..QueueConfig::default() },
     };
-    let (queue, task) = exporterhelper::spawn("test", payload.signal(), exporter, &settings);
+    let (queue, task) = exporterhelper::spawn("test", payload.signal(), exporter, &settings, None).expect("in memory");
     let (token, waiter) = AckToken::new();
     queue.enqueue(weir_core::Envelope { payload, acks: Acks::one(token) }).await.expect("the queue is open");
     let outcome = waiter.wait().await;

@@ -1,34 +1,14 @@
 //! What the two OTLP exporters share: the `compression`, `tls`, `auth` and `headers` keys,
 //! endpoint checks, and reading a server's partial-success answer.
 
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use weir_core::pdata::wire::{Fields, WireError};
 use weir_core::Signal;
 
-/// `compression`: how request bodies are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// gzip, the only algorithm every OTLP server must accept. The default.
-    #[default]
-    Gzip,
-    /// zstd: cheaper on CPU for a similar ratio; the Collector accepts it.
-    Zstd,
-    /// No compression.
-    None,
-}
+pub use weir_core::compression::Compression;
 
-impl Compression {
-    /// The `Content-Encoding` / `grpc-encoding` token, `None` when uncompressed.
-    pub fn token(self) -> Option<&'static str> {
-        match self {
-            Compression::Gzip => Some("gzip"),
-            Compression::Zstd => Some("zstd"),
-            Compression::None => None,
-        }
-    }
-}
+/// What the OTLP exporters can send: gzip (the default), zstd, or nothing.
+pub const OTLP_COMPRESSIONS: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::None];
 
 pub use weir_core::tls::TlsClientSettings;
 
@@ -42,16 +22,14 @@ pub fn validate_tls(use_tls: bool, tls: &Option<TlsClientSettings>) -> Result<()
         .map_err(|e| e.to_string())
 }
 
-/// The `auth` header: the named authenticator's token, as `(name, value)`.
-pub fn auth_header(
+/// The `auth` headers: the credentials of the client authenticator `auth` names.
+pub fn auth_headers(
+    ctx: &weir_core::BuildContext,
     auth: &Option<weir_core::auth::AuthSettings>,
-) -> Result<Option<(http::HeaderName, http::HeaderValue)>, weir_core::BuildError> {
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, weir_core::BuildError> {
     match auth {
-        Some(a) => {
-            let token = a.bearer_token()?;
-            Ok(Some((token.header_name().clone(), token.header_value().clone())))
-        }
-        None => Ok(None),
+        Some(a) => Ok(ctx.client_authenticator(&a.authenticator)?.headers()),
+        None => Ok(Vec::new()),
     }
 }
 

@@ -19,6 +19,7 @@ fn registry() -> &'static Registry {
         r.add_exporter(weir_exporters::otlphttp::OtlpHttpExporterFactory);
         r.add_exporter(weir_exporters::debug::DebugExporterFactory);
         r.add_exporter(weir_exporters::nop::NopExporterFactory);
+        weir_extensions::register(&mut r);
         r
     })
 }

@@ -1,4 +1,4 @@
-//! weir's processors: `batch`, `memory_limiter` and `tail_sampling`.
+//! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler` and `tail_sampling`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -20,9 +20,6 @@ mod metrics;
 pub mod probabilistic_sampler;
 pub mod tail_sampling;
 
-#[cfg(test)]
-mod test_pipeline;
-
 pub use batch::{BatchConfig, BatchFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerFactory};
@@ -33,5 +30,5 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(BatchFactory);
     registry.add_processor(MemoryLimiterFactory::new());
     registry.add_processor(ProbabilisticSamplerFactory);
-    registry.add_processor(TailSamplingFactory);
+    registry.add_processor(TailSamplingFactory::default());
 }

@@ -1,10 +1,12 @@
 # Copied from /work/shared/infra/clickhouse_chdb_http.py (the company's shared test infrastructure):
 # the ClickHouse 26.x engine (chDB) behind a minimal HTTP front, for tests/e2e_clickhouse.rs.
 # Needs the PyPI package chdb-core (tests/clients/requirements.txt).
+# weir's change to the copy: an optional HTTPS listener (TLS_PORT CERT KEY) beside the plain
+# one, so tests/e2e_clickhouse.rs can check the exporter's TLS, as ClickHouse's https_port does.
 """Minimal ClickHouse-HTTP-interface shim over chDB (in-process ClickHouse 26.x).
 Not a real server: one connection, serialized queries, no compression, no sessions.
-usage: python chdb_http.py PORT DATA_DIR"""
-import sys, threading, urllib.parse, re
+usage: python chdb_http.py PORT DATA_DIR [TLS_PORT CERT_FILE KEY_FILE]"""
+import ssl, sys, threading, urllib.parse, re
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from chdb import _chdb
 
@@ -79,4 +81,10 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(500, msg + b"\n", [("X-ClickHouse-Exception-Code", (m.group(1) if m else b"1").decode())])
         self.reply(200, out, [("X-ClickHouse-Format", fmt)])
 
+if len(sys.argv) > 5:
+    tls = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[3])), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
 ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()

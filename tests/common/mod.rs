@@ -2,6 +2,8 @@
 //! OpenTelemetry SDK clients, and read what weir's `file` exporter wrote.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

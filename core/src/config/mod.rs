@@ -11,8 +11,9 @@
 pub mod duration;
 pub mod yaml;
 
-use crate::component::{AnyConfig, ComponentId, Kind, Registry};
+use crate::component::{Capability, ComponentId, Kind};
 use crate::pdata::Signal;
+use crate::registry::{AnyConfig, Registry};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -272,7 +273,7 @@ pub fn load_str(
         Some(s) => load_service(s, registry, &mut config, &mut errors),
         None => errors.at(root.loc, "service", "missing section \"service\": it lists the pipelines to run"),
     }
-    resolve_authenticators(registry, &config, &mut errors);
+    check_extension_references(registry, &config, &mut errors);
     if errors.list.is_empty() {
         Ok(config)
     } else {
@@ -534,61 +535,60 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
     }
 }
 
-/// Checks every `auth::authenticator` of the receivers and exporters — it must name a
-/// configured `bearertokenauth` extension enabled in `service::extensions` — and hands the
-/// extension's settings to the component (see [`crate::auth`]).
-fn resolve_authenticators(registry: &Registry, config: &Config, errors: &mut Errors) {
+/// Checks every reference from a component to an extension — each `auth::authenticator` of
+/// the receivers and exporters, each exporter's `sending_queue::storage` — names a configured
+/// extension, enabled in `service::extensions`, whose type offers what the component needs.
+fn check_extension_references(registry: &Registry, config: &Config, errors: &mut Errors) {
     for kind in [Kind::Receiver, Kind::Exporter] {
+        let needed =
+            if kind == Kind::Receiver { Capability::ServerAuthenticator } else { Capability::ClientAuthenticator };
         for (id, entry) in config.section(kind) {
             let Some(factory) = registry.factory(kind, &id.kind) else { continue };
             for (key, auth) in factory.authenticators(&entry.config) {
                 let path = format!("{}::{id}::{key}::authenticator", kind.section());
-                let named = match ComponentId::parse(&auth.authenticator) {
-                    Ok(named) => named,
-                    Err(e) => {
-                        errors.at(entry.loc, path, e);
-                        continue;
-                    }
-                };
-                if named.kind != crate::auth::BEARER_TOKEN_AUTH {
-                    errors.at(
-                        entry.loc,
-                        path,
-                        format!(
-                            "{:?} is not an authenticator (valid types: {})",
-                            auth.authenticator,
-                            crate::auth::BEARER_TOKEN_AUTH
-                        ),
-                    );
-                    continue;
-                }
-                if errors.invalid.contains(&(Kind::Extension, named.clone())) {
-                    continue;
-                }
-                let Some(ext) = config.extensions.get(&named) else {
-                    errors.at(
-                        entry.loc,
-                        path,
-                        format!(
-                            "references extension {:?} which is not configured (add it under \"extensions:\")",
-                            auth.authenticator
-                        ),
-                    );
-                    continue;
-                };
-                if !config.service_extensions.contains(&named) {
-                    errors.at(
-                        entry.loc,
-                        path,
-                        format!("extension {:?} must be listed in service::extensions", auth.authenticator),
-                    );
-                    continue;
-                }
-                if let Some(settings) = ext.config.downcast_ref::<crate::auth::BearerTokenAuthConfig>() {
-                    auth.resolve(settings);
-                }
+                check_extension_reference(registry, config, errors, entry.loc, &path, &auth.authenticator, needed);
             }
         }
+    }
+    for (id, entry) in &config.exporters {
+        let Some(factory) = registry.exporters.get(id.kind.as_str()) else { continue };
+        if let Some(storage) = &factory.settings(&entry.config).queue.storage {
+            let path = format!("exporters::{id}::sending_queue::storage");
+            check_extension_reference(registry, config, errors, entry.loc, &path, storage, Capability::Storage);
+        }
+    }
+}
+
+fn check_extension_reference(
+    registry: &Registry,
+    config: &Config,
+    errors: &mut Errors,
+    loc: Location,
+    path: &str,
+    reference: &str,
+    needed: Capability,
+) {
+    let named = match ComponentId::parse(reference) {
+        Ok(named) => named,
+        Err(e) => return errors.at(loc, path, e),
+    };
+    let offering = registry.extensions_with(needed);
+    if !offering.contains(&named.kind.as_str()) {
+        let what = needed.describe();
+        return errors.at(loc, path, format!("{reference:?} is not {what} (valid types: {})", offering.join(", ")));
+    }
+    if errors.invalid.contains(&(Kind::Extension, named.clone())) {
+        return;
+    }
+    if !config.extensions.contains_key(&named) {
+        return errors.at(
+            loc,
+            path,
+            format!("references extension {reference:?} which is not configured (add it under \"extensions:\")"),
+        );
+    }
+    if !config.service_extensions.contains(&named) {
+        errors.at(loc, path, format!("extension {reference:?} must be listed in service::extensions"));
     }
 }
 

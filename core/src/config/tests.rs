@@ -12,15 +12,16 @@
 //! | exporter  | `debug`         | traces, metrics, logs   |
 //! | exporter  | `otlp`          | traces, metrics, logs   |
 //! | exporter  | `prometheus`    | metrics                 |
-//! | extension | `health_check`  | (weir-core's own)       |
+//! | extension | `health_check`  |                         |
 
 use super::*;
+use crate::component::ExporterConfig;
 use crate::component::{
-    BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Processor, ProcessorFactory, Receiver,
-    ReceiverFactory, Registry,
+    BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Extension, ExtensionFactory, Processor,
+    ProcessorFactory, Receiver, ReceiverFactory,
 };
 use crate::exporterhelper::ExporterSettings;
-use crate::telemetry::HealthCheckConfig;
+use crate::registry::Registry;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +143,33 @@ struct OtlpExporterConfig {
 
 impl ComponentConfig for OtlpExporterConfig {}
 
+/// The fake exporters have the plumbing's defaults.
+macro_rules! default_plumbing {
+    ($($config:ty),*) => {$(
+        impl ExporterConfig for $config {
+            fn exporter_settings(&self) -> ExporterSettings {
+                ExporterSettings::default()
+            }
+        }
+    )*};
+}
+default_plumbing!(DebugConfig, OtlpExporterConfig, ParquetConfig);
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct HealthCheckConfig {
+    endpoint: String,
+    path: String,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig { endpoint: "localhost:13133".into(), path: "/".into() }
+    }
+}
+
+impl ComponentConfig for HealthCheckConfig {}
+
 /// A factory of any kind: a type name, its signals and its config type.
 struct Fake<C> {
     name: &'static str,
@@ -183,7 +211,7 @@ impl<C: ComponentConfig> ProcessorFactory for Fake<C> {
     }
 }
 
-impl<C: ComponentConfig> ExporterFactory for Fake<C> {
+impl<C: ExporterConfig> ExporterFactory for Fake<C> {
     type Config = C;
     fn type_name(&self) -> &'static str {
         self.name
@@ -191,10 +219,17 @@ impl<C: ComponentConfig> ExporterFactory for Fake<C> {
     fn signals(&self) -> &'static [Signal] {
         self.signals
     }
-    fn settings(&self, _: &C) -> ExporterSettings {
-        ExporterSettings::default()
-    }
     fn build(&self, _: &BuildContext, _: &C) -> Result<Arc<dyn Exporter>, BuildError> {
+        Err(not_built())
+    }
+}
+
+impl<C: ComponentConfig> ExtensionFactory for Fake<C> {
+    type Config = C;
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn build(&self, _: &BuildContext, _: &C) -> Result<Box<dyn Extension>, BuildError> {
         Err(not_built())
     }
 }
@@ -210,6 +245,7 @@ fn registry() -> Registry {
     r.add_exporter(fake::<DebugConfig>("debug", ALL));
     r.add_exporter(fake::<OtlpExporterConfig>("otlp", ALL));
     r.add_exporter(fake::<DebugConfig>("prometheus", &[Signal::Metrics]));
+    r.add_extension(fake::<HealthCheckConfig>("health_check", &[]));
     r
 }
 

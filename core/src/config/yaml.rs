@@ -5,8 +5,16 @@
 //! with `yaml-rust2`'s event parser into [`Node`]s that carry their [`Location`], substitutes
 //! `${env:…}` references in scalars, and deserializes each component's section from its node.
 //! Every error ([`DeError`]) then names the line, column and key path where it happened.
+//!
+//! [`Squash`] reads two config structs from one mapping, as the Collector's
+//! `mapstructure:",squash"` does (client settings shared by several components sit beside each
+//! component's own keys). serde's `flatten` would do it, but it buffers values in serde's own
+//! untyped form, which loses the locations and the scalar typing of this tree; `Squash` splits
+//! the located mapping instead, so errors keep their line, column and key path.
 
-use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -122,7 +130,168 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), loc: None, path: Vec::new() }
+        let message = msg.to_string();
+        if message == PASS_THROUGH {
+            // A located error raised inside a `Squash`, handed through serde's generic error
+            // type unchanged (see `pass_through`).
+            if let Some(e) = PENDING_ERROR.with(|p| p.borrow_mut().take()) {
+                return e;
+            }
+        }
+        DeError { message, loc: None, path: Vec::new() }
+    }
+}
+
+/// The newtype name under which [`RawNode`] asks this module's deserializer for the node itself.
+const RAW_NODE: &str = "$weir::config::yaml::RawNode";
+/// The message of an error whose located original waits in `PENDING_ERROR`.
+const PASS_THROUGH: &str = "$weir::config::yaml::pass-through";
+
+thread_local! {
+    /// The node handed from `deserialize_newtype_struct(RAW_NODE)` to [`RawNode`]'s visitor,
+    /// within one synchronous call.
+    static CAPTURED_NODE: RefCell<Option<Node>> = const { RefCell::new(None) };
+    /// A located error on its way out through `D::Error::custom`, within one synchronous call.
+    static PENDING_ERROR: RefCell<Option<DeError>> = const { RefCell::new(None) };
+}
+
+/// Turns a [`DeError`] into any serde error type; when that type is [`DeError`] (the only
+/// deserializer configs are read with), the location and key path survive.
+fn pass_through<E: de::Error>(e: DeError) -> E {
+    let message = e.message.clone();
+    PENDING_ERROR.with(|p| *p.borrow_mut() = Some(e));
+    let out = E::custom(PASS_THROUGH);
+    // Another deserializer did not take it: do not leave it for an unrelated error.
+    if PENDING_ERROR.with(|p| p.borrow_mut().take()).is_some() {
+        return E::custom(message);
+    }
+    out
+}
+
+/// A node of the configuration, kept as it is (with its location) to be read later.
+#[derive(Debug, Clone)]
+pub struct RawNode(pub Node);
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<RawNode, D::Error> {
+        struct Capture;
+        impl<'de> Visitor<'de> for Capture {
+            type Value = RawNode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a node of weir's configuration tree")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawNode, E> {
+                CAPTURED_NODE
+                    .with(|c| c.borrow_mut().take())
+                    .map(RawNode)
+                    .ok_or_else(|| E::custom("configuration nodes can only be read from weir's YAML tree"))
+            }
+        }
+        d.deserialize_newtype_struct(RAW_NODE, Capture)
+    }
+}
+
+/// The keys a serde-derived struct reads, found by asking it to deserialize from a probe.
+fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl fmt::Display for Stop {
+        fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("probe")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for &mut Probe {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut probe = Probe(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0.unwrap_or(&[])
+}
+
+/// The field and the valid keys of an "unknown field" message, in serde's words
+/// (``unknown field `x`, expected `a` or `b` ``, ``… expected one of `a`, `b` ``, ``… there are no
+/// fields``) or in [`Squash`]'s (``… expected one of a, b``).
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected ").map(|(_, e)| e).unwrap_or("");
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let keys = expected
+        .split([',', ' '])
+        .map(|k| k.trim_matches('`'))
+        .filter(|k| !k.is_empty() && *k != "or")
+        .map(str::to_string)
+        .collect();
+    Some((field.to_string(), keys))
+}
+
+/// Two config structs read from one YAML mapping, as the Collector's `squash`: each key goes to
+/// the struct that declares it (`S`, the shared settings, first), every other key to `T`. A key
+/// neither declares is an error listing the keys of both.
+///
+/// `S` must be a serde-derived struct (its field names are read from the derive). Both parts
+/// keep their own `#[serde(deny_unknown_fields, default)]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Squash<T, S> {
+    /// The component's own keys.
+    pub own: T,
+    /// The shared keys squashed beside them.
+    pub shared: S,
+}
+
+impl<T, S> std::ops::Deref for Squash<T, S> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.own
+    }
+}
+
+impl<'de, T: DeserializeOwned, S: DeserializeOwned> Deserialize<'de> for Squash<T, S> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Squash<T, S>, D::Error> {
+        let RawNode(node) = RawNode::deserialize(d)?;
+        let shared_keys = struct_fields::<S>();
+        let (own, shared) = match &node.kind {
+            NodeKind::Map(entries) => {
+                let (shared, own): (Vec<_>, Vec<_>) =
+                    entries.iter().cloned().partition(|(k, _)| k.as_str().is_some_and(|k| shared_keys.contains(&k)));
+                (Node { kind: NodeKind::Map(own), loc: node.loc }, Node { kind: NodeKind::Map(shared), loc: node.loc })
+            }
+            _ => (node.clone(), Node { kind: NodeKind::Null, loc: node.loc }),
+        };
+        let shared = shared.deserialize::<S>().map_err(pass_through)?;
+        let own = own.deserialize::<T>().map_err(|mut e| {
+            if let Some((field, mut keys)) = unknown_field(&e.message) {
+                keys.extend(shared_keys.iter().map(|k| k.to_string()));
+                keys.sort_unstable();
+                keys.dedup();
+                e.message = format!("unknown field `{field}`, expected one of {}", keys.join(", "));
+            }
+            pass_through(e)
+        })?;
+        Ok(Squash { own, shared })
     }
 }
 
@@ -460,7 +629,11 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         .map_err(|e: DeError| e.at(self.loc))
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+        if name == RAW_NODE {
+            CAPTURED_NODE.with(|c| *c.borrow_mut() = Some(self.clone()));
+            return visitor.visit_unit();
+        }
         visitor.visit_newtype_struct(self)
     }
 
@@ -634,6 +807,63 @@ mod tests {
         }
         let t: T = node.deserialize().unwrap();
         assert_eq!(t.grpc.endpoint, "x");
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Client {
+        brokers: Vec<String>,
+        client_id: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Own {
+        topic: String,
+        grpc: Option<Grpc>,
+    }
+
+    #[test]
+    fn squash_reads_both_structs_from_one_mapping() {
+        let node = parse("topic: t\nbrokers: [a:1]\nclient_id: c\n", &no_env).unwrap();
+        let s: Squash<Own, Client> = node.deserialize().unwrap();
+        assert_eq!(s.topic, "t");
+        assert_eq!(s.shared, Client { brokers: vec!["a:1".into()], client_id: "c".into() });
+        let s: Squash<Own, Client> = parse("", &no_env).unwrap().deserialize().unwrap();
+        assert_eq!(s, Squash::default());
+    }
+
+    #[test]
+    fn squash_keeps_locations_and_paths_of_errors_in_either_part() {
+        let text = "topic: t\ngrpc:\n  endpointt: x\n";
+        let err = parse(text, &no_env).unwrap().deserialize::<Squash<Own, Client>>().unwrap_err();
+        assert_eq!(err.loc, Some(Location { line: 3, column: 3 }));
+        assert_eq!(err.path, vec!["grpc".to_string()]);
+        let err = parse("brokers: 7\n", &no_env).unwrap().deserialize::<Squash<Own, Client>>().unwrap_err();
+        assert_eq!(err.loc, Some(Location { line: 1, column: 10 }));
+        assert_eq!(err.path, vec!["brokers".to_string()]);
+    }
+
+    #[test]
+    fn squash_lists_the_keys_of_both_parts_for_an_unknown_one() {
+        let err = parse("topic: t\nbrokerz: x\n", &no_env).unwrap().deserialize::<Squash<Own, Client>>().unwrap_err();
+        assert_eq!(err.loc, Some(Location { line: 2, column: 1 }));
+        assert_eq!(err.message, "unknown field `brokerz`, expected one of brokers, client_id, grpc, topic");
+    }
+
+    #[test]
+    fn nested_squashes_list_every_key() {
+        #[derive(Debug, Deserialize, PartialEq, Default)]
+        #[serde(deny_unknown_fields, default)]
+        struct Topics {
+            topic: String,
+        }
+        let node = parse("nope: 1\n", &no_env).unwrap();
+        let err = node.deserialize::<Squash<Squash<Protocols, Topics>, Client>>().unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown field `nope`, expected one of brokers, client_id, enabled, grpc, names, ratio, topic"
+        );
     }
 
     #[test]

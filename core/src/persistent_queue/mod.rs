@@ -1,5 +1,6 @@
 //! The persistent sending queue: `sending_queue::storage: file_storage[/name]` keeps an
-//! exporter's queue in an append-only log on disk, so data weir acknowledged survives a crash
+//! exporter's queue in an append-only log on disk (in the directory the storage extension gives,
+//! [`crate::component::Storage`]), so data weir acknowledged survives a crash
 //! (SIGKILL, OOM kill, power loss with `fsync: true`) and a restart, and is sent once the backend
 //! takes it again. This module doc is the design document.
 //!
@@ -106,126 +107,14 @@ mod log;
 pub use log::{read_record, Log, LogOptions, Read, Record, RecordId, Recovery};
 
 use crate::ack::Failure;
-use crate::component::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, Extension, ExtensionContext, ExtensionFactory,
-};
-use crate::config::ComponentConfigEntry;
 use crate::pdata::Signal;
-use async_trait::async_trait;
 use bytes::Bytes;
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// At most this many bytes go into one group commit.
 const MAX_BATCH_BYTES: usize = 32 << 20;
-
-/// `file_storage`: where persistent sending queues keep their data (the Collector's
-/// `file_storage` extension, backing weir's own log rather than bbolt).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileStorageConfig {
-    /// Directory of the queues (one subdirectory per exporter and signal). Default:
-    /// `$WEIR_DATA_DIR/queue`, or `./data/queue` when `WEIR_DATA_DIR` is not set.
-    pub directory: Option<PathBuf>,
-    /// Create `directory` when it does not exist. Default true (the Collector's default is
-    /// false: there the directory must exist).
-    pub create_directory: bool,
-    /// `fsync` every group of appended records before acknowledging them, so acknowledged data
-    /// also survives a machine crash or power loss. Default false (as in the Collector): data
-    /// survives any crash of weir itself.
-    pub fsync: bool,
-    /// Size at which a segment file is closed and a new one started. Default 16, within [1, 1024].
-    pub segment_size_mib: u64,
-}
-
-impl Default for FileStorageConfig {
-    fn default() -> Self {
-        FileStorageConfig { directory: None, create_directory: true, fsync: false, segment_size_mib: 16 }
-    }
-}
-
-impl ComponentConfig for FileStorageConfig {
-    fn validate(&self) -> Result<(), String> {
-        if !(1..=1024).contains(&self.segment_size_mib) {
-            return Err("segment_size_mib must be within [1, 1024]".into());
-        }
-        if self.directory.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
-            return Err("directory must not be empty (leave it out for $WEIR_DATA_DIR/queue)".into());
-        }
-        Ok(())
-    }
-}
-
-impl FileStorageConfig {
-    /// The directory of all queues.
-    pub fn directory(&self) -> PathBuf {
-        self.directory.clone().unwrap_or_else(|| {
-            let data = std::env::var_os("WEIR_DATA_DIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "./data".into());
-            PathBuf::from(data).join("queue")
-        })
-    }
-
-    /// The log settings of one exporter's queue for one signal.
-    pub fn log_options(&self, exporter_id: &str, signal: Signal) -> LogOptions {
-        let name: String = format!("exporter_{}_{}", exporter_id, signal.as_str())
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
-            .collect();
-        LogOptions { dir: self.directory().join(name), segment_size: self.segment_size_mib << 20, fsync: self.fsync }
-    }
-}
-
-/// The `file_storage` extension factory. The extension itself runs nothing: exporters that name
-/// it in `sending_queue::storage` open their queues in its directory.
-pub struct FileStorageFactory;
-
-impl ExtensionFactory for FileStorageFactory {
-    type Config = FileStorageConfig;
-    fn type_name(&self) -> &'static str {
-        "file_storage"
-    }
-    fn build(&self, _ctx: &BuildContext, _c: &FileStorageConfig) -> Result<Box<dyn Extension>, BuildError> {
-        Ok(Box::new(FileStorage))
-    }
-}
-
-struct FileStorage;
-
-#[async_trait]
-impl Extension for FileStorage {
-    async fn start(
-        self: Box<Self>,
-        _ctx: ExtensionContext,
-        _shutdown: CancellationToken,
-    ) -> Result<JoinHandle<()>, BuildError> {
-        Ok(tokio::spawn(async {}))
-    }
-}
-
-/// The `file_storage` settings that `sending_queue::storage` (an extension id) names.
-pub fn resolve_storage(
-    extensions: &BTreeMap<ComponentId, ComponentConfigEntry>,
-    storage: &str,
-) -> Result<FileStorageConfig, String> {
-    let id = ComponentId::parse(storage).map_err(|e| format!("sending_queue::storage: {e}"))?;
-    if id.kind != "file_storage" {
-        return Err(format!("sending_queue::storage: {storage:?} is not a storage extension (weir has file_storage)"));
-    }
-    let entry = extensions.get(&id).ok_or_else(|| {
-        format!("sending_queue::storage references extension {storage:?} which is not configured under extensions")
-    })?;
-    entry
-        .config
-        .downcast_ref::<FileStorageConfig>()
-        .cloned()
-        .ok_or_else(|| format!("sending_queue::storage: {storage:?} is not a file_storage extension"))
-}
 
 /// Self-telemetry of one persistent queue.
 #[derive(Clone)]
@@ -437,50 +326,5 @@ fn write_loop(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::component::Registry;
-
-    fn load(text: &str) -> Result<crate::config::Config, Vec<String>> {
-        crate::config::load_str("pipelines.yaml", text, &Registry::new(), &|_| None)
-            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
-    }
-
-    fn entry(id: &str, config: crate::component::AnyConfig) -> (ComponentId, ComponentConfigEntry) {
-        let id = ComponentId::parse(id).unwrap();
-        (id.clone(), ComponentConfigEntry { id, config, loc: Default::default() })
-    }
-
-    #[test]
-    fn storage_resolves_to_the_configured_extension() {
-        let q = FileStorageConfig { directory: Some("/var/lib/weir/q".into()), fsync: true, ..Default::default() };
-        let extensions = BTreeMap::from([
-            entry("file_storage/q", std::sync::Arc::new(q)),
-            entry("health_check", std::sync::Arc::new(crate::telemetry::HealthCheckConfig::default())),
-        ]);
-        let config = &extensions;
-        let fs = resolve_storage(config, "file_storage/q").unwrap();
-        assert!(fs.fsync);
-        assert_eq!(fs.directory(), PathBuf::from("/var/lib/weir/q"));
-        assert_eq!(
-            fs.log_options("otlp/backend", Signal::Traces).dir,
-            PathBuf::from("/var/lib/weir/q/exporter_otlp_backend_traces")
-        );
-        let missing = resolve_storage(config, "file_storage/other").unwrap_err();
-        assert!(missing.contains("not configured"), "{missing}");
-        let wrong = resolve_storage(config, "health_check").unwrap_err();
-        assert!(wrong.contains("not a storage extension"), "{wrong}");
-    }
-
-    #[test]
-    fn file_storage_keys_are_checked() {
-        let Err(unknown) = load("extensions:\n  file_storage: { dir: /tmp }\n") else { panic!("accepted") };
-        assert!(unknown.iter().any(|e| e.contains("dir")), "{unknown:?}");
-        let Err(bad) = load("extensions:\n  file_storage: { segment_size_mib: 0 }\n") else { panic!("accepted") };
-        assert!(bad.iter().any(|e| e.contains("segment_size_mib")), "{bad:?}");
     }
 }

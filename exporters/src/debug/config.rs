@@ -1,9 +1,8 @@
 //! `debug` exporter settings.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use serde::Deserialize;
 use std::time::Duration;
-use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::ComponentConfig;
 
 /// `verbosity`: how much of each payload is written.
@@ -52,20 +51,16 @@ impl Default for DebugConfig {
     }
 }
 
-exporter_settings!(DebugConfig);
+weir_core::exporter_config!(DebugConfig);
 
-impl ComponentConfig for DebugConfig {
-    fn validate(&self) -> Result<(), String> {
-        self.exporter_settings().validate()
-    }
-}
+impl ComponentConfig for DebugConfig {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<DebugConfig, String> {
-        crate::testdata::parse_config(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]

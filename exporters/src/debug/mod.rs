@@ -16,7 +16,6 @@ pub use config::{DebugConfig, Verbosity};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
@@ -34,10 +33,6 @@ impl ExporterFactory for DebugExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &DebugConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, ctx: &BuildContext, config: &DebugConfig) -> Result<Arc<dyn Exporter>, BuildError> {

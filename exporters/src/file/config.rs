@@ -1,9 +1,8 @@
 //! `file` exporter settings.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use serde::Deserialize;
 use std::time::Duration;
-use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::ComponentConfig;
 
 /// `format`: how each request is written.
@@ -90,7 +89,7 @@ impl Default for FileConfig {
     }
 }
 
-exporter_settings!(FileConfig);
+weir_core::exporter_config!(FileConfig);
 
 impl ComponentConfig for FileConfig {
     fn validate(&self) -> Result<(), String> {
@@ -105,7 +104,7 @@ impl ComponentConfig for FileConfig {
                 return Err("rotation::max_megabytes must be greater than 0".into());
             }
         }
-        self.exporter_settings().validate()
+        Ok(())
     }
 }
 
@@ -114,7 +113,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<FileConfig, String> {
-        crate::testdata::parse_config(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]

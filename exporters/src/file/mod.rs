@@ -21,7 +21,6 @@ use bytes::Bytes;
 use sink::{FileSink, Record, SinkSettings};
 use std::path::Path;
 use std::sync::Arc;
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::pdata::json;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
@@ -40,10 +39,6 @@ impl ExporterFactory for FileExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &FileConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, _ctx: &BuildContext, config: &FileConfig) -> Result<Arc<dyn Exporter>, BuildError> {

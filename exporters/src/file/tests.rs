@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn config(path: &Path, extra: &str) -> FileConfig {
-    testdata::parse_config(&format!("path: {}\n{extra}", path.display())).unwrap()
+    weir_core::testing::parse_exporter_config(&format!("path: {}\n{extra}", path.display())).unwrap()
 }
 
 fn build(signal: Signal, config: &FileConfig) -> Arc<dyn Exporter> {
-    let ctx = BuildContext { id: weir_core::ComponentId::parse("file").unwrap(), signal: Some(signal) };
+    let ctx = BuildContext::new(weir_core::ComponentId::parse("file").unwrap(), Some(signal));
     FileExporterFactory.build(&ctx, config).unwrap()
 }
 

@@ -1,13 +1,12 @@
 //! `otlp` exporter settings.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use crate::transport::{self, Compression, TlsClientSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use weir_core::auth::AuthSettings;
-use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::ComponentConfig;
 
 /// Settings of the `otlp` (OTLP/gRPC) exporter.
@@ -52,7 +51,7 @@ impl Default for OtlpConfig {
     }
 }
 
-exporter_settings!(OtlpConfig);
+weir_core::exporter_config!(OtlpConfig);
 
 impl OtlpConfig {
     /// The endpoint as the URI the channel connects to (`host:port` gets `http://`).
@@ -105,9 +104,10 @@ impl OtlpConfig {
 impl ComponentConfig for OtlpConfig {
     fn validate(&self) -> Result<(), String> {
         self.endpoint_uri()?;
+        self.compression.check_supported("compression", &transport::OTLP_COMPRESSIONS)?;
         transport::validate_tls(self.use_tls(), &self.tls)?;
         self.metadata()?;
-        self.exporter_settings().validate()
+        Ok(())
     }
 
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
@@ -118,9 +118,10 @@ impl ComponentConfig for OtlpConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_core::exporterhelper::ExporterConfig;
 
     fn parse(text: &str) -> Result<OtlpConfig, String> {
-        crate::testdata::parse_config(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]

@@ -28,7 +28,6 @@ use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use weir_core::connect::Connector;
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::grpc::RawBytesCodec;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
@@ -57,13 +56,10 @@ impl ExporterFactory for OtlpExporterFactory {
         &Signal::ALL
     }
 
-    fn settings(&self, config: &OtlpConfig) -> ExporterSettings {
-        config.exporter_settings()
-    }
-
     fn build(&self, ctx: &BuildContext, config: &OtlpConfig) -> Result<Arc<dyn Exporter>, BuildError> {
         let signal = ctx.signal.ok_or_else(|| BuildError::new("the otlp exporter is built for one signal"))?;
-        Ok(Arc::new(OtlpExporter::new(&ctx.id.to_string(), signal, config)?))
+        let credentials = crate::transport::auth_headers(ctx, &config.auth)?;
+        Ok(Arc::new(OtlpExporter::new(&ctx.id.to_string(), signal, config, credentials)?))
     }
 }
 
@@ -81,8 +77,13 @@ pub struct OtlpExporter {
 
 impl OtlpExporter {
     /// Creates the client; connects on first use. Needs a tokio runtime (the channel's
-    /// connection task is spawned on it).
-    pub fn new(id: &str, signal: Signal, config: &OtlpConfig) -> Result<OtlpExporter, BuildError> {
+    /// connection task is spawned on it). `credentials` are the `auth` authenticator's headers.
+    pub fn new(
+        id: &str,
+        signal: Signal,
+        config: &OtlpConfig,
+        credentials: Vec<(http::HeaderName, http::HeaderValue)>,
+    ) -> Result<OtlpExporter, BuildError> {
         let uri = config.endpoint_uri().map_err(BuildError::new)?;
         let mut endpoint =
             Endpoint::from(uri.clone()).user_agent(USER_AGENT).map_err(|e| BuildError::new(e.to_string()))?;
@@ -98,13 +99,13 @@ impl OtlpExporter {
         match config.compression {
             Compression::Gzip => client = client.send_compressed(CompressionEncoding::Gzip),
             Compression::Zstd => client = client.send_compressed(CompressionEncoding::Zstd),
-            Compression::None => {}
+            _ => {}
         }
         let mut metadata = MetadataMap::new();
         for (k, v) in config.metadata().map_err(BuildError::new)? {
             metadata.insert(k, v);
         }
-        if let Some((name, value)) = crate::transport::auth_header(&config.auth)? {
+        for (name, value) in credentials {
             let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
                 .map_err(|e| BuildError::new(format!("auth: header {name}: {e}")))?;
             let value = AsciiMetadataValue::try_from(value.as_bytes())

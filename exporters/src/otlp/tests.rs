@@ -119,7 +119,7 @@ impl TestServer {
     }
 
     fn config(&self, extra: &str) -> OtlpConfig {
-        testdata::parse_config(&format!("endpoint: {}\n{extra}", self.addr)).unwrap()
+        weir_core::testing::parse_exporter_config(&format!("endpoint: {}\n{extra}", self.addr)).unwrap()
     }
 
     async fn stop(self) {
@@ -128,7 +128,7 @@ impl TestServer {
 }
 
 fn exporter(signal: Signal, config: &OtlpConfig) -> Arc<OtlpExporter> {
-    Arc::new(OtlpExporter::new("otlp/test", signal, config).unwrap())
+    Arc::new(OtlpExporter::new("otlp/test", signal, config, Vec::new()).unwrap())
 }
 
 #[tokio::test]
@@ -234,10 +234,7 @@ async fn each_signal_goes_to_its_service_with_the_configured_metadata() {
 async fn an_unreachable_backend_is_a_retryable_failure_not_a_start_up_error() {
     let config = OtlpConfig { endpoint: format!("127.0.0.1:{}", testdata::closed_port()), ..OtlpConfig::default() };
     let e = OtlpExporterFactory
-        .build(
-            &BuildContext { id: weir_core::ComponentId::parse("otlp").unwrap(), signal: Some(Signal::Traces) },
-            &config,
-        )
+        .build(&BuildContext::new(weir_core::ComponentId::parse("otlp").unwrap(), Some(Signal::Traces)), &config)
         .expect("connects lazily");
     let f = e.export(testdata::traces(1)).await.unwrap_err();
     assert!(f.retryable, "{f:?}");

@@ -1,12 +1,11 @@
 //! `otlphttp` exporter settings.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use crate::transport::{self, Compression, TlsClientSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use weir_core::auth::AuthSettings;
-use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::{ComponentConfig, Signal};
 
 /// `encoding`: how request bodies are serialized.
@@ -82,7 +81,7 @@ impl Default for OtlpHttpConfig {
     }
 }
 
-exporter_settings!(OtlpHttpConfig);
+weir_core::exporter_config!(OtlpHttpConfig);
 
 impl OtlpHttpConfig {
     /// Whether any signal's URL is `https://` (then `tls` is read).
@@ -126,9 +125,10 @@ impl ComponentConfig for OtlpHttpConfig {
                         e.g. endpoint: http://localhost:4318"
                 .into());
         }
+        self.compression.check_supported("compression", &transport::OTLP_COMPRESSIONS)?;
         transport::validate_tls(self.uses_https()?, &self.tls)?;
         transport::validate_headers(&self.headers)?;
-        self.exporter_settings().validate()
+        Ok(())
     }
 
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<OtlpHttpConfig, String> {
-        crate::testdata::parse_config(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     fn url(c: &OtlpHttpConfig, s: Signal) -> String {

@@ -24,11 +24,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 use weir_core::connect::Connector;
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::pdata::json;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 
@@ -55,13 +53,10 @@ impl ExporterFactory for OtlpHttpExporterFactory {
         &Signal::ALL
     }
 
-    fn settings(&self, config: &OtlpHttpConfig) -> ExporterSettings {
-        config.exporter_settings()
-    }
-
     fn build(&self, ctx: &BuildContext, config: &OtlpHttpConfig) -> Result<Arc<dyn Exporter>, BuildError> {
         let signal = ctx.signal.ok_or_else(|| BuildError::new("the otlphttp exporter is built for one signal"))?;
-        Ok(Arc::new(OtlpHttpExporter::new(&ctx.id.to_string(), signal, config)?))
+        let credentials = crate::transport::auth_headers(ctx, &config.auth)?;
+        Ok(Arc::new(OtlpHttpExporter::new(&ctx.id.to_string(), signal, config, credentials)?))
     }
 }
 
@@ -79,8 +74,14 @@ pub struct OtlpHttpExporter {
 }
 
 impl OtlpHttpExporter {
-    /// Creates the client; connects on first use.
-    pub fn new(id: &str, signal: Signal, config: &OtlpHttpConfig) -> Result<OtlpHttpExporter, BuildError> {
+    /// Creates the client; connects on first use. `credentials` are the `auth` authenticator's
+    /// headers.
+    pub fn new(
+        id: &str,
+        signal: Signal,
+        config: &OtlpHttpConfig,
+        credentials: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<OtlpHttpExporter, BuildError> {
         let url = config.signal_url(signal).map_err(BuildError::new)?.ok_or_else(|| {
             BuildError::new(format!("no URL for {signal}: set endpoint or {signal}_endpoint", signal = signal.as_str()))
         })?;
@@ -96,7 +97,7 @@ impl OtlpHttpExporter {
         if let Some(token) = config.compression.token() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(token));
         }
-        if let Some((name, value)) = crate::transport::auth_header(&config.auth)? {
+        for (name, value) in credentials {
             headers.insert(name, value);
         }
         let host = url.host().unwrap_or_default().to_string();
@@ -125,7 +126,20 @@ impl OtlpHttpExporter {
                 json::encode(payload).map_err(|e| Failure::permanent(format!("cannot encode as OTLP/JSON: {e}")))?,
             ),
         };
-        compress(self.compression, encoded).map_err(|e| Failure::permanent(format!("cannot compress the body: {e}")))
+        // The level gzip and zstd take when none is given (gzip 6, zstd 3), as this exporter
+        // always has.
+        let level = match self.compression {
+            Compression::Gzip => Some(6),
+            Compression::Zstd => Some(3),
+            _ => None,
+        };
+        match self.compression {
+            Compression::None => Ok(encoded),
+            c => c
+                .compress(&encoded, level)
+                .map(Bytes::from)
+                .map_err(|e| Failure::permanent(format!("cannot compress the body: {e}"))),
+        }
     }
 }
 
@@ -185,21 +199,6 @@ impl OtlpHttpExporter {
         if let Some(ps) = ps {
             ps.log(&self.id, self.signal);
         }
-    }
-}
-
-/// Compresses a request body.
-fn compress(compression: Compression, body: Bytes) -> std::io::Result<Bytes> {
-    match compression {
-        Compression::None => Ok(body),
-        Compression::Gzip => {
-            let mut enc =
-                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::default());
-            enc.write_all(&body)?;
-            Ok(Bytes::from(enc.finish()?))
-        }
-        // Level 0 is zstd's default level (3).
-        Compression::Zstd => Ok(Bytes::from(zstd::bulk::compress(&body, 0)?)),
     }
 }
 

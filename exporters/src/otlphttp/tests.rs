@@ -105,7 +105,7 @@ impl TestServer {
     }
 
     fn config(&self, extra: &str) -> OtlpHttpConfig {
-        testdata::parse_config(&format!("endpoint: http://{}\n{extra}", self.addr)).unwrap()
+        weir_core::testing::parse_exporter_config(&format!("endpoint: http://{}\n{extra}", self.addr)).unwrap()
     }
 
     async fn stop(self) {
@@ -114,7 +114,7 @@ impl TestServer {
 }
 
 fn exporter(signal: Signal, config: &OtlpHttpConfig) -> Arc<OtlpHttpExporter> {
-    Arc::new(OtlpHttpExporter::new("otlphttp/test", signal, config).unwrap())
+    Arc::new(OtlpHttpExporter::new("otlphttp/test", signal, config, Vec::new()).unwrap())
 }
 
 #[tokio::test]
@@ -273,6 +273,6 @@ async fn an_unreachable_server_is_a_retryable_failure() {
 #[test]
 fn a_signal_without_url_cannot_be_built() {
     let config = OtlpHttpConfig { logs_endpoint: "http://a:1/logs".into(), ..OtlpHttpConfig::default() };
-    let err = OtlpHttpExporter::new("otlphttp", Signal::Traces, &config).err().unwrap();
+    let err = OtlpHttpExporter::new("otlphttp", Signal::Traces, &config, Vec::new()).err().unwrap();
     assert!(err.to_string().contains("traces_endpoint"), "{err}");
 }

@@ -1,9 +1,8 @@
 //! `parquet` exporter settings.
 
-use crate::plumbing::{exporter_settings, DEFAULT_TIMEOUT};
 use serde::Deserialize;
 use std::time::Duration;
-use weir_core::exporterhelper::{QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{QueueConfig, RetryConfig, DEFAULT_TIMEOUT};
 use weir_core::ComponentConfig;
 
 /// Default `max_file_size`: 128 MiB of encoded Parquet.
@@ -78,7 +77,7 @@ impl Default for ParquetConfig {
     }
 }
 
-exporter_settings!(ParquetConfig);
+weir_core::exporter_config!(ParquetConfig);
 
 impl ComponentConfig for ParquetConfig {
     fn validate(&self) -> Result<(), String> {
@@ -101,7 +100,7 @@ impl ComponentConfig for ParquetConfig {
         if self.compression == ParquetCompression::Zstd && !(1..=22).contains(&self.compression_level) {
             return Err(format!("compression_level must be within 1..=22 for zstd, not {}", self.compression_level));
         }
-        self.exporter_settings().validate()
+        Ok(())
     }
 }
 
@@ -110,7 +109,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<ParquetConfig, String> {
-        crate::testdata::parse_config(text)
+        weir_core::testing::parse_exporter_config(text)
     }
 
     #[test]

@@ -51,7 +51,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use weir_core::exporterhelper::ExporterSettings;
 use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
 use writer::{RollLimits, RollingWriter};
 
@@ -73,10 +72,6 @@ impl ExporterFactory for ParquetExporterFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    fn settings(&self, config: &ParquetConfig) -> ExporterSettings {
-        config.exporter_settings()
     }
 
     fn build(&self, ctx: &BuildContext, config: &ParquetConfig) -> Result<Arc<dyn Exporter>, BuildError> {

@@ -4,9 +4,9 @@
 //! and cost no real time. A batch that should go out on size alone must arrive without the
 //! clock moving.
 
-use crate::test_pipeline::{accept_all, metric_value, span_names, spans, TestPipeline, Verdict};
 use std::time::Duration;
 use tokio::time::Instant;
+use weir_core::testing::{accept_all, metric_value, span_names, spans, TestPipeline, Verdict};
 use weir_core::{Failure, Registry, Signal};
 
 async fn pipeline(batch: &str, verdict: Verdict) -> TestPipeline {

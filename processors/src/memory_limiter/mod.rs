@@ -43,8 +43,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
-use weir_core::component::{BuildContext, RETRY_AFTER};
+use weir_core::component::BuildContext;
 use weir_core::config::duration;
+use weir_core::pipeline::RETRY_AFTER;
 use weir_core::Signal;
 use weir_core::{BuildError, ComponentId, Envelope, Failure, Gate, Output, Payload, Processor, ProcessorFactory};
 

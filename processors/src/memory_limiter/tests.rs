@@ -4,9 +4,9 @@
 //! number the test sets, nothing is allocated.
 
 use super::*;
-use crate::test_pipeline::{accept_all, log_records, metric_value, spans, TestPipeline};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use weir_core::testing::{accept_all, log_records, metric_value, spans, TestPipeline};
 use weir_core::Registry;
 
 /// A memory reading the test controls.
@@ -66,7 +66,7 @@ async fn refuses_above_the_soft_limit_until_a_check_finds_memory_below_it() {
     assert!(p.send(spans("c", 3)).await.is_err());
     after_a_check().await;
     p.send(spans("d", 3)).await.unwrap();
-    assert_eq!(crate::test_pipeline::span_names(&p.next_export().await), ["d0", "d1", "d2"]);
+    assert_eq!(weir_core::testing::span_names(&p.next_export().await), ["d0", "d1", "d2"]);
     assert!(p.shutdown().await.is_empty(), "refused data never entered the pipeline");
 }
 
@@ -149,7 +149,7 @@ async fn real_memory_sources_allow_a_test_process() {
 }
 
 fn context(id: &str, signal: Signal) -> BuildContext {
-    BuildContext { id: ComponentId::parse(id).unwrap(), signal: Some(signal) }
+    BuildContext::new(ComponentId::parse(id).unwrap(), Some(signal))
 }
 
 fn config(limit_mib: u64) -> MemoryLimiterConfig {

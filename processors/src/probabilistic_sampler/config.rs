@@ -260,10 +260,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<ProbabilisticSamplerConfig, String> {
-        let node = weir_core::config::yaml::parse(text, &|_| None).map_err(|e| e.message)?;
-        let c: ProbabilisticSamplerConfig = node.deserialize().map_err(|e| e.message)?;
-        c.validate()?;
-        Ok(c)
+        weir_core::testing::parse_config(text)
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! metrics.
 
 use super::*;
-use crate::test_pipeline::{accept_all, metric_value, TestPipeline};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue as ProtoValue, KeyValue};
@@ -15,6 +14,7 @@ use prost::Message;
 use sampler::{hash_randomness, hash_threshold};
 use std::collections::{BTreeMap, BTreeSet};
 use weir_core::sampling::{encode_threshold, MAX_56};
+use weir_core::testing::{accept_all, metric_value, TestPipeline};
 use weir_core::Registry;
 
 // ---------------------------------------------------------------------------------------------
@@ -97,10 +97,7 @@ fn logs(records: Vec<LogRecord>) -> Payload {
 }
 
 fn config(yaml: &str) -> ProbabilisticSamplerConfig {
-    let node = weir_core::config::yaml::parse(yaml, &|_| None).expect("yaml");
-    let c: ProbabilisticSamplerConfig = node.deserialize().map_err(|e| e.message).expect("config");
-    weir_core::ComponentConfig::validate(&c).expect("valid config");
-    c
+    weir_core::testing::parse_config(yaml).expect("valid config")
 }
 
 fn processor(signal: Signal, yaml: &str) -> ProbabilisticSampler {
@@ -602,10 +599,10 @@ async fn sampled_out_requests_are_acknowledged_as_success_and_counted() {
 
 #[test]
 fn metrics_signal_is_refused() {
-    let ctx = BuildContext {
-        id: weir_core::ComponentId::parse("probabilistic_sampler").expect("an id"),
-        signal: Some(Signal::Metrics),
-    };
+    let ctx = BuildContext::new(
+        weir_core::ComponentId::parse("probabilistic_sampler").expect("an id"),
+        Some(Signal::Metrics),
+    );
     let c = config("{sampling_percentage: 5}");
     let e = ProbabilisticSamplerFactory.build(&ctx, &c).err().expect("refused");
     assert!(e.to_string().contains("not metrics"), "{e}");

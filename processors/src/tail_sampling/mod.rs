@@ -26,8 +26,8 @@
 //! - one `StoredSpan {group, start, end}` per span (12 bytes): a range of a [`Group`];
 //! - its distinct [`Group`]s: one per scope group of each received payload, **slices of the
 //!   payload** (`Bytes::slice_ref`, no copy) covering the whole `ResourceSpans` and the whole
-//!   `ScopeSpans`, shared (`Arc`) by every trace that got spans from that group. Spans are
-//!   never copied: a span is a range of the payload as received;
+//!   `ScopeSpans`, shared (`Arc`) by every trace that got spans from that group. Spans are not
+//!   copied one by one: a span is a range of the (once copied, see below) payload;
 //! - one `Arc<Held>` per received payload it has spans in (the payload's accounting);
 //! - the tokens of every request that contributed spans (one clone per request);
 //! - its deadline, age (arrival order of its first span), and whether its root span arrived.
@@ -47,8 +47,9 @@
 //! bounded by `decision_wait` plus that spread; a late span (of a trace started long before)
 //! keeps only its own payload alive, for the rest of its trace's wait. A payload whose
 //! traces are mostly decided still counts in full: the gauge and the budget see the bytes
-//! that are really held, not only those of undecided spans. In exchange, there is no copy on
-//! the ingest path and no arena slack (an earlier design copied each span into a per-trace
+//! that are really held, not only those of undecided spans. In exchange, ingest costs one
+//! exact-size copy per request (below) and no per-span copy or arena slack (an earlier design
+//! copied each span into a per-trace
 //! growing arena, up to 2× slack, and charged shared headers to every trace: 907 bytes per
 //! buffered 371-byte span in a benchmark). The test
 //! `buffered_bytes_per_span_stay_within_one_and_a_half_times_the_wire_size_and_return_to_zero`
@@ -56,10 +57,10 @@
 //! 3–13 spans spread over three requests, and `..._in_a_steady_flow` at most 1.27× while
 //! such requests flow in and are decided.
 //!
-//! The meter counts a payload's *length*. A receiver that hands over a slice of a larger
+//! The meter counts a payload's *length*. A receiver may hand over a slice of a larger
 //! allocation (a decompressed body in a `Vec` with spare capacity, a slice of a transport's
-//! read buffer) keeps that whole allocation alive while the buffer holds the payload, which
-//! the meter does not see; receivers should hand over exact-size buffers.
+//! read buffer), which slices would keep alive whole, unseen by the meter; so each request is
+//! copied once, to an exact-size buffer, when it is taken in.
 //!
 //! A kept trace leaves the accounting when it is decided, though its spans stay in memory
 //! until they are sent at the end of the same round (one request's worth at most).
@@ -164,8 +165,19 @@ use weir_core::{Acks, BuildError, Envelope, Output, Payload, Processor, Processo
 const PREFIX: &str = "otelcol_processor_tail_sampling_";
 
 /// Factory of the `tail_sampling` processor.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TailSamplingFactory;
+#[derive(Clone, Default)]
+pub struct TailSamplingFactory {
+    /// Where processors deposit what `weir simulate` reports; `None` in a daemon.
+    reports: Option<simulation::Reports>,
+}
+
+impl TailSamplingFactory {
+    /// A factory whose processors count per policy and key, and deposit a report in `reports`
+    /// when their input closes (`weir simulate`).
+    pub fn reporting_to(reports: simulation::Reports) -> TailSamplingFactory {
+        TailSamplingFactory { reports: Some(reports) }
+    }
+}
 
 impl ProcessorFactory for TailSamplingFactory {
     type Config = TailSamplingConfig;
@@ -179,14 +191,14 @@ impl ProcessorFactory for TailSamplingFactory {
     }
 
     fn build(&self, ctx: &BuildContext, c: &TailSamplingConfig) -> Result<Box<dyn Processor>, BuildError> {
-        Ok(Box::new(TailSampler::new(ctx.id.to_string(), c).map_err(BuildError::new)?))
+        Ok(Box::new(TailSampler::new(ctx.id.to_string(), c, self.reports.clone()).map_err(BuildError::new)?))
     }
 }
 
 impl TailSampler {
-    fn new(id: String, c: &TailSamplingConfig) -> Result<TailSampler, String> {
+    fn new(id: String, c: &TailSamplingConfig, reports: Option<simulation::Reports>) -> Result<TailSampler, String> {
         let mut policies = c.policies.iter().map(Policy::build).collect::<Result<Vec<_>, _>>()?;
-        let simulating = simulation::collecting();
+        let simulating = reports.is_some();
         let mut late_errors_policy = None;
         for p in &mut policies {
             let name = p.name.clone();
@@ -199,7 +211,7 @@ impl TailSampler {
                 }
             });
         }
-        let policy_stats = simulating.then(|| vec![simulation::PolicyStats::default(); policies.len()]);
+        let policy_stats = reports.map(|r| (r, vec![simulation::PolicyStats::default(); policies.len()]));
         let n = c.num_shards.max(1);
         let per_shard_capacity =
             c.expected_new_traces_per_sec.saturating_mul(c.decision_wait.as_secs().max(1) as usize);
@@ -290,8 +302,8 @@ struct TailSampler {
     policies: Vec<Policy>,
     /// The `adaptive` policy that keeps late ERROR spans of dropped traces (`th:0`), if any.
     late_errors_policy: Option<Arc<str>>,
-    /// Per top-level policy, for `weir simulate` (only while it collects).
-    policy_stats: Option<Vec<simulation::PolicyStats>>,
+    /// Per top-level policy, for `weir simulate`, and where to report them (only then).
+    policy_stats: Option<(simulation::Reports, Vec<simulation::PolicyStats>)>,
     shards: Vec<TraceBuffer>,
     kept: KeptSet,
     dropped: DroppedSet,
@@ -563,7 +575,7 @@ impl TailSampler {
         if let Some(p) = self.policies.iter_mut().find(|p| p.name == policy) {
             p.for_each_adaptive(&mut |a| a.note_late_kept(spans));
         }
-        if let Some(stats) = &mut self.policy_stats {
+        if let Some((_, stats)) = &mut self.policy_stats {
             if let Some(i) = self.metrics.policy_names.iter().position(|n| &**n == policy) {
                 stats[i].late_spans_kept += spans as u64;
             }
@@ -643,7 +655,7 @@ impl TailSampler {
         }
         let chosen = policy::combine(&results);
         let sampled = chosen.is_some();
-        if let Some(stats) = &mut self.policy_stats {
+        if let Some((_, stats)) = &mut self.policy_stats {
             simulation::record(stats, &facts, &results, chosen);
         }
         self.metrics.global[sampled as usize].increment(1);
@@ -815,8 +827,8 @@ impl Processor for TailSampler {
         self.decide_all(Trigger::Shutdown, Instant::now());
         self.flush(&output).await;
         self.update_gauges();
-        if let Some(policies) = self.policy_stats.take() {
-            simulation::deposit(&self.id, &mut self.policies, policies);
+        if let Some((reports, policies)) = self.policy_stats.take() {
+            simulation::deposit(&reports, &self.id, &mut self.policies, policies);
         }
     }
 }

@@ -2,17 +2,30 @@
 //! it decided and kept; per `adaptive` policy and key, traces and spans in and kept and the
 //! estimate of the true count from adjusted counts.
 //!
-//! Collection is off unless [`start`] was called (by `weir simulate`, before the pipelines
-//! are built): processors built afterwards count, and each deposits its report when its input
-//! closes; [`take_reports`] returns them. A running daemon never collects.
+//! Collection is off unless the processor was built by a factory made with
+//! [`super::TailSamplingFactory::reporting_to`] (by `weir simulate`): each processor it builds
+//! counts, and deposits its report in the shared [`Reports`] when its input closes. A running
+//! daemon's factory never collects.
 
 use super::adaptive::KeyStats;
 use super::policy::{Outcome, Policy, TraceFacts};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// `None`: not collecting.
-static REPORTS: Mutex<Option<Vec<Report>>> = Mutex::new(None);
+/// Where the processors of one replay deposit their reports.
+#[derive(Clone, Default)]
+pub struct Reports(Arc<Mutex<Vec<Report>>>);
+
+impl Reports {
+    /// The reports deposited so far.
+    pub fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, report: Report) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+    }
+}
 
 /// One `tail_sampling` processor's replay.
 #[derive(Debug, Clone, Default)]
@@ -42,20 +55,6 @@ pub struct PolicyStats {
     pub late_spans_kept: u64,
 }
 
-/// Starts collecting reports (for the processors built from now on).
-pub fn start() {
-    *REPORTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
-}
-
-/// The reports deposited since [`start`]; collection goes on.
-pub fn take_reports() -> Vec<Report> {
-    REPORTS.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
-}
-
-pub(crate) fn collecting() -> bool {
-    REPORTS.lock().unwrap_or_else(|e| e.into_inner()).is_some()
-}
-
 pub(crate) fn record(stats: &mut [PolicyStats], t: &TraceFacts<'_>, results: &[Outcome], chosen: Option<usize>) {
     let spans = t.span_count();
     let error = t.fields().any(|f| f.is_ok_and(|f| f.status_code == 2)) as u64;
@@ -73,7 +72,7 @@ pub(crate) fn record(stats: &mut [PolicyStats], t: &TraceFacts<'_>, results: &[O
     }
 }
 
-pub(crate) fn deposit(processor: &str, policies: &mut [Policy], stats: Vec<PolicyStats>) {
+pub(crate) fn deposit(reports: &Reports, processor: &str, policies: &mut [Policy], stats: Vec<PolicyStats>) {
     let mut report = Report {
         processor: processor.to_string(),
         policies: policies.iter().map(|p| p.name.clone()).zip(stats).collect(),
@@ -86,7 +85,5 @@ pub(crate) fn deposit(processor: &str, policies: &mut [Policy], stats: Vec<Polic
             }
         });
     }
-    if let Some(reports) = REPORTS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        reports.push(report);
-    }
+    reports.push(report);
 }

@@ -2,15 +2,14 @@
 //! budgets, late spans, acknowledgements and conservation.
 
 use super::*;
-use crate::test_pipeline::{accept_all, metric_value, TestPipeline};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
-use weir_core::config::yaml;
-use weir_core::{ComponentConfig, Registry};
+use weir_core::testing::{accept_all, metric_value, TestPipeline};
+use weir_core::Registry;
 
 // ---------------------------------------------------------------------------------------------
 // Building traces
@@ -154,10 +153,7 @@ fn set(v: &[u64]) -> BTreeSet<u64> {
 // Configuration
 
 fn parse(text: &str) -> Result<TailSamplingConfig, String> {
-    let node = yaml::parse(text, &|_| None).map_err(|e| e.message)?;
-    let c: TailSamplingConfig = node.deserialize().map_err(|e| e.message)?;
-    c.validate()?;
-    Ok(c)
+    weir_core::testing::parse_config(text)
 }
 
 #[test]
@@ -946,7 +942,7 @@ fn accounting_follows_the_payloads_and_returns_to_zero() {
         let config =
             parse("{decision_wait: 10s, num_shards: 2, num_traces: 10, policies: [{name: all, type: always_sample}]}")
                 .unwrap();
-        let mut ts = TailSampler::new("tail_sampling/direct".into(), &config).unwrap();
+        let mut ts = TailSampler::new("tail_sampling/direct".into(), &config, None).unwrap();
         let first = request(vec![span(1, 1, 0), span(2, 1, 0), span(1, 2, 1)]);
         let second = request(vec![span(2, 2, 1)]);
         let (first_len, second_len) = (first.len(), second.len());

@@ -228,13 +228,9 @@ impl ComponentConfig for OtlpReceiverConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::config::yaml;
 
     fn parse(text: &str) -> Result<OtlpReceiverConfig, String> {
-        let node = yaml::parse(text, &|_| None).map_err(|e| e.message)?;
-        let c: OtlpReceiverConfig = node.deserialize().map_err(|e| e.message)?;
-        c.validate()?;
-        Ok(c)
+        weir_core::testing::parse_config(text)
     }
 
     #[test]

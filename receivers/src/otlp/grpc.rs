@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
-use weir_core::auth::BearerToken;
+use weir_core::auth::ServerAuthenticator;
 use weir_core::{Consumer, Payload};
 
 /// The transport label of this server's metrics.
@@ -35,13 +35,17 @@ pub(crate) use weir_core::grpc::{LOGS_PATH, METRICS_PATH, TRACES_PATH};
 pub(crate) struct ExportRouter {
     ctx: Arc<OtlpContext>,
     max_recv_msg_size: usize,
-    /// `auth`: the token every request must carry.
-    token: Option<BearerToken>,
+    /// `auth`: the authenticator every request must pass.
+    authenticator: Option<Arc<dyn ServerAuthenticator>>,
 }
 
 impl ExportRouter {
-    pub(crate) fn new(ctx: Arc<OtlpContext>, max_recv_msg_size: usize, token: Option<BearerToken>) -> Self {
-        ExportRouter { ctx, max_recv_msg_size, token }
+    pub(crate) fn new(
+        ctx: Arc<OtlpContext>,
+        max_recv_msg_size: usize,
+        authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    ) -> Self {
+        ExportRouter { ctx, max_recv_msg_size, authenticator }
     }
 }
 
@@ -55,8 +59,8 @@ impl tower::Service<http::Request<Body>> for ExportRouter {
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        if let Some(token) = &self.token {
-            if let Err(e) = token.check(req.headers()) {
+        if let Some(auth) = &self.authenticator {
+            if let Err(e) = auth.authenticate(req.headers()) {
                 tracing::debug!(message = "Refused an unauthenticated gRPC request.", receiver = %self.ctx.id, error = %e);
                 let status = Status::unauthenticated(e.to_string());
                 return Box::pin(async move { Ok(status.into_http()) });

@@ -31,7 +31,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use weir_core::auth::BearerToken;
+use weir_core::auth::ServerAuthenticator;
 use weir_core::{Consumer, Payload, Signal};
 
 /// The transport label of this server's metrics.
@@ -79,8 +79,8 @@ pub(crate) struct HttpExport {
     /// (path, consumer) for each signal some pipeline takes from this receiver.
     routes: Vec<(String, Consumer)>,
     max_body: usize,
-    /// `auth`: the token every request must carry.
-    token: Option<BearerToken>,
+    /// `auth`: the authenticator every request must pass.
+    authenticator: Option<Arc<dyn ServerAuthenticator>>,
 }
 
 impl HttpExport {
@@ -88,11 +88,11 @@ impl HttpExport {
         ctx: Arc<OtlpContext>,
         paths: [(Signal, String); 3],
         max_body: usize,
-        token: Option<BearerToken>,
+        authenticator: Option<Arc<dyn ServerAuthenticator>>,
     ) -> Self {
         let routes =
             paths.into_iter().filter_map(|(signal, path)| Some((path, ctx.consumers.get(signal)?.clone()))).collect();
-        HttpExport { ctx, routes, max_body, token }
+        HttpExport { ctx, routes, max_body, authenticator }
     }
 }
 
@@ -110,8 +110,8 @@ pub(crate) async fn serve(connections: Connections, export: HttpExport, shutdown
 /// strings rather than handed to a router's pattern syntax).
 async fn handle(State(export): State<Arc<HttpExport>>, req: Request) -> Response {
     // As the Collector's auth middleware: before routing, and before the body is read.
-    if let Some(token) = &export.token {
-        if let Err(e) = token.check(req.headers()) {
+    if let Some(auth) = &export.authenticator {
+        if let Err(e) = auth.authenticate(req.headers()) {
             tracing::debug!(message = "Refused an unauthenticated HTTP request.", receiver = %export.ctx.id, error = %e);
             return text(StatusCode::UNAUTHORIZED, &format!("401 unauthorized: {e}"));
         }

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use weir_core::auth::{AuthSettings, BearerToken};
+use weir_core::auth::{AuthSettings, ServerAuthenticator};
 use weir_core::tls::{TlsServerSettings, ALPN_H2, ALPN_HTTP1};
 use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
 
@@ -64,11 +64,11 @@ impl ReceiverFactory for OtlpReceiverFactory {
 
     fn build(&self, ctx: &BuildContext, config: &OtlpReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
         let grpc = match config.grpc() {
-            Some(g) => Some(Security::new("grpc", &g.tls, &g.auth, g.max_connections, &[ALPN_H2])?),
+            Some(g) => Some(Security::new(ctx, "grpc", &g.tls, &g.auth, g.max_connections, &[ALPN_H2])?),
             None => None,
         };
         let http = match config.http() {
-            Some(h) => Some(Security::new("http", &h.tls, &h.auth, h.max_connections, &[ALPN_H2, ALPN_HTTP1])?),
+            Some(h) => Some(Security::new(ctx, "http", &h.tls, &h.auth, h.max_connections, &[ALPN_H2, ALPN_HTTP1])?),
             None => None,
         };
         Ok(Box::new(OtlpReceiver { id: ctx.id.to_string(), config: config.clone(), grpc, http }))
@@ -86,12 +86,13 @@ struct OtlpReceiver {
 /// One server's `tls`, `auth` and `max_connections`, with the files read.
 struct Security {
     tls: Option<Arc<rustls::ServerConfig>>,
-    token: Option<BearerToken>,
+    authenticator: Option<Arc<dyn ServerAuthenticator>>,
     max_connections: usize,
 }
 
 impl Security {
     fn new(
+        ctx: &BuildContext,
         protocol: &str,
         tls: &Option<TlsServerSettings>,
         auth: &Option<AuthSettings>,
@@ -102,11 +103,11 @@ impl Security {
             Some(t) => Some(t.server_config(alpn).map_err(|e| BuildError::new(format!("protocols::{protocol}::{e}")))?),
             None => None,
         };
-        let token = match auth {
-            Some(a) => Some(a.bearer_token()?),
+        let authenticator = match auth {
+            Some(a) => Some(ctx.server_authenticator(&a.authenticator)?),
             None => None,
         };
-        Ok(Security { tls, token, max_connections })
+        Ok(Security { tls, authenticator, max_connections })
     }
 
     fn accept(&self, receiver: &str, transport: &'static str) -> listener::AcceptSettings {
@@ -152,15 +153,20 @@ impl Receiver for OtlpReceiver {
 
         let grpc_server = grpc.map(|(listener, g, grpc_security)| {
             log_start(&ctx.id, "gRPC", &listener, grpc_security.tls.is_some());
-            let router = grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size(), grpc_security.token.clone());
+            let router =
+                grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size(), grpc_security.authenticator.clone());
             let connections =
                 listener::Connections::start(listener, grpc_security.accept(&ctx.id, "grpc"), shutdown.clone());
             grpc::serve(connections, router, g.max_concurrent_streams, shutdown.clone())
         });
         let http_server = http.map(|(listener, h, http_security)| {
             log_start(&ctx.id, "HTTP", &listener, http_security.tls.is_some());
-            let export =
-                http::HttpExport::new(ctx.clone(), h.paths(), h.max_request_body_size(), http_security.token.clone());
+            let export = http::HttpExport::new(
+                ctx.clone(),
+                h.paths(),
+                h.max_request_body_size(),
+                http_security.authenticator.clone(),
+            );
             let connections =
                 listener::Connections::start(listener, http_security.accept(&ctx.id, "http"), shutdown.clone());
             http::serve(connections, export, shutdown.clone())

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
 use tonic::Code;
-use weir_core::exporterhelper::{ExporterSettings, QueueConfig, RetryConfig};
+use weir_core::exporterhelper::{ExporterConfig, ExporterSettings, QueueConfig, RetryConfig};
 use weir_core::runtime::Service;
 use weir_core::Signal;
 use weir_core::{BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Failure, Payload, Registry};
@@ -49,6 +49,17 @@ struct RecordingConfig {
 
 impl ComponentConfig for RecordingConfig {}
 
+impl ExporterConfig for RecordingConfig {
+    /// No retries, and acknowledge only once exported, so `wait_for_result` sees the outcome.
+    fn exporter_settings(&self) -> ExporterSettings {
+        ExporterSettings {
+            retry: RetryConfig { enabled: false, ..RetryConfig::default() },
+            queue: QueueConfig { wait_for_result: true, ..QueueConfig::default() },
+            ..ExporterSettings::default()
+        }
+    }
+}
+
 struct RecordingFactory(Received);
 
 impl ExporterFactory for RecordingFactory {
@@ -60,15 +71,6 @@ impl ExporterFactory for RecordingFactory {
 
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
-    }
-
-    /// No retries, and acknowledge only once exported, so `wait_for_result` sees the outcome.
-    fn settings(&self, _config: &RecordingConfig) -> ExporterSettings {
-        ExporterSettings {
-            retry: RetryConfig { enabled: false, ..RetryConfig::default() },
-            queue: QueueConfig { wait_for_result: true, ..QueueConfig::default() },
-            ..ExporterSettings::default()
-        }
     }
 
     fn build(&self, _ctx: &BuildContext, config: &RecordingConfig) -> Result<Arc<dyn Exporter>, BuildError> {
@@ -766,22 +768,35 @@ fn load_with_auth(
          exporters:\n  recording:\n{extra}\
          service:\n  extensions: [{service_extensions}]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [recording]\n"
     );
+    weir_core::config::load_str("test.yaml", &yaml, &auth_registry(), &|_| None)
+}
+
+fn auth_registry() -> Registry {
     let mut registry = Registry::new();
     crate::register(&mut registry);
+    weir_extensions::register(&mut registry);
     registry.add_exporter(RecordingFactory(Received::default()));
-    weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None)
+    registry
 }
 
 const AUTH_KEYS: &str = "        auth:\n          authenticator: bearertokenauth/clients\n";
 const TOKEN_EXTENSION: &str = "extensions:\n  bearertokenauth/clients:\n    token: s3cret\n";
 
-#[test]
-fn auth_is_resolved_to_the_extension_token() {
-    let config = load_with_auth(AUTH_KEYS, TOKEN_EXTENSION, "bearertokenauth/clients").expect("valid");
+#[tokio::test]
+async fn auth_is_resolved_to_the_running_extension() {
+    let keys = format!("        endpoint: 127.0.0.1:0\n{AUTH_KEYS}");
+    let config = load_with_auth(&keys, TOKEN_EXTENSION, "bearertokenauth/clients").expect("valid");
+    let registry = auth_registry();
+    let service =
+        Service::start(&config, &registry, Default::default()).await.expect("the receiver gets its authenticator");
+    service.shutdown().await;
+    // Built without the extension running, the receiver cannot find its authenticator.
     let id = weir_core::ComponentId::parse("otlp").unwrap();
     let receiver = config.receivers[&id].config.downcast_ref::<crate::otlp::OtlpReceiverConfig>().expect("otlp config");
-    let token = receiver.grpc().unwrap().auth.as_ref().unwrap().bearer_token().expect("resolved");
-    assert_eq!(token.header_value(), "Bearer s3cret");
+    let factory = crate::otlp::OtlpReceiverFactory;
+    let err =
+        weir_core::ReceiverFactory::build(&factory, &BuildContext::new(id, None), receiver).err().expect("refused");
+    assert!(err.to_string().contains("\"bearertokenauth/clients\" is not running"), "{err}");
 }
 
 #[test]

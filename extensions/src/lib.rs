@@ -1,0 +1,22 @@
+//! weir-extensions: components that run beside the pipelines and offer capabilities to them.
+//!
+//! | type | offers |
+//! |---|---|
+//! | [`health_check`] | `GET localhost:13133/`: is the service up |
+//! | [`file_storage`] | storage: where persistent sending queues keep their logs |
+//! | [`bearertokenauth`] | a server and a client authenticator: a bearer token |
+//!
+//! An extension is configured under `extensions:` and enabled in `service::extensions`. What
+//! it offers other components ([`weir_core::component::Capability`]) is declared by its factory,
+//! so the loader checks references to it, and handed to them by id when they are built.
+
+pub mod bearertokenauth;
+pub mod file_storage;
+pub mod health_check;
+
+/// Adds every extension of this crate to `registry`.
+pub fn register(registry: &mut weir_core::Registry) {
+    registry.add_extension(health_check::HealthCheckFactory);
+    registry.add_extension(file_storage::FileStorageFactory);
+    registry.add_extension(bearertokenauth::BearerTokenAuthFactory);
+}
