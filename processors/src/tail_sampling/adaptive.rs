@@ -142,24 +142,54 @@ const IDLE_INTERVALS: u32 = 300;
 const SUB_BUCKETS: f64 = 8.0;
 const LATENCY_BUCKETS: usize = 200;
 const LATENCY_DECAY: f32 = 0.99;
-/// Strata of traffic: normal, latency outliers, errors and the priority attribute. Each key has
-/// a rate and a probability per stratum.
-const STRATA: usize = 3;
+/// Strata of traffic, from the last kept to the first: normal traces, latency outliers, severe
+/// latency outliers, and urgent traces (errors and traces the user marks critical). Each key
+/// has a rate and a probability per stratum.
+const STRATA: usize = 4;
 const NORMAL: usize = 0;
 const SLOW: usize = 1;
-const URGENT: usize = 2;
-/// The relative change of the total input (beyond its noise) that is taken as a change of load.
+const SEVERE: usize = 2;
+const URGENT: usize = 3;
+/// The order in which the priority strata take the priority budget.
+const PRIORITY_ORDER: [usize; 3] = [URGENT, SEVERE, SLOW];
+/// A latency outlier at least this many times over its threshold is severe.
+const SEVERITY: f64 = 1.5;
+/// The relative change of a stratum's input over an interval (beyond its count noise) that is
+/// taken as a change of load.
 const STEP_CHANGE: f64 = 0.10;
-/// An interval whose input runs at this many times the expected rate (over at least a tenth of
-/// a twentieth of an interval's worth, and [`BURST_MIN_TRACES`] traces) is cut short.
-const BURST: f64 = 2.0;
-const BURST_MIN_TRACES: f64 = 30.0;
+/// The fast level of each stratum: decayed sums of its spans and traces with a time constant of
+/// this share of `adjustment_interval` (10 ms of 1 s).
+const FAST_WINDOW: f64 = 0.01;
+/// The fast level differs significantly from the table's rate when its traces are above
+/// `FAST_UP` × the expected count + `FAST_Z` standard deviations + `FAST_SLACK`, or below
+/// `FAST_DOWN` × the expected count − as much. That starts a change: `FAST_SETTLE` time
+/// constants later, if a stratum still differs, the table is recomputed from what came since.
+const FAST_UP: f64 = 1.25;
+const FAST_DOWN: f64 = 0.8;
+const FAST_Z: f64 = 4.0;
+const FAST_SLACK: f64 = 3.0;
+const FAST_SETTLE: f64 = 2.0;
+/// A stratum whose count since a change began differs from its rate is measured on its own
+/// once it has this many traces; before, it follows the ratio of all strata together unless
+/// its count contradicts that.
+const FAST_OWN_TRACES: f64 = 20.0;
 /// Cold start: before the first rate table, spans are kept with p = 1 until this share of one
 /// interval's budget has been kept; then the first table is computed from what was seen.
 const COLD_GUARD: f64 = 0.25;
-/// Coverage keeps are paced: at most this share of the budget per second (a token bucket
-/// holding at most one interval's worth, empty at the start).
+/// Keeps with p = 1 beyond the table (the traces of keys new to a stratum, coverage keeps) are
+/// paced by a token bucket earning this share of the budget per second, holding at most one
+/// interval's worth (full at the start).
 const COVERAGE_SHARE: f64 = 0.2;
+/// Keys whose rates in a stratum rest on fewer traces than this share one probability in the
+/// water-filling: their estimates are too noisy to tell them apart (and a key whose rate is
+/// underestimated would keep everything).
+static SPARSE_TRACES: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| std::env::var("ZSPARSE").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0));
+/// Coverage: an uncovered key is left to the table while it expects at least this many kept
+/// traces in the rest of its window.
+const COVERAGE_EXPECTED: f64 = 3.0;
+/// Coverage: a key expecting fewer traces than this in the rest of its window may take the
+/// bucket's last tokens (this may be its last chance); other keys only its upper half.
+const LAST_CHANCE: f64 = 2.0;
 /// Global correction: bounds, the weight of one interval in the moving averages of predicted
 /// and measured output, and the history (in intervals) those need before it applies.
 const CORRECTION_BOUNDS: (f64, f64) = (0.5, 2.0);
@@ -210,8 +240,9 @@ pub struct TraceSummary {
     pub spans: u32,
     pub error: bool,
     pub duration_ns: u64,
-    /// The priority attribute is present (with one of its values).
-    pub priority_attribute: bool,
+    /// The trace is marked critical by the user: the priority attribute is present (with one
+    /// of its values), or one of the priority policies samples it.
+    pub marked: bool,
     pub randomness: u64,
     /// The largest `ot=th` a span of the trace arrived with.
     pub incoming_threshold: Option<u64>,
@@ -226,6 +257,7 @@ pub struct Verdict {
     pub priority: bool,
     pub key: String,
     pub probability: f64,
+    pub zz: String,
 }
 
 /// A per-key decaying log-scale histogram of durations.
@@ -260,7 +292,8 @@ impl LatencySketch {
         self.total += 1.0;
     }
 
-    fn decay_and_update(&mut self, quantile: f64) {
+    /// Updates the threshold, then decays the histogram by `decay`.
+    fn decay_and_update(&mut self, quantile: f64, decay: f32) {
         let min_weight = 20.0;
         self.threshold_ns = None;
         if quantile > 0.0 && self.total >= min_weight {
@@ -278,111 +311,234 @@ impl LatencySketch {
             }
         }
         for v in self.buckets.iter_mut() {
-            *v *= LATENCY_DECAY;
+            *v *= decay;
         }
-        self.total *= LATENCY_DECAY;
+        self.total *= decay;
     }
 }
 
-/// One key's counts, rates and probabilities, per stratum ([`NORMAL`], [`SLOW`], [`URGENT`]).
+/// One key's counts, rates and probabilities, per stratum ([`NORMAL`], [`SLOW`], [`SEVERE`],
+/// [`URGENT`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct KeyState {
-    /// Spans counted in the current interval.
+    /// Spans and traces counted in the current interval.
     counts: [f64; STRATA],
-    /// Spans per second; `None` before the key's first adjustment.
-    rates: [Option<f64>; STRATA],
-    /// Traces counted in the current interval, and traces per second.
-    traces: f64,
-    trace_rate: f64,
+    traces: [f64; STRATA],
+    /// Spans and traces per second (0: no traffic measured).
+    rates: [f64; STRATA],
+    trace_rates: [f64; STRATA],
+    /// The traces the rates rest on: trace counts decayed as the moving average forgets (not
+    /// scaled on a change of load).
+    evidence: [f64; STRATA],
     pub(crate) probabilities: [f64; STRATA],
     latency: LatencySketch,
     /// The absolute latency threshold of this key (ns), if any.
     absolute_ns: Option<u64>,
-    idle: u32,
+    /// Seconds without traffic.
+    idle_secs: f64,
     /// When a trace of the key was last kept.
     last_kept: Option<Instant>,
 }
 
 impl KeyState {
-    fn new(probabilities: [f64; STRATA], absolute_ns: Option<u64>) -> Self {
+    fn new(absolute_ns: Option<u64>) -> Self {
         KeyState {
             counts: [0.0; STRATA],
-            rates: [None; STRATA],
-            traces: 0.0,
-            trace_rate: 0.0,
-            probabilities,
+            traces: [0.0; STRATA],
+            rates: [0.0; STRATA],
+            trace_rates: [0.0; STRATA],
+            evidence: [0.0; STRATA],
+            probabilities: [1.0; STRATA],
             latency: LatencySketch::new(),
             absolute_ns,
-            idle: 0,
+            idle_secs: 0.0,
             last_kept: None,
         }
     }
 }
 
+/// One stratum over all keys: what the table expects of it, and its fast level.
+#[derive(Debug, Clone, PartialEq)]
+struct Stratum {
+    /// Expected input (the keys' rates summed at the last adjustment), spans and traces per
+    /// second.
+    rate: f64,
+    trace_rate: f64,
+    /// Expected kept spans per second at the table's probabilities, and the most the stratum
+    /// may keep (its share of the budget: for priority strata what the strata before it leave
+    /// of the ceiling).
+    kept: f64,
+    allowance: f64,
+    /// The probability of a key with no measured traffic in the stratum: the stratum's mean.
+    fresh_p: f64,
+    /// Seconds of history of the stratum's running mean (since the start or its last change).
+    age: f64,
+    /// Spans and traces counted in the current interval.
+    spans_now: f64,
+    traces_now: f64,
+    /// The fast level: spans and traces, exponentially decayed (time constant
+    /// `FAST_WINDOW` × `adjustment_interval`).
+    fast_spans: f64,
+    fast_traces: f64,
+    /// Spans and traces counted since the current change began.
+    since_spans: f64,
+    since_traces: f64,
+    zz_pred: f64,
+    zz_in: f64,
+    zz_fresh_in: f64,
+    zz_fresh_pred: f64,
+}
+
+impl Stratum {
+    fn new() -> Self {
+        Stratum {
+            rate: 0.0,
+            trace_rate: 0.0,
+            kept: 0.0,
+            allowance: 0.0,
+            fresh_p: 1.0,
+            age: 0.0,
+            spans_now: 0.0,
+            traces_now: 0.0,
+            fast_spans: 0.0,
+            fast_traces: 0.0,
+            since_spans: 0.0,
+            since_traces: 0.0,
+            zz_pred: 0.0,
+            zz_in: 0.0,
+            zz_fresh_in: 0.0,
+            zz_fresh_pred: 0.0,
+        }
+    }
+
+    /// Whether `traces` counted over `secs` differ significantly from the table's rate.
+    fn differs(&self, traces: f64, secs: f64) -> bool {
+        self.differs_from(traces, self.trace_rate * secs)
+    }
+
+    /// Whether `traces` differ significantly from an `expected` count.
+    fn differs_from(&self, traces: f64, expected: f64) -> bool {
+        let noise = FAST_Z * expected.sqrt() + FAST_SLACK;
+        traces > FAST_UP * expected + noise || traces < FAST_DOWN * expected - noise
+    }
+
+    /// The fast level in spans per second, and whether it differs significantly from the
+    /// table's rate. `window`: the seconds the decayed sums stand for.
+    fn fast(&self, window: f64) -> (f64, bool) {
+        (self.fast_spans / window, self.differs(self.fast_traces, window))
+    }
+
+    /// The factor on this stratum's probabilities: 1, unless its fast level differs
+    /// significantly from the table's rate; then what holds the stratum to what the table
+    /// expects it to keep, or up to its allowance if that is more (errors up to the ceiling).
+    fn guard(&self, window: f64) -> f64 {
+        let (fast, shifted) = self.fast(window);
+        let mean_p = if self.rate > 0.0 { self.kept / self.rate } else { self.fresh_p };
+        if !shifted || fast <= 0.0 || mean_p <= 0.0 {
+            return 1.0;
+        }
+        self.kept.max(self.allowance) / (mean_p * fast)
+    }
+}
+
+/// How one stratum's rates move at an adjustment.
+#[derive(Debug, Clone, Copy)]
+enum Update {
+    /// The moving average, with this weight on the interval.
+    Average(f64),
+    /// A change of load: the new level in spans and traces per second, shared between keys as
+    /// their old rates and the interval's counts are, half and half.
+    Change { spans: f64, traces: f64 },
+}
+
+impl Update {
+    /// A key's new rate from its old `rate` and the interval's `count` (over `secs`), the
+    /// stratum's old rates summing to `old_total`, its counts to `count_total`.
+    fn apply(self, rate: f64, count: f64, secs: f64, old_total: f64, count_total: f64, level: f64) -> f64 {
+        match self {
+            Update::Average(w) => w * count / secs + (1.0 - w) * rate,
+            Update::Change { .. } => {
+                let old = (old_total > 0.0).then(|| rate / old_total);
+                let new = (count_total > 0.0).then(|| count / count_total);
+                let share = match (old, new) {
+                    (Some(o), Some(n)) => 0.5 * (o + n),
+                    (Some(s), None) | (None, Some(s)) => s,
+                    (None, None) => 0.0,
+                };
+                level * share
+            }
+        }
+    }
+}
+
 /// Everything decisions depend on besides the trace: the keys' rates, probabilities, latency
-/// thresholds and coverage, the adjustment schedule and the interval's counters. Two
-/// instances with the same table and the same traffic decide alike, trace by trace. It is
-/// also the seam for carrying the state over a configuration reload (see the module docs).
+/// thresholds and coverage, the strata's fast levels, the adjustment schedule and the
+/// interval's counters. Two instances with the same table and the same traffic decide alike,
+/// trace by trace. It is also the seam for carrying the state over a configuration reload (see
+/// the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RateTable {
     pub(crate) keys: HashMap<String, KeyState>,
-    /// The probability per stratum of a key (or a stratum of a key) with no measured traffic.
-    new_key_probabilities: [f64; STRATA],
+    strata: [Stratum; STRATA],
     has_table: bool,
     next_adjust: Option<Instant>,
     interval_start: Option<Instant>,
     /// When the policy decided its first trace (coverage windows and warm-up count from it).
     epoch: Option<Instant>,
-    /// Seconds of history in the rates' running mean (since the start or the last change).
-    age_secs: f64,
-    /// The current interval: spans and traces decided, spans kept by decisions, and the output
-    /// the table predicted for them (Σ p × spans).
-    interval_spans: f64,
-    interval_traces: f64,
+    /// When the fast levels were last decayed, and the seconds of history they hold.
+    fast_at: Option<Instant>,
+    fast_secs: f64,
+    /// When the current change of load was detected (a stratum's fast level away from its rate).
+    change_start: Option<Instant>,
+    /// The current interval: spans kept by decisions (for the cold start).
     interval_kept: f64,
-    predicted_now: f64,
-    /// Input spans per second at the last adjustment (burst detection).
-    expected_rate: f64,
+    /// The output the current table expects, spans per second (its strata's expected kept
+    /// spans and the coverage keeps).
+    expected_output: f64,
     /// Spans kept in the current interval, late spans included.
     kept_now: f64,
-    /// Moving averages (per second) of measured and predicted output, and the seconds they
+    /// Moving averages (per second) of measured and expected output, and the seconds they
     /// cover.
     output_rate: Option<f64>,
-    predicted_rate: Option<f64>,
+    expected_rate: Option<f64>,
     output_secs: f64,
     correction: f64,
-    /// Coverage pacing: tokens (spans), when they were last refilled, spans spent in the
-    /// current interval beyond what the table would have kept, and its moving average.
+    /// The token bucket of keeps beyond the table: tokens (spans), when they were last
+    /// refilled, spans spent in the current interval beyond what the table would have kept,
+    /// and its moving average.
     coverage_tokens: f64,
     coverage_refilled: Option<Instant>,
     coverage_spent: f64,
     coverage_rate: f64,
+    zz_adjusts: u64,
+    zz_secs: f64,
 }
 
 impl RateTable {
-    fn new() -> Self {
+    fn new(tokens: f64) -> Self {
         RateTable {
             keys: HashMap::new(),
-            new_key_probabilities: [1.0; STRATA],
+            strata: std::array::from_fn(|_| Stratum::new()),
             has_table: false,
             next_adjust: None,
             interval_start: None,
             epoch: None,
-            age_secs: 0.0,
-            interval_spans: 0.0,
-            interval_traces: 0.0,
+            fast_at: None,
+            fast_secs: 0.0,
+            change_start: None,
             interval_kept: 0.0,
-            predicted_now: 0.0,
-            expected_rate: f64::INFINITY,
+            expected_output: 0.0,
             kept_now: 0.0,
             output_rate: None,
-            predicted_rate: None,
+            expected_rate: None,
             output_secs: 0.0,
             correction: 1.0,
-            coverage_tokens: 0.0,
+            coverage_tokens: tokens,
             coverage_refilled: None,
             coverage_spent: 0.0,
             coverage_rate: 0.0,
+            zz_adjusts: 0,
+            zz_secs: 0.0,
         }
     }
 }
@@ -456,6 +612,8 @@ impl Adaptive {
         };
         metrics.budget.set(c.target_spans_per_sec);
         let nanos = |d: &Duration| d.as_nanos().min(u64::MAX as u128) as u64;
+        let warm: f64 = std::env::var("ZWARM").ok().and_then(|v| v.parse().ok()).unwrap_or(0.2);
+        let bucket = warm * c.target_spans_per_sec * c.adjustment_interval.as_secs_f64();
         Ok(Adaptive {
             budget: c.target_spans_per_sec,
             interval: c.adjustment_interval,
@@ -470,7 +628,7 @@ impl Adaptive {
             errors_are_priority: c.priority.errors,
             priority_attribute: c.priority.attribute.clone(),
             fields,
-            table: RateTable::new(),
+            table: RateTable::new(bucket),
             metrics,
             stats: None,
         })
@@ -518,10 +676,24 @@ impl Adaptive {
         self.table = table.clone();
     }
 
+    /// The time constant of the strata's fast levels, in seconds.
+    fn tau(&self) -> f64 {
+        FAST_WINDOW * self.interval.as_secs_f64()
+    }
+
+    /// The seconds the fast levels' decayed sums stand for: τ once they have that much
+    /// history, less before.
+    fn fast_window(&self) -> f64 {
+        let tau = self.tau();
+        (tau * (1.0 - (-self.table.fast_secs / tau).exp())).max(1e-6)
+    }
+
     /// Decides a trace at `now`.
     pub fn decide(&mut self, t: &TraceSummary, now: Instant) -> Verdict {
+        self.decay_fast(now);
         self.advance(now);
         self.refill_coverage(now);
+        let window = self.fast_window();
         let mut key = t.key.join(" • ");
         let table = &mut self.table;
         if !table.keys.contains_key(&key) {
@@ -534,68 +706,89 @@ impl Adaptive {
                     Some(&ns) => (ns > 0).then_some(ns),
                     None => self.latency_threshold_ns,
                 };
-                table.keys.insert(key.clone(), KeyState::new(table.new_key_probabilities, absolute));
+                table.keys.insert(key.clone(), KeyState::new(absolute));
             }
         }
         let state = table.keys.get_mut(&key).expect("inserted above");
-        let outlier = state.latency.threshold_ns.is_some_and(|th| t.duration_ns > th)
-            || state.absolute_ns.is_some_and(|th| t.duration_ns > th);
-        let stratum = if (self.errors_are_priority && t.error) || t.priority_attribute {
+        // How many times over its thresholds the trace is (relative and absolute).
+        let over = |th: Option<u64>| th.map_or(0.0, |th| t.duration_ns as f64 / th.max(1) as f64);
+        let severity = over(state.latency.threshold_ns).max(over(state.absolute_ns));
+        let stratum = if (self.errors_are_priority && t.error) || t.marked {
             URGENT
-        } else if outlier {
+        } else if severity >= SEVERITY {
+            SEVERE
+        } else if severity > 1.0 {
             SLOW
         } else {
             NORMAL
         };
         let priority = stratum != NORMAL;
         let epoch = *table.epoch.get_or_insert(now);
-        let p_table = state.probabilities[stratum];
         let spans = t.spans as f64;
-        // What keeping this trace with p = 1 costs beyond what the table would keep.
-        let extra = spans * (1.0 - p_table);
-        // A key seen for the first time since the last adjustment (no rate yet), or one with
-        // no kept trace in its current coverage window, keeps with p = 1 if the coverage
-        // tokens allow: so a new key is represented and counted exactly from its first
-        // traces, while a flood of new keys is held to the tokens.
-        let fresh = state.rates[stratum].is_none() && table.has_table;
-        let uncovered = extra > 0.0
-            && (fresh
-                || self.coverage.is_some_and(|c| {
-                    // Windows of `coverage_interval` from the epoch. A key with at least one trace
-                    // a second starts its window at an offset (from a hash of the key) in the
-                    // window's first half, which spreads these keeps over time instead of
-                    // bursting at each window's start; rarer keys start at the window's start.
-                    let window = c.as_secs_f64();
-                    let offset = if state.trace_rate >= 1.0 { key_offset(&key) * window / 2.0 } else { 0.0 };
-                    let since = now.duration_since(epoch).as_secs_f64();
-                    let start =
-                        epoch + Duration::from_secs_f64(((since - offset) / window).floor().max(0.0) * window + offset);
-                    since >= offset && state.last_kept.is_none_or(|t| t < start)
-                }));
-        // A coverage keep is paced by the coverage tokens; without one the trace is decided by
-        // the table (and the key stays uncovered for its next trace).
-        // A new or rare key (fewer than 10 traces a window) may borrow up to one bucket: their
-        // keeps are few traces, and they should not lose them to a burst of busier keys.
-        let cap = COVERAGE_SHARE * self.budget * self.interval.as_secs_f64();
-        let rare = fresh || self.coverage.is_some_and(|c| state.trace_rate * c.as_secs_f64() < 10.0);
-        let covered_now = uncovered && (table.coverage_tokens >= extra || (rare && table.coverage_tokens > -cap));
-        if covered_now {
-            table.coverage_tokens -= extra;
-            table.coverage_spent += extra;
+        // A key new to the stratum takes the stratum's mean probability; a key new altogether
+        // (its rates rest on too few traces yet) is fresh.
+        let fresh_traces: f64 = std::env::var("ZFRESH").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
+        let fresh = state.evidence.iter().sum::<f64>() < fresh_traces;
+        let new = state.rates == [0.0; STRATA];
+        let mut p = if table.has_table {
+            let s = &table.strata[stratum];
+            let p_table = if state.rates[stratum] <= 0.0 { s.fresh_p } else { state.probabilities[stratum] };
+            let g = if std::env::var("ZNOGUARD").is_ok() { 1.0 } else { s.guard(window) };
+            let p = (p_table * g).min(1.0);
+            let snap: f64 = std::env::var("ZSNAP").ok().and_then(|v| v.parse().ok()).unwrap_or(2.0);
+            if p >= snap { 1.0 } else { p }
+        } else {
+            1.0
+        };
+        // Keeps with p = 1 beyond the table, paced by the token bucket: a key's traces in a
+        // stratum new to it (until the next adjustment measures it), so that it is represented
+        // and counted exactly from its first trace; and coverage keeps, for a key with no kept
+        // trace yet in its window that the table is unlikely to keep before the window ends.
+        // A key that may have no other chance in its window can take the bucket's last tokens;
+        // others only its upper half, which leaves the rest to rarer keys.
+        let extra = spans * (1.0 - p);
+        if table.has_table && extra > 0.0 && std::env::var("ZNOCOV").is_err() {
+            let cap = COVERAGE_SHARE * self.budget * self.interval.as_secs_f64();
+            let floor = if new {
+                Some(0.0)
+            } else if fresh {
+                Some(cap / 2.0)
+            } else if let Some(c) = self.coverage {
+                let window = c.as_secs_f64();
+                let since = now.saturating_duration_since(epoch).as_secs_f64();
+                let start = (since / window).floor() * window;
+                let uncovered = state.last_kept.is_none_or(|k| k < epoch + Duration::from_secs_f64(start));
+                let traces_left = state.trace_rates.iter().sum::<f64>() * (start + window - since);
+                (uncovered && traces_left * p < COVERAGE_EXPECTED)
+                    .then_some(if traces_left < LAST_CHANCE { 0.0 } else { cap / 2.0 })
+            } else {
+                None
+            };
+            if floor.is_some_and(|floor| table.coverage_tokens - extra >= floor) {
+                table.coverage_tokens -= extra;
+                table.coverage_spent += extra;
+                p = 1.0;
+            }
         }
-        let p = if covered_now { 1.0 } else { p_table };
         let threshold = sampling::threshold_for_probability(p).map(|th| th.max(t.incoming_threshold.unwrap_or(0)));
         let keep = threshold.is_some_and(|th| t.randomness >= th);
         // Counted after the decision, which therefore depends only on earlier traffic.
         state.counts[stratum] += spans;
-        state.traces += 1.0;
-        state.idle = 0;
+        state.traces[stratum] += 1.0;
+        state.idle_secs = 0.0;
         if self.latency_quantile > 0.0 {
             state.latency.record(t.duration_ns);
         }
-        table.interval_spans += spans;
-        table.interval_traces += 1.0;
-        table.predicted_now += p * spans;
+        let s = &mut table.strata[stratum];
+        s.spans_now += spans;
+        s.traces_now += 1.0;
+        s.fast_spans += spans;
+        s.fast_traces += 1.0;
+        s.since_spans += spans;
+        s.since_traces += 1.0;
+        s.zz_pred += p * spans;
+        s.zz_in += spans;
+        if state.rates[stratum] <= 0.0 { s.zz_fresh_in += spans; s.zz_fresh_pred += p * spans; }
         if keep {
             table.kept_now += spans;
             table.interval_kept += spans;
@@ -619,7 +812,25 @@ impl Adaptive {
                 s.spans_variance += (n as f64).powi(2) * (1.0 - q) / (q * q);
             }
         }
-        Verdict { keep, threshold, priority, key, probability: p }
+        let zz = format!("s{stratum} fresh {fresh} rate0 {} g {:.3} pt {:.3}", table.keys[&key].rates[stratum] <= 0.0, table.strata[stratum].guard(window), table.keys[&key].probabilities[stratum]);
+        Verdict { keep, threshold, priority, key, probability: p, zz }
+    }
+
+    /// Decays the fast levels to `now`.
+    fn decay_fast(&mut self, now: Instant) {
+        let tau = self.tau();
+        let t = &mut self.table;
+        let last = *t.fast_at.get_or_insert(now);
+        let dt = now.saturating_duration_since(last).as_secs_f64();
+        if dt > 0.0 {
+            let d = (-dt / tau).exp();
+            for s in &mut t.strata {
+                s.fast_spans *= d;
+                s.fast_traces *= d;
+            }
+            t.fast_secs += dt;
+            t.fast_at = Some(now);
+        }
     }
 
     /// Adds the coverage tokens earned since the last refill.
@@ -628,7 +839,7 @@ impl Adaptive {
         let last = *t.coverage_refilled.get_or_insert(now);
         let rate = COVERAGE_SHARE * self.budget;
         let earned = now.saturating_duration_since(last).as_secs_f64() * rate;
-        t.coverage_tokens = (t.coverage_tokens + earned).min(rate * self.interval.as_secs_f64());
+        t.coverage_tokens = (t.coverage_tokens + earned).min((rate * self.interval.as_secs_f64()).max(t.coverage_tokens));
         t.coverage_refilled = Some(now);
     }
 
@@ -641,27 +852,38 @@ impl Adaptive {
         since.clamp(Duration::from_millis(1), self.interval)
     }
 
-    /// Runs the adjustments due by `now`.
+    /// Runs the adjustments due by `now`: at the end of each interval, and at once when the
+    /// first table is due (cold start) or a change of load has been measured for
+    /// `FAST_SETTLE` time constants.
     fn advance(&mut self, now: Instant) {
         let interval = self.interval.as_secs_f64();
-        let start = *self.table.interval_start.get_or_insert(now);
-        let next = *self.table.next_adjust.get_or_insert(now + self.interval);
+        let (window, settle) = (self.fast_window(), FAST_SETTLE * self.tau());
+        let t = &mut self.table;
+        let start = *t.interval_start.get_or_insert(now);
+        let next = *t.next_adjust.get_or_insert(now + self.interval);
+        // A change begins when a stratum's fast level differs significantly from its rate;
+        // from then on every stratum counts what comes, to measure the new levels.
+        let shifted = t.has_table && t.strata.iter().any(|s| s.fast(window).1) && std::env::var("ZNOCHANGE").is_err();
+        let mut early = false;
+        match t.change_start {
+            None if shifted => {
+                t.change_start = Some(now);
+                for s in &mut t.strata {
+                    (s.since_spans, s.since_traces) = (0.0, 0.0);
+                }
+            }
+            Some(at) if now.saturating_duration_since(at).as_secs_f64() >= settle => {
+                // Still away from the table: a change of load; otherwise it was noise.
+                early = shifted;
+                t.change_start = early.then_some(at);
+            }
+            _ => {}
+        }
         if now < next {
             let elapsed = now.saturating_duration_since(start);
-            let t = &self.table;
-            // Cold start: no table yet and a quarter of an interval's budget kept already.
             let cold = !t.has_table && t.interval_kept >= COLD_GUARD * self.budget * interval;
-            // A burst: input at twice the expected rate, over at least a twentieth of an
-            // interval's worth of it (a 10× step is caught within ~10 ms).
-            let burst = t.interval_traces >= BURST_MIN_TRACES
-                && t.interval_spans > BURST * t.expected_rate * elapsed.as_secs_f64().max(interval / 20.0);
-            // An output burst: kept at twice the budget's rate over at least a quarter of an
-            // interval's worth of it — traffic the table did not foresee (an error storm: a
-            // stratum kept whole whose rate jumped while the total did not).
-            let flood =
-                t.has_table && t.interval_kept > BURST * self.budget * elapsed.as_secs_f64().max(interval / 4.0);
-            if (cold || burst || flood) && !elapsed.is_zero() {
-                self.adjust(elapsed.as_secs_f64());
+            if (cold || early) && !elapsed.is_zero() {
+                self.adjust(elapsed.as_secs_f64(), now);
                 self.table.interval_start = Some(now);
                 self.table.next_adjust = Some(now + self.next_interval(now));
             }
@@ -670,7 +892,7 @@ impl Adaptive {
         let (mut from, mut at) = (start, next);
         let mut rounds = 0;
         while at <= now {
-            self.adjust(at.saturating_duration_since(from).as_secs_f64().max(1e-3));
+            self.adjust(at.saturating_duration_since(from).as_secs_f64().max(1e-3), at);
             from = at;
             at += self.next_interval(at);
             rounds += 1;
@@ -686,120 +908,176 @@ impl Adaptive {
     }
 
     /// Turns the interval's counts into rates and recomputes the rate table.
-    fn adjust(&mut self, secs: f64) {
+    fn adjust(&mut self, secs: f64, now: Instant) {
         let interval = self.interval.as_secs_f64();
         let t = &mut self.table;
         t.has_table = true;
-        // A change of load: the interval's total against the steady total, beyond both 10% and
-        // four standard deviations of its count noise (~1/√traces). The averages then restart
-        // from the old rates scaled to the new total, which keeps the keys' shares (a short
-        // interval has seen few of the keys) and counts as one interval of history.
-        let (mut raw_total, mut steady_total) = (0.0, 0.0);
-        for s in t.keys.values() {
-            raw_total += s.counts.iter().sum::<f64>() / secs;
-            steady_total += s.rates.iter().map(|r| r.unwrap_or(0.0)).sum::<f64>();
-        }
-        let noise = 4.0 / t.interval_traces.max(1.0).sqrt();
-        let mut scale = 1.0;
-        if steady_total > 0.0 && (raw_total / steady_total - 1.0).abs() > STEP_CHANGE.max(noise) {
-            scale = raw_total / steady_total;
-            t.age_secs = interval;
-        }
-        // A running mean (weighted by time) since the start or the change, until that is
-        // older than the moving average's memory; then the moving average. A key first seen
-        // now is taken to have had no traffic before (its absence was counted too), so a rare
-        // key is not taken at the rate of the interval it happened to appear in.
-        t.age_secs += secs;
-        let w = (1.0 - (1.0 - self.ema_weight).powf(secs / interval)).max(secs / t.age_secs);
-        t.keys.retain(|_, s| {
-            let idle = s.counts == [0.0; STRATA];
-            for i in 0..STRATA {
-                let r = s.counts[i] / secs;
-                s.rates[i] = Some(w * r + (1.0 - w) * scale * s.rates[i].unwrap_or(0.0));
-                s.counts[i] = 0.0;
-            }
-            s.trace_rate = w * s.traces / secs + (1.0 - w) * scale * s.trace_rate;
-            s.traces = 0.0;
-            s.idle = if idle { s.idle + 1 } else { 0 };
-            s.idle < IDLE_INTERVALS
+        t.zz_adjusts += 1;
+        t.zz_secs += secs;
+        // Per stratum, a change of load. Within an interval (`change`, the time since it was
+        // detected): the new level is what came since, if the stratum's own count differs
+        // significantly from its rate, or its rate times the ratio of all strata together, if
+        // its count fits that ratio better than its old rate (a stratum too small to tell in
+        // milliseconds follows the load of the others). At the end of an interval: its total
+        // away from the rate by more than both 10% and four standard deviations of its count
+        // noise. The stratum's rates then move to the new level at once (the keys keeping
+        // their shares, half old and half from this interval) and its running mean restarts,
+        // counting that as one interval of history. Otherwise its rates are averaged: a
+        // running mean (by time) while the stratum's history is shorter than the average's
+        // memory, then the moving average. A key with no traffic before has a rate of 0 (its
+        // absence was counted too), so a rare key is not taken at the rate of the interval it
+        // appeared in.
+        let change = t.change_start.take().map(|at| now.saturating_duration_since(at).as_secs_f64().max(1e-6));
+        let ratio = change.map(|d| {
+            let expected: f64 = t.strata.iter().map(|s| s.trace_rate * d).sum();
+            t.strata.iter().map(|s| s.since_traces).sum::<f64>() / expected.max(1e-9)
         });
-        let input: f64 = t.keys.values().flat_map(|s| s.rates.iter().map(|r| r.unwrap_or(0.0))).sum();
-        t.expected_rate = if input > 0.0 { input } else { f64::INFINITY };
-        for s in t.keys.values_mut() {
-            s.latency.decay_and_update(self.latency_quantile);
+        let updates: [Update; STRATA] = std::array::from_fn(|i| {
+            let s = &mut t.strata[i];
+            let raw = s.spans_now / secs;
+            let noise = 4.0 / s.traces_now.max(1.0).sqrt();
+            // The new level, and the seconds of traffic it was measured on.
+            let own = |d: f64| Some((Update::Change { spans: s.since_spans / d, traces: s.since_traces / d }, d));
+            let update = match (change, ratio) {
+                (Some(d), _) if s.differs(s.since_traces, d) && s.since_traces >= FAST_OWN_TRACES => own(d),
+                (Some(d), Some(r)) if s.rate > 0.0 && !s.differs_from(s.since_traces, r * s.trace_rate * d) => {
+                    Some((Update::Change { spans: r * s.rate, traces: r * s.trace_rate }, d))
+                }
+                (Some(d), _) if s.differs(s.since_traces, d) => own(d),
+                (Some(_), _) => None,
+                (None, _) if s.rate > 0.0 && (raw / s.rate - 1.0).abs() > STEP_CHANGE.max(noise) => {
+                    Some((Update::Change { spans: raw, traces: s.traces_now / secs }, secs))
+                }
+                (None, _) => None,
+            };
+            match update {
+                Some((u, measured)) => {
+                    s.age = measured;
+                    u
+                }
+                None => {
+                    s.age += secs;
+                    Update::Average((1.0 - (1.0 - self.ema_weight).powf(secs / interval)).max(secs / s.age))
+                }
+            }
+        });
+        let decay = LATENCY_DECAY.powf((secs / interval) as f32);
+        let forget = (1.0 - self.ema_weight).powf(secs / interval);
+        let strata = &t.strata;
+        t.keys.retain(|_, k| {
+            let idle = k.counts == [0.0; STRATA];
+            for (i, u) in updates.iter().enumerate() {
+                let (s, level) = match *u {
+                    Update::Change { spans, traces } => (&strata[i], (spans, traces)),
+                    Update::Average(_) => (&strata[i], (0.0, 0.0)),
+                };
+                k.rates[i] = u.apply(k.rates[i], k.counts[i], secs, s.rate, s.spans_now, level.0);
+                k.trace_rates[i] = u.apply(k.trace_rates[i], k.traces[i], secs, s.trace_rate, s.traces_now, level.1);
+            }
+            for (e, n) in k.evidence.iter_mut().zip(k.traces) {
+                *e = forget * *e + n;
+            }
+            k.counts = [0.0; STRATA];
+            k.traces = [0.0; STRATA];
+            k.idle_secs = if idle { k.idle_secs + secs } else { 0.0 };
+            k.latency.decay_and_update(self.latency_quantile, decay);
+            k.idle_secs < IDLE_INTERVALS as f64 * interval
+        });
+        for (i, s) in t.strata.iter_mut().enumerate() {
+            s.rate = t.keys.values().map(|k| k.rates[i]).sum();
+            s.trace_rate = t.keys.values().map(|k| k.trace_rates[i]).sum();
+            (s.spans_now, s.traces_now) = (0.0, 0.0);
         }
+        let input: f64 = t.strata.iter().map(|s| s.rate).sum();
 
-        // Measured against predicted output: the slow correction, once the averages have a
-        // few intervals of history.
-        let ow = 1.0 - (1.0 - OUTPUT_WEIGHT).powf(secs / interval);
+        // Measured against expected output: the slow correction, once the averages have a few
+        // intervals of history.
+        t.output_secs += secs;
+        // A running mean (by time) until the averages' memory is reached.
+        let ow = (1.0 - (1.0 - OUTPUT_WEIGHT).powf(secs / interval)).max(secs / t.output_secs);
         let average = |old: Option<f64>, new: f64| match old {
             Some(old) => ow * new + (1.0 - ow) * old,
             None => new,
         };
         let measured = average(t.output_rate, t.kept_now / secs);
-        let expected = average(t.predicted_rate, t.predicted_now / secs);
-        (t.output_rate, t.predicted_rate) = (Some(measured), Some(expected));
-        t.output_secs += secs;
+        let expected = average(t.expected_rate, t.expected_output);
+        (t.output_rate, t.expected_rate) = (Some(measured), Some(expected));
         if measured > 0.0 && expected > 0.0 && t.output_secs >= CORRECTION_HISTORY * interval {
             t.correction = (expected / measured).clamp(CORRECTION_BOUNDS.0, CORRECTION_BOUNDS.1);
         }
-        t.coverage_rate = if t.output_secs > secs {
-            ow * t.coverage_spent / secs + (1.0 - ow) * t.coverage_rate
-        } else {
-            t.coverage_spent / secs
-        };
-        (t.kept_now, t.predicted_now, t.coverage_spent) = (0.0, 0.0, 0.0);
-        (t.interval_spans, t.interval_traces, t.interval_kept) = (0.0, 0.0, 0.0);
+        // The bucket's recent spending (at most what it earns).
+        let spent = t.coverage_spent / secs;
+        t.coverage_rate = (ow * spent + (1.0 - ow) * t.coverage_rate).min(COVERAGE_SHARE * self.budget);
+        (t.kept_now, t.coverage_spent, t.interval_kept) = (0.0, 0.0, 0.0);
         let budget = self.budget * t.correction;
         tracing::debug!(
             message = "adaptive rate table",
             policy = %self.metrics.policy,
             input_spans_per_sec = input,
             output_spans_per_sec = measured,
-            predicted_spans_per_sec = expected,
+            expected_spans_per_sec = expected,
             correction = t.correction,
             keys = t.keys.len()
         );
 
         // Coverage keeps come off the top. Priority takes what it needs of the rest up to its
-        // ceiling — errors (and the attribute) before latency outliers — and normal traffic
-        // gets what priority leaves.
+        // ceiling — urgent traces first, then severe latency outliers, then the others — and
+        // normal traffic gets what priority leaves.
         let available = (budget - t.coverage_rate).max(0.0);
-        let mut strata: [Vec<(f64, &mut f64)>; STRATA] = [Vec::new(), Vec::new(), Vec::new()];
-        for s in t.keys.values_mut() {
-            for (i, p) in s.probabilities.iter_mut().enumerate() {
-                strata[i].push((s.rates[i].unwrap_or(0.0), p));
-            }
-        }
-        let totals = strata.each_ref().map(|entries| entries.iter().map(|(r, _)| r).sum::<f64>());
-        let [normal, slow, urgent] = &mut strata;
         let priority_budget = self.max_share * available;
-        let urgent_used = water_fill(urgent, priority_budget);
-        let slow_used = water_fill(slow, (priority_budget - urgent_used).max(0.0));
-        let normal_used = water_fill(normal, (available - urgent_used - slow_used).max(0.0));
-        // A key new to a stratum takes the stratum's mean probability: what the table keeps of
-        // it on average, so new keys (a flood of them included) are not kept wholesale.
-        let used = [normal_used, slow_used, urgent_used];
-        for (i, entries) in strata.iter_mut().enumerate() {
-            for (r, p) in entries.iter_mut() {
-                if *r <= 0.0 {
-                    **p = if totals[i] > 0.0 { (used[i] / totals[i]).min(1.0) } else { 1.0 };
+        // While the table has less than an interval of history (the first second), every key
+        // is sparse: one probability per stratum.
+        let warming = t.output_secs < interval;
+        let mut keys: Vec<&mut KeyState> = t.keys.values_mut().collect();
+        let mut fill = |i: usize, budget: f64| -> f64 {
+            // Each key with enough evidence is an entry; the others share one, weighted as
+            // many keys as it holds.
+            let (mut entries, mut slots, mut pool) = (Vec::new(), Vec::new(), (0.0, 0.0));
+            for k in keys.iter() {
+                let r = k.rates[i];
+                if r <= 0.0 {
+                    slots.push(None);
+                } else if k.evidence[i] >= *SPARSE_TRACES && !warming {
+                    slots.push(Some(entries.len()));
+                    entries.push((r, weight(r)));
+                } else {
+                    slots.push(Some(usize::MAX));
+                    (pool.0, pool.1) = (pool.0 + r, pool.1 + weight(r));
                 }
             }
+            let pooled = entries.len();
+            entries.push(pool);
+            let (ps, used) = water_fill(&entries, budget);
+            for (k, slot) in keys.iter_mut().zip(slots) {
+                k.probabilities[i] = match slot {
+                    None => 1.0,
+                    Some(usize::MAX) => ps[pooled],
+                    Some(e) => ps[e],
+                };
+            }
+            used
+        };
+        let mut left = priority_budget;
+        let (mut used, mut allowance) = ([0.0; STRATA], [0.0; STRATA]);
+        for i in PRIORITY_ORDER {
+            allowance[i] = left;
+            used[i] = fill(i, left);
+            left = (left - used[i]).max(0.0);
         }
-        t.new_key_probabilities =
-            std::array::from_fn(|i| if totals[i] > 0.0 { (used[i] / totals[i]).min(1.0) } else { 1.0 });
+        allowance[NORMAL] = (available - priority_budget + left).max(0.0);
+        used[NORMAL] = fill(NORMAL, allowance[NORMAL]);
+        t.expected_output = used.iter().sum::<f64>() + t.coverage_rate;
+        for (i, s) in t.strata.iter_mut().enumerate() {
+            (s.kept, s.allowance) = (used[i], allowance[i]);
+            s.fresh_p = if s.rate > 0.0 && used[i] < s.rate * (1.0 - 1e-9) { used[i] / s.rate } else { 1.0 };
+        }
 
         self.metrics.input.set(input);
         self.metrics.output.set(measured);
         self.metrics.correction.set(t.correction);
         self.metrics.keys.set(t.keys.len() as f64);
-        let priority_rate = totals[SLOW] + totals[URGENT];
-        self.metrics.priority_share_used.set(if priority_budget > 0.0 {
-            priority_rate.min(priority_budget) / priority_budget
-        } else {
-            0.0
-        });
+        let priority_used = priority_budget - left;
+        self.metrics.priority_share_used.set(if priority_budget > 0.0 { priority_used / priority_budget } else { 0.0 });
         self.publish_key_probabilities();
     }
 
@@ -809,7 +1087,7 @@ impl Adaptive {
             return;
         }
         let mut busiest: Vec<(&String, &KeyState)> = self.table.keys.iter().collect();
-        busiest.sort_by(|a, b| b.1.rates[0].unwrap_or(0.0).total_cmp(&a.1.rates[0].unwrap_or(0.0)).then(a.0.cmp(b.0)));
+        busiest.sort_by(|a, b| b.1.rates[NORMAL].total_cmp(&a.1.rates[NORMAL]).then(a.0.cmp(b.0)));
         for (key, s) in busiest.into_iter().take(self.metrics.max_series) {
             let m = &mut self.metrics;
             if !m.series.contains_key(key) {
@@ -820,57 +1098,45 @@ impl Adaptive {
                     metrics::gauge!("otelcol_processor_tail_sampling_adaptive_key_probability", &labels),
                 );
             }
-            m.series[key].set(s.probabilities[0]);
+            m.series[key].set(s.probabilities[NORMAL]);
         }
     }
 }
 
-/// A number in [0, 1) from the key (FNV-1a).
-fn key_offset(key: &str) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Water-filling: sets each entry's probability so that Σ min(rate, λ·w) = `budget` with
-/// w = max(1, log10 rate), p = min(1, λ·w / rate). Returns the expected kept rate.
-fn water_fill(entries: &mut [(f64, &mut f64)], budget: f64) -> f64 {
+/// Water-filling over `(rate, weight)` entries: finds λ with Σ min(rate, λ·weight) = `budget`
+/// and gives each entry p = min(1, λ·weight / rate). Returns the probabilities and the
+/// expected kept rate.
+fn water_fill(entries: &[(f64, f64)], budget: f64) -> (Vec<f64>, f64) {
+    let mut ps = vec![1.0; entries.len()];
     let total: f64 = entries.iter().map(|(r, _)| r).sum();
     if total <= budget {
-        for (_, p) in entries.iter_mut() {
-            **p = 1.0;
-        }
-        return total;
+        return (ps, total);
     }
-    let weight = |r: f64| r.log10().max(1.0);
     let mut order: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].0 > 0.0).collect();
-    order.sort_by(|&a, &b| {
-        let (ra, rb) = (entries[a].0, entries[b].0);
-        (ra / weight(ra)).total_cmp(&(rb / weight(rb)))
-    });
-    for (_, p) in entries.iter_mut() {
-        **p = 1.0;
-    }
+    order.sort_by(|&a, &b| (entries[a].0 / entries[a].1).total_cmp(&(entries[b].0 / entries[b].1)));
     let mut left = budget;
-    let mut weights: f64 = order.iter().map(|&i| weight(entries[i].0)).sum();
+    let mut weights: f64 = order.iter().map(|&i| entries[i].1).sum();
     for (n, &i) in order.iter().enumerate() {
-        let r = entries[i].0;
+        let (r, w) = entries[i];
         let level = left / weights;
-        if r / weight(r) <= level {
+        if r / w <= level {
             // Below the water line: kept whole.
             left -= r;
-            weights -= weight(r);
+            weights -= w;
         } else {
             for &j in &order[n..] {
-                let rj = entries[j].0;
-                *entries[j].1 = (level * weight(rj) / rj).min(1.0);
+                let (rj, wj) = entries[j];
+                ps[j] = (level * wj / rj).min(1.0);
             }
             break;
         }
     }
-    budget
+    (ps, budget)
+}
+
+/// A key's weight in the water-filling: max(1, log10 rate).
+fn weight(rate: f64) -> f64 {
+    rate.log10().max(1.0)
 }
 
 #[cfg(test)]
@@ -878,10 +1144,8 @@ mod tests {
     use super::*;
 
     fn fill(rates: &[f64], budget: f64) -> Vec<f64> {
-        let mut ps = vec![0.0; rates.len()];
-        let mut entries: Vec<(f64, &mut f64)> = rates.iter().copied().zip(ps.iter_mut()).collect();
-        water_fill(&mut entries, budget);
-        ps
+        let entries: Vec<(f64, f64)> = rates.iter().map(|&r| (r, weight(r))).collect();
+        water_fill(&entries, budget).0
     }
 
     #[test]
@@ -911,7 +1175,7 @@ mod tests {
         for i in 0..1000u64 {
             s.record((i + 1) * 1_000_000); // 1..1000 ms
         }
-        s.decay_and_update(0.99);
+        s.decay_and_update(0.99, 0.99);
         let th = s.threshold_ns.expect("enough weight");
         // The 99th percentile is 990 ms; the bucket edge is within one bucket (~9%) above.
         assert!((990_000_000..=1_100_000_000).contains(&th), "{th}");
@@ -924,5 +1188,18 @@ mod tests {
         assert_eq!(KeyField::parse("root.name"), Ok(KeyField::RootName));
         assert!(KeyField::parse("resource.").unwrap_err().contains("status_class"));
         assert!(KeyField::parse("name").is_err());
+    }
+}
+
+#[cfg(test)]
+impl Adaptive {
+    pub(crate) fn zz_pred(&self) -> [(f64, f64, f64, f64); 4] {
+        std::array::from_fn(|i| { let s = &self.table.strata[i]; (s.zz_pred, s.zz_in, s.zz_fresh_pred, s.zz_fresh_in) })
+    }
+    pub(crate) fn zz_debug(&self) -> String {
+        let t = &self.table;
+        let w = self.fast_window();
+        let st: Vec<String> = t.strata.iter().skip(3).map(|s| format!("[rate {:.0} kept {:.0} allow {:.0} fresh_p {:.3} fast {:.0} shifted {} age {:.2}]", s.rate, s.kept, s.allowance, s.fresh_p, s.fast(w).0, s.fast(w).1, s.age)).collect();
+        format!("adj {} secs {:.3} corr {:.3} cov_rate {:.1} tokens {:.0} out {:?} pred {:?} {}", t.zz_adjusts, t.zz_secs, t.correction, t.coverage_rate, t.coverage_tokens, t.output_rate.map(|x| x as i64), t.expected_rate.map(|x| x as i64), st.join(" "))
     }
 }
