@@ -10,6 +10,7 @@ pub fn registry() -> Registry {
     weir_receivers::register(&mut r);
     weir_processors::register(&mut r);
     weir_exporters::register(&mut r);
+    weir_connectors::register(&mut r);
     weir_extensions::register(&mut r);
     r
 }

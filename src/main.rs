@@ -63,15 +63,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logging = init_logging();
+    let registry = registry();
     match cli.command {
         Command::Components => {
-            components(&registry());
+            components(&registry);
             ExitCode::SUCCESS
         }
-        Command::Validate { config } => match config::load_file(&config, &registry()) {
+        Command::Validate { config } => match config::load_file(&config, &registry) {
             Ok(c) => {
                 let pipelines: Vec<&str> = c.pipelines.iter().map(|p| p.id.as_str()).collect();
                 println!("{}: valid ({} pipelines: {})", config.display(), pipelines.len(), pipelines.join(", "));
+                for (from, to, connector) in config::connector_edges(&registry, &c) {
+                    let (p, q) = (&c.pipelines[from], &c.pipelines[to]);
+                    println!("  {} → connector {connector} → {} ({} to {})", p.id, q.id, p.signal, q.signal);
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -89,7 +95,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(run(config, shutdown_timeout))
+            runtime.block_on(run(config, shutdown_timeout, logging))
         }
     }
 }
@@ -116,15 +122,17 @@ fn simulate(config: &Path, input: &Path) -> ExitCode {
 }
 
 fn components(registry: &Registry) {
-    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Extension] {
+    let width = Kind::ALL.iter().flat_map(|k| registry.names(*k)).map(str::len).max().unwrap_or(0) + 2;
+    for kind in Kind::ALL {
         println!("{}:", kind.section());
         for (name, signals) in registry.describe(kind) {
-            let signals: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
-            if signals.is_empty() {
-                println!("  {name}");
-            } else {
-                println!("  {name:<16} {}", signals.join(", "));
-            }
+            let what: Vec<String> = match kind {
+                Kind::Connector => {
+                    registry.connector_pairs(name).iter().map(|(from, to)| format!("{from} → {to}")).collect()
+                }
+                _ => signals.iter().map(|s| s.to_string()).collect(),
+            };
+            println!("  {}", format!("{name:<width$}{}", what.join(", ")).trim_end());
         }
     }
 }
@@ -155,13 +163,36 @@ impl Source {
     }
 }
 
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+/// The log filter for `level` (`RUST_LOG` overrides it).
+fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn")))
 }
 
-async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
+type LogLevel = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Starts logging to stderr at `info` before anything else, so that what loading the
+/// configuration says (an unset `${env:VAR}`, say) is printed; the configuration's
+/// `service::telemetry::logs::level` is applied once it is loaded. Colours only on a terminal,
+/// and never with `NO_COLOR` set (no-color.org).
+fn init_logging() -> Option<LogLevel> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(log_filter("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_target(false).with_ansi(colour).with_writer(std::io::stderr);
+    tracing_subscriber::registry().with(filter).with(fmt).try_init().ok().map(|_| handle)
+}
+
+/// Applies `service::telemetry::logs::level`.
+fn apply_log_level(handle: &Option<LogLevel>, level: &str) {
+    if let Some(h) = handle {
+        let _ = h.reload(log_filter(level));
+    }
+}
+
+async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration, logging: Option<LogLevel>) -> ExitCode {
     let registry = registry();
     let source = match config_path {
         Some(p) => Source::File(p),
@@ -176,7 +207,7 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCo
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config.telemetry.logs.level);
+    apply_log_level(&logging, &config.telemetry.logs.level);
     tracing::info!(message = "Starting weir.", version = env!("CARGO_PKG_VERSION"), config = %source.name());
 
     let mut metrics_server = match start_metrics(&config).await {
@@ -232,6 +263,7 @@ async fn run(config_path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCo
                                 Err(e) => tracing::error!(message = "Cannot serve metrics at the new address.", error = %e),
                             }
                         }
+                        apply_log_level(&logging, &new.telemetry.logs.level);
                         running_config = new;
                         tracing::info!(message = "Configuration reloaded.");
                     }

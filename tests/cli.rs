@@ -170,3 +170,37 @@ fn sigterm_flushes_what_the_batch_processor_holds() {
     assert_eq!(got[0].trace_id, trace_id);
     assert_eq!(got[0].name, "held");
 }
+
+#[test]
+fn validate_warns_about_an_unset_environment_variable_without_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env.yaml");
+    std::fs::write(
+        &path,
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: localhost:${env:WEIR_TEST_SURELY_UNSET_PORT:-4317}\nexporters:\n  otlp:\n    endpoint: ${env:WEIR_TEST_SURELY_UNSET_HOST}backend:4317\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n",
+    )
+    .unwrap();
+    let out =
+        weir().args(["validate", "--config"]).arg(&path).env_remove("WEIR_TEST_SURELY_UNSET_HOST").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unset environment variable"), "the warning is printed: {stderr}");
+    assert!(stderr.contains("WEIR_TEST_SURELY_UNSET_HOST"), "it names the variable: {stderr}");
+    assert!(!stderr.contains("WEIR_TEST_SURELY_UNSET_PORT"), "a variable with a default is fine: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escape codes when stderr is not a terminal: {stderr:?}");
+}
+
+#[test]
+fn validate_prints_connector_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.yaml");
+    std::fs::write(
+        &path,
+        "receivers: {nop: }\nexporters: {nop: }\nconnectors: {forward: }\nservice:\n  pipelines:\n    traces/in: {receivers: [nop], exporters: [forward]}\n    traces/out: {receivers: [forward], exporters: [nop]}\n",
+    )
+    .unwrap();
+    let out = weir().args(["validate", "--config"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("traces/in → connector forward → traces/out (traces to traces)"), "{stdout}");
+}

@@ -512,7 +512,8 @@ fn validate_names_the_tls_file_that_is_wrong() {
     };
     let p = |name: &str| pki.path(name).display().to_string();
     let mismatch = check(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("server.pem"), p("client-key.pem")));
-    assert!(mismatch.contains("pipelines.yaml:4:5: receivers::otlp"), "{mismatch}");
+    // Located at the key the message names (`key_file`, line 5), not at the component.
+    assert!(mismatch.contains("pipelines.yaml:5:91: receivers::otlp"), "{mismatch}");
     assert!(mismatch.contains("protocols::grpc::tls::key_file"), "{mismatch}");
     assert!(mismatch.contains("does not belong to the certificate"), "{mismatch}");
     let missing = check(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("nope.pem"), p("server-key.pem")));

@@ -1,7 +1,8 @@
 //! The component contract: what a receiver, processor, exporter or extension is, how it is
 //! configured, and what it is given when it is built.
 //!
-//! A component type (`otlp`, `batch`, …) is a factory: its type name, the signals it supports,
+//! A component type (`otlp`, `batch`, `forward`, …) is a factory: its type name, the signals it
+//! supports (for a connector, the pairs of signals it connects),
 //! its config type (serde, `deny_unknown_fields`, checked by [`ComponentConfig::validate`]) and
 //! `build`. The [`crate::registry::Registry`] maps type names to factories; the binary fills it
 //! with one `register` call per component crate. The data path the components plug into —
@@ -19,7 +20,7 @@ use crate::config::yaml::Squash;
 use crate::exporterhelper::config::ExporterSettings;
 use crate::pdata::{Payload, Signal};
 use crate::persistent_queue::LogOptions;
-use crate::pipeline::{Consumers, Envelope, Gate, Output};
+use crate::pipeline::{ClientMetadata, Consumers, Downstream, Envelope, Gate, Output};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -83,15 +84,19 @@ pub enum Kind {
     Receiver,
     Processor,
     Exporter,
+    Connector,
     Extension,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Connector, Kind::Extension];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Receiver => "receiver",
             Kind::Processor => "processor",
             Kind::Exporter => "exporter",
+            Kind::Connector => "connector",
             Kind::Extension => "extension",
         }
     }
@@ -100,6 +105,7 @@ impl Kind {
             Kind::Receiver => "receivers",
             Kind::Processor => "processors",
             Kind::Exporter => "exporters",
+            Kind::Connector => "connectors",
             Kind::Extension => "extensions",
         }
     }
@@ -276,8 +282,30 @@ pub trait Exporter: Send + Sync + 'static {
     /// Sends `payload`. A retryable failure is retried by the plumbing, a permanent one is not.
     async fn export(&self, payload: Payload) -> Result<(), Failure>;
 
+    /// Sends `payload` with the client metadata of the requests it came from (present when
+    /// the receiver has `include_metadata: true` and no stage dropped it). Exporters that use
+    /// metadata (Kafka's `include_metadata_keys`, `topic_from_metadata_key`) override this;
+    /// the default ignores it.
+    async fn export_with_metadata(&self, payload: Payload, metadata: Option<&ClientMetadata>) -> Result<(), Failure> {
+        let _ = metadata;
+        self.export(payload).await
+    }
+
     /// Called once after the last export, to flush and close.
     async fn shutdown(&self) {}
+}
+
+/// A connector: the exporter of some pipelines and the receiver of others, possibly of another
+/// signal (the Collector's connectors). Built once per (id, from signal, to signal).
+#[async_trait]
+pub trait Connector: Send + 'static {
+    /// Reads what its upstream pipelines export into it until the input closes (every upstream
+    /// pipeline has drained), sends what it emits to `downstream` (every pipeline of the target
+    /// signal that lists it as a receiver, in configuration order), then flushes and returns.
+    ///
+    /// Acknowledgements: forwarding an envelope downstream carries its tokens; data it turns
+    /// into something else (span metrics) is acknowledged by dropping the tokens once taken in.
+    async fn run(self: Box<Self>, input: mpsc::Receiver<Envelope>, downstream: Vec<Downstream>);
 }
 
 /// A running extension (e.g. `health_check`).
@@ -328,6 +356,23 @@ pub trait ExporterFactory: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     fn signals(&self) -> &'static [Signal];
     fn build(&self, ctx: &BuildContext, config: &Self::Config) -> Result<Arc<dyn Exporter>, BuildError>;
+}
+
+/// Factory of a connector type.
+pub trait ConnectorFactory: Send + Sync + 'static {
+    type Config: ComponentConfig;
+    fn type_name(&self) -> &'static str;
+    /// The (from, to) pairs it connects: the signal of the pipelines it is an exporter in, and
+    /// that of the pipelines it is a receiver in.
+    fn signal_pairs(&self) -> &'static [(Signal, Signal)];
+    /// Builds the instance that connects `from` to `to` (`ctx.signal` is `from`).
+    fn build(
+        &self,
+        ctx: &BuildContext,
+        config: &Self::Config,
+        from: Signal,
+        to: Signal,
+    ) -> Result<Box<dyn Connector>, BuildError>;
 }
 
 /// Factory of an extension type.

@@ -28,6 +28,8 @@ pub struct Connector {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     /// Limit on TCP connect plus TLS handshake.
     connect_timeout: Option<Duration>,
+    /// `SO_RCVBUF` / `SO_SNDBUF` of each connection; 0 keeps the system's.
+    buffer_sizes: (usize, usize),
 }
 
 impl Connector {
@@ -40,7 +42,7 @@ impl Connector {
         alpn: &[&[u8]],
     ) -> Result<Connector, TlsError> {
         if !use_tls {
-            return Ok(Connector { tls: None, connect_timeout: None });
+            return Ok(Connector { tls: None, connect_timeout: None, buffer_sizes: (0, 0) });
         }
         let default = TlsClientSettings::default();
         let settings = settings.unwrap_or(&default);
@@ -48,7 +50,14 @@ impl Connector {
             Some(config) => Some((TlsConnector::from(config), settings.server_name(host)?)),
             None => None,
         };
-        Ok(Connector { tls, connect_timeout: None })
+        Ok(Connector { tls, connect_timeout: None, buffer_sizes: (0, 0) })
+    }
+
+    /// Sets each connection's socket receive (`read`) and send (`write`) buffer sizes in bytes
+    /// (the clients' `read_buffer_size` / `write_buffer_size`); 0 keeps the system's.
+    pub fn with_buffer_sizes(mut self, read: usize, write: usize) -> Connector {
+        self.buffer_sizes = (read, write);
+        self
     }
 
     /// Bounds connecting (TCP and TLS handshake) by `timeout`.
@@ -73,6 +82,7 @@ impl tower::Service<http::Uri> for Connector {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let tls = self.tls.clone();
         let timeout = self.connect_timeout;
+        let (read_buffer, write_buffer) = self.buffer_sizes;
         let connect = async move {
             let host = uri.host().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the URI has no host"))?;
             let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
@@ -80,6 +90,13 @@ impl tower::Service<http::Uri> for Connector {
             let port = uri.port_u16().unwrap_or(default_port);
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
+            let sock = socket2::SockRef::from(&tcp);
+            if read_buffer > 0 {
+                sock.set_recv_buffer_size(read_buffer)?;
+            }
+            if write_buffer > 0 {
+                sock.set_send_buffer_size(write_buffer)?;
+            }
             let stream = match tls {
                 None => Either::Left(tcp),
                 Some((connector, name)) => Either::Right(Box::new(connector.connect(name, tcp).await?)),

@@ -6,8 +6,10 @@
 //!
 //! Cargo feature `kafka` (rdkafka with a bundled librdkafka).
 
+use crate::tls::TlsClientSettings;
 use crate::{ComponentConfig, Signal};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
 
 /// `brokers` when none are given, as in the Collector.
 pub const DEFAULT_BROKER: &str = "localhost:9092";
@@ -56,7 +58,7 @@ pub struct SignalSettings {
 }
 
 /// The client keys (the Collector's `configkafka.ClientConfig`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaClientConfig {
     /// Bootstrap brokers, `host:port`. Default `[localhost:9092]`.
@@ -65,6 +67,89 @@ pub struct KafkaClientConfig {
     pub client_id: String,
     /// Accepted for Collector configs; librdkafka negotiates the protocol version itself.
     pub protocol_version: Option<String>,
+    /// Resolve each bootstrap broker's name to its canonical name and use only that
+    /// (librdkafka's `client.dns.lookup=resolve_canonical_bootstrap_servers_only`). Default false.
+    pub resolve_canonical_bootstrap_servers_only: bool,
+    /// TLS to the brokers. This build's librdkafka has no OpenSSL, so only a section that
+    /// turns TLS off (`insecure: true`, as configtls reads it without a CA) is accepted; any
+    /// other is refused with that reason.
+    #[serde(deserialize_with = "present")]
+    pub tls: Option<TlsClientSettings>,
+    /// `auth`: SASL (`PLAIN`; the SCRAM mechanisms need OpenSSL, which this build lacks, and
+    /// are refused) or the deprecated `auth::tls` (refused likewise).
+    pub auth: Option<KafkaAuthConfig>,
+    /// Cluster metadata requests.
+    pub metadata: MetadataConfig,
+}
+
+/// Reads an optional section whose presence alone (`tls:` with nothing under it) turns it on.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `auth`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaAuthConfig {
+    /// SASL credentials.
+    pub sasl: Option<SaslConfig>,
+    /// Deprecated in the Collector (use the top-level `tls`).
+    #[serde(deserialize_with = "present")]
+    pub tls: Option<TlsClientSettings>,
+}
+
+/// `auth::sasl`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaslConfig {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (the SCRAM ones need a librdkafka with
+    /// OpenSSL; `AWS_MSK_IAM_OAUTHBEARER` is not supported).
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+    /// SASL protocol version (0 or 1). librdkafka uses v1 (SASL handshake + authenticate)
+    /// whenever the broker supports it; accepted for Collector configs.
+    pub version: i32,
+}
+
+/// `metadata`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    /// Fetch metadata of every topic (true, default) or only of the topics used
+    /// (librdkafka's `topic.metadata.refresh.sparse` is its inverse).
+    pub full: bool,
+    /// Retries of metadata requests at start.
+    pub retry: MetadataRetryConfig,
+    /// How often metadata is refreshed (`topic.metadata.refresh.interval.ms`). Default 10m.
+    #[serde(with = "crate::config::duration")]
+    pub refresh_interval: Duration,
+}
+
+/// `metadata::retry`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataRetryConfig {
+    /// The Collector (Sarama) gives up starting after this many failed metadata requests;
+    /// librdkafka keeps retrying in the background, so weir starts anyway and this bound is
+    /// not applied. Default 3.
+    pub max: u32,
+    /// Wait between metadata requests while metadata is missing
+    /// (`topic.metadata.refresh.fast.interval.ms`). Default 250ms.
+    #[serde(with = "crate::config::duration")]
+    pub backoff: Duration,
+}
+
+impl Default for MetadataRetryConfig {
+    fn default() -> Self {
+        MetadataRetryConfig { max: 3, backoff: Duration::from_millis(250) }
+    }
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig { full: true, retry: MetadataRetryConfig::default(), refresh_interval: Duration::from_secs(600) }
+    }
 }
 
 impl Default for KafkaClientConfig {
@@ -73,21 +158,85 @@ impl Default for KafkaClientConfig {
             brokers: vec![DEFAULT_BROKER.to_string()],
             client_id: DEFAULT_CLIENT_ID.to_string(),
             protocol_version: None,
+            resolve_canonical_bootstrap_servers_only: false,
+            tls: None,
+            auth: None,
+            metadata: MetadataConfig::default(),
         }
     }
+}
+
+/// Why TLS to Kafka is refused in this build.
+const NO_OPENSSL: &str = "this build's librdkafka has no OpenSSL (weir's rdkafka is built without the `ssl` feature), \
+                          so TLS and SASL/SCRAM to Kafka are not available; use SASL PLAIN over plaintext, or a \
+                          TLS-terminating proxy";
+
+/// Whether a `tls` section asks for TLS: configtls turns TLS off for `insecure: true` without
+/// a CA.
+fn wants_tls(t: &Option<TlsClientSettings>) -> bool {
+    t.as_ref().is_some_and(|t| !(t.insecure && t.ca_file.is_none()))
 }
 
 impl ComponentConfig for KafkaClientConfig {
     fn validate(&self) -> Result<(), String> {
         bootstrap_servers(&self.brokers)?;
-        validate_protocol_version(&self.protocol_version)
+        validate_protocol_version(&self.protocol_version)?;
+        if wants_tls(&self.tls) {
+            return Err(format!("tls: {NO_OPENSSL}"));
+        }
+        if let Some(a) = &self.auth {
+            if wants_tls(&a.tls) {
+                return Err(format!("auth::tls: {NO_OPENSSL}"));
+            }
+            if let Some(s) = &a.sasl {
+                match s.mechanism.as_str() {
+                    "PLAIN" => {}
+                    "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
+                        return Err(format!("auth::sasl::mechanism: {} needs OpenSSL: {NO_OPENSSL}", s.mechanism))
+                    }
+                    "" => return Err("auth::sasl::mechanism must be set: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into()),
+                    other => {
+                        return Err(format!(
+                            "auth::sasl::mechanism: {other:?} is not supported (weir: PLAIN; SCRAM-SHA-256 and SCRAM-SHA-512 need OpenSSL)"
+                        ))
+                    }
+                }
+                if s.username.is_empty() || s.password.is_empty() {
+                    return Err("auth::sasl: username and password must be set".into());
+                }
+                if !(0..=1).contains(&s.version) {
+                    return Err("auth::sasl::version must be 0 or 1".into());
+                }
+            }
+        }
+        if self.metadata.retry.backoff.is_zero() {
+            return Err("metadata::retry::backoff must be greater than 0".into());
+        }
+        Ok(())
     }
 }
 
+fn millis(d: Duration) -> String {
+    d.as_millis().clamp(1, i32::MAX as u128).to_string()
+}
+
 impl KafkaClientConfig {
-    /// Sets the client properties (`bootstrap.servers`, `client.id`) on a librdkafka config.
+    /// Sets the client properties (`bootstrap.servers`, `client.id`, DNS, SASL, metadata) on a
+    /// librdkafka config.
     pub fn apply(&self, c: &mut rdkafka::ClientConfig) -> Result<(), String> {
         c.set("bootstrap.servers", bootstrap_servers(&self.brokers)?).set("client.id", &self.client_id);
+        if self.resolve_canonical_bootstrap_servers_only {
+            c.set("client.dns.lookup", "resolve_canonical_bootstrap_servers_only");
+        }
+        if let Some(s) = self.auth.as_ref().and_then(|a| a.sasl.as_ref()) {
+            c.set("security.protocol", "sasl_plaintext")
+                .set("sasl.mechanisms", &s.mechanism)
+                .set("sasl.username", &s.username)
+                .set("sasl.password", &s.password);
+        }
+        c.set("topic.metadata.refresh.sparse", (!self.metadata.full).to_string())
+            .set("topic.metadata.refresh.fast.interval.ms", millis(self.metadata.retry.backoff))
+            .set("topic.metadata.refresh.interval.ms", millis(self.metadata.refresh_interval));
         Ok(())
     }
 }
@@ -228,6 +377,49 @@ mod tests {
         let t = KafkaTopicsConfig::default();
         assert_eq!(t.topic(Signal::Metrics), "otlp_metrics");
         assert_eq!(t.encoding(Signal::Logs), Encoding::OtlpProto);
+    }
+
+    fn client(yaml: &str) -> Result<KafkaClientConfig, String> {
+        let c: KafkaClientConfig = crate::config::yaml::parse(yaml, &|_| None)
+            .map_err(|e| e.to_string())?
+            .deserialize()
+            .map_err(|e| e.message)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn collector_client_keys_become_librdkafka_properties() {
+        let c = client(
+            "brokers: [k:9092]\nresolve_canonical_bootstrap_servers_only: true\nmetadata:\n  full: false\n\
+             \x20 retry:\n    max: 10\n    backoff: 5s\nauth:\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: p\n",
+        )
+        .unwrap();
+        let mut rd = rdkafka::ClientConfig::new();
+        c.apply(&mut rd).unwrap();
+        assert_eq!(rd.get("client.dns.lookup"), Some("resolve_canonical_bootstrap_servers_only"));
+        assert_eq!(rd.get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(rd.get("sasl.mechanisms"), Some("PLAIN"));
+        assert_eq!(rd.get("sasl.username"), Some("u"));
+        assert_eq!(rd.get("topic.metadata.refresh.sparse"), Some("true"));
+        assert_eq!(rd.get("topic.metadata.refresh.fast.interval.ms"), Some("5000"));
+        // librdkafka knows every property set: creating a client checks them.
+        let producer: Result<rdkafka::producer::BaseProducer, _> = rd.create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
+    #[test]
+    fn tls_and_scram_are_refused_with_the_reason() {
+        let err = client("tls:\n  ca_file: ca.pem\n").unwrap_err();
+        assert!(err.starts_with("tls: this build's librdkafka has no OpenSSL"), "{err}");
+        let err = client("tls:\n").unwrap_err();
+        assert!(err.starts_with("tls:"), "an empty tls section turns TLS on: {err}");
+        assert!(client("tls:\n  insecure: true\n").is_ok(), "insecure without a CA is plaintext");
+        let err =
+            client("auth:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: u\n    password: p\n").unwrap_err();
+        assert!(err.starts_with("auth::sasl::mechanism: SCRAM-SHA-512 needs OpenSSL"), "{err}");
+        let err = client("auth:\n  sasl:\n    mechanism: PLAIN\n").unwrap_err();
+        assert!(err.contains("username and password"), "{err}");
     }
 
     #[test]

@@ -45,9 +45,9 @@ pub mod tls;
 
 pub use ack::{Acks, Failure};
 pub use component::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, Exporter, ExporterFactory, Processor, ProcessorFactory,
-    Receiver, ReceiverFactory,
+    BuildContext, BuildError, ComponentConfig, ComponentId, Connector, ConnectorFactory, Exporter, ExporterFactory,
+    Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 pub use pdata::{Payload, Signal};
-pub use pipeline::{Consumer, Consumers, Envelope, Gate, Output};
+pub use pipeline::{ClientMetadata, Consumer, Consumers, Downstream, Envelope, Gate, Output};
 pub use registry::Registry;

@@ -1,5 +1,6 @@
 //! The data path between components: what flows ([`Envelope`]), where a receiver hands it
-//! ([`Consumer`]), and where a stage sends what it emits ([`Output`]).
+//! ([`Consumer`]), where a stage sends what it emits ([`Output`]), and where a connector sends
+//! what it emits ([`Downstream`]).
 //!
 //! ```text
 //! receiver ─▶ Consumer ─▶ [gates] ─▶ processor 1 ─▶ … ─▶ processor n ─▶ Output ┬▶ exporter A (Enqueue)
@@ -16,6 +17,7 @@ use crate::ack::{AckToken, Acks, Failure};
 use crate::pdata::{Payload, Signal};
 use crate::telemetry::ReceiverMetrics;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -24,15 +26,93 @@ use tokio::sync::mpsc;
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A payload in flight with the acknowledgement tokens of the requests it carries.
+///
+/// `metadata` is the client metadata of the request the payload came from, present only when
+/// the receiver was asked for it (`include_metadata: true`). It is shared (`Arc`), so fan-out
+/// and processors that forward an envelope keep it for free; a processor that joins payloads
+/// of different requests keeps it only when they agree on it (`batch` with `metadata_keys`
+/// keeps those keys, as the Collector's does) and drops it otherwise.
 #[derive(Clone)]
 pub struct Envelope {
     pub payload: Payload,
     pub acks: Acks,
+    pub metadata: Option<Arc<ClientMetadata>>,
 }
 
 impl Envelope {
     pub fn new(payload: Payload) -> Self {
-        Envelope { payload, acks: Acks::none() }
+        Envelope { payload, acks: Acks::none(), metadata: None }
+    }
+
+    /// A payload with the acknowledgement tokens of its requests, without client metadata.
+    pub fn with_acks(payload: Payload, acks: Acks) -> Self {
+        Envelope { payload, acks, metadata: None }
+    }
+}
+
+/// The metadata of a client request (the Collector's `client.Info.Metadata`): HTTP headers or
+/// gRPC metadata, by lower-cased name, each with its values in the order received.
+///
+/// Lookups are case-insensitive, as in the Collector. Binary gRPC metadata (`-bin` names) and
+/// values that are not UTF-8 are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientMetadata {
+    entries: BTreeMap<String, Vec<String>>,
+}
+
+impl ClientMetadata {
+    /// The metadata of an HTTP request or of a gRPC call (whose metadata are HTTP/2 headers).
+    pub fn from_headers(headers: &http::HeaderMap) -> ClientMetadata {
+        let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in headers {
+            if name.as_str().ends_with("-bin") {
+                continue;
+            }
+            if let Ok(v) = value.to_str() {
+                entries.entry(name.as_str().to_string()).or_default().push(v.to_string());
+            }
+        }
+        ClientMetadata { entries }
+    }
+
+    /// Metadata from `(name, value)` pairs (names are lower-cased).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> ClientMetadata {
+        let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in pairs {
+            entries.entry(k.to_ascii_lowercase()).or_default().push(v.to_string());
+        }
+        ClientMetadata { entries }
+    }
+
+    /// The values of `key` (any case); empty when absent.
+    pub fn get(&self, key: &str) -> &[String] {
+        let found = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.entries.get(&key.to_ascii_lowercase())
+        } else {
+            self.entries.get(key)
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Only the given keys (any case), as a batch keyed by them keeps them.
+    pub fn select(&self, keys: &[String]) -> ClientMetadata {
+        let entries = keys
+            .iter()
+            .filter_map(|k| {
+                let k = k.to_ascii_lowercase();
+                self.entries.get(&k).map(|v| (k, v.clone()))
+            })
+            .collect();
+        ClientMetadata { entries }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every name with its values, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 }
 
@@ -106,6 +186,32 @@ pub(crate) struct PipelineEntry {
     pub(crate) head: Output,
 }
 
+/// One pipeline a connector feeds: the pipeline's admission gates and first stage.
+#[derive(Clone)]
+pub struct Downstream {
+    pub(crate) pipeline: Arc<str>,
+    pub(crate) entry: PipelineEntry,
+}
+
+impl Downstream {
+    /// The pipeline's id (`traces/out`), for connectors that route by pipeline.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// Hands `env` to the pipeline: its gates first (a refusal fails the envelope's tokens and
+    /// is returned), then its first stage, waiting while that is full.
+    pub async fn send(&self, env: Envelope) -> Result<(), Failure> {
+        for g in &self.entry.gates {
+            if let Err(f) = g.admit(&env.payload) {
+                env.acks.fail(&f);
+                return Err(f);
+            }
+        }
+        self.entry.head.send(env).await
+    }
+}
+
 /// Where a receiver sends one signal: every pipeline that lists it, and its metrics.
 #[derive(Clone)]
 pub struct Consumer {
@@ -137,6 +243,18 @@ impl Consumer {
         transport: &'static str,
         wait_for_result: bool,
     ) -> Result<(), Failure> {
+        self.consume_with_metadata(payload, None, transport, wait_for_result).await
+    }
+
+    /// [`Consumer::consume`], keeping the client's metadata with the data (a receiver with
+    /// `include_metadata: true`).
+    pub async fn consume_with_metadata(
+        &self,
+        payload: Payload,
+        metadata: Option<Arc<ClientMetadata>>,
+        transport: &'static str,
+        wait_for_result: bool,
+    ) -> Result<(), Failure> {
         let items = payload.items();
         if items == 0 {
             return Ok(());
@@ -156,7 +274,7 @@ impl Consumer {
             (Acks::none(), None)
         };
         for p in self.pipelines.iter() {
-            let env = Envelope { payload: payload.clone(), acks: acks.clone() };
+            let env = Envelope { payload: payload.clone(), acks: acks.clone(), metadata: metadata.clone() };
             match tokio::time::timeout(self.enqueue_timeout, p.head.send(env)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(f)) => {
@@ -211,5 +329,25 @@ impl Consumers {
             Signal::Metrics => &mut self.metrics,
             Signal::Logs => &mut self.logs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_metadata_lookups_ignore_case_and_skip_binary_values() {
+        let mut h = http::HeaderMap::new();
+        h.append("X-Tenant", "acme".parse().unwrap());
+        h.append("x-tenant", "beta".parse().unwrap());
+        h.append("trace-bin", "AAEC".parse().unwrap());
+        let m = ClientMetadata::from_headers(&h);
+        assert_eq!(m.get("X-TENANT"), ["acme", "beta"]);
+        assert!(m.get("trace-bin").is_empty());
+        assert!(m.get("absent").is_empty());
+        let only = m.select(&["X-Tenant".to_string(), "absent".to_string()]);
+        assert_eq!(only.iter().count(), 1);
+        assert_eq!(only.get("x-tenant"), ["acme", "beta"]);
     }
 }

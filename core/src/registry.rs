@@ -8,8 +8,8 @@
 
 use crate::auth::AuthSettings;
 use crate::component::{
-    BuildContext, BuildError, Capability, ComponentConfig, Exporter, ExporterConfig, ExporterFactory, Extension,
-    ExtensionFactory, Kind, Processor, ProcessorFactory, Receiver, ReceiverFactory,
+    BuildContext, BuildError, Capability, ComponentConfig, Connector, ConnectorFactory, Exporter, ExporterConfig,
+    ExporterFactory, Extension, ExtensionFactory, Kind, Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 use crate::config::yaml::{DeError, Node};
 use crate::exporterhelper::config::ExporterSettings;
@@ -23,8 +23,18 @@ pub type AnyConfig = Arc<dyn Any + Send + Sync>;
 
 fn parse_config<C: ComponentConfig>(node: &Node) -> Result<C, DeError> {
     let c: C = node.deserialize()?;
-    c.validate().map_err(|m| DeError::new(m, node.loc))?;
+    c.validate().map_err(|m| validation_error(node, m))?;
     Ok(c)
+}
+
+/// A `validate` message, located at the key it starts with (messages name the key to change:
+/// `sending_queue::queue_size must be …`), or at the component when that key is not written.
+fn validation_error(node: &Node, message: String) -> DeError {
+    let path: String =
+        message.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '[' | ']' | '.')).collect();
+    let path = path.trim_end_matches([':', '.']);
+    let loc = if path.is_empty() { node.loc } else { node.locate(path).0 };
+    DeError::new(message, loc)
 }
 
 fn downcast<C: 'static>(c: &AnyConfig) -> &C {
@@ -51,6 +61,16 @@ pub(crate) mod erased {
         fn settings(&self, c: &AnyConfig) -> ExporterSettings;
         fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Arc<dyn Exporter>, BuildError>;
     }
+    pub trait AnyConnector: Factory {
+        fn signal_pairs(&self) -> &'static [(Signal, Signal)];
+        fn build(
+            &self,
+            ctx: &BuildContext,
+            c: &AnyConfig,
+            from: Signal,
+            to: Signal,
+        ) -> Result<Box<dyn Connector>, BuildError>;
+    }
     pub trait AnyExtension: Factory {
         fn capabilities(&self) -> &'static [Capability];
         fn build(&self, ctx: &BuildContext, c: &AnyConfig) -> Result<Box<dyn Extension>, BuildError>;
@@ -60,6 +80,7 @@ pub(crate) mod erased {
     pub struct P<F>(pub F);
     pub struct E<F>(pub F);
     pub struct X<F>(pub F);
+    pub struct C<F>(pub F);
 
     macro_rules! factory {
         ($wrap:ident, $bound:ident, $signals:expr, $parse:expr) => {
@@ -80,10 +101,12 @@ pub(crate) mod erased {
     factory!(R, ReceiverFactory, |f: &F| f.signals(), parse_config::<F::Config>);
     factory!(P, ProcessorFactory, |f: &F| f.signals(), parse_config::<F::Config>);
     factory!(X, ExtensionFactory, |_: &F| &[], parse_config::<F::Config>);
+    // A connector's signals are those it takes (the pairs' first halves; the loader checks pairs).
+    factory!(C, ConnectorFactory, |_: &F| &Signal::ALL, parse_config::<F::Config>);
     // An exporter's plumbing keys are checked with its own.
     factory!(E, ExporterFactory, |f: &F| f.signals(), |node: &Node| {
         let c = parse_config::<F::Config>(node)?;
-        c.exporter_settings().validate().map_err(|m| DeError::new(m, node.loc))?;
+        c.exporter_settings().validate().map_err(|m| validation_error(node, m))?;
         Ok::<_, DeError>(c)
     });
 
@@ -105,6 +128,20 @@ pub(crate) mod erased {
             self.0.build(ctx, downcast(c))
         }
     }
+    impl<F: ConnectorFactory> AnyConnector for C<F> {
+        fn signal_pairs(&self) -> &'static [(Signal, Signal)] {
+            self.0.signal_pairs()
+        }
+        fn build(
+            &self,
+            ctx: &BuildContext,
+            c: &AnyConfig,
+            from: Signal,
+            to: Signal,
+        ) -> Result<Box<dyn Connector>, BuildError> {
+            self.0.build(ctx, downcast(c), from, to)
+        }
+    }
     impl<F: ExtensionFactory> AnyExtension for X<F> {
         fn capabilities(&self) -> &'static [Capability] {
             self.0.capabilities()
@@ -121,6 +158,7 @@ pub struct Registry {
     pub(crate) receivers: BTreeMap<&'static str, Arc<dyn erased::AnyReceiver>>,
     pub(crate) processors: BTreeMap<&'static str, Arc<dyn erased::AnyProcessor>>,
     pub(crate) exporters: BTreeMap<&'static str, Arc<dyn erased::AnyExporter>>,
+    pub(crate) connectors: BTreeMap<&'static str, Arc<dyn erased::AnyConnector>>,
     pub(crate) extensions: BTreeMap<&'static str, Arc<dyn erased::AnyExtension>>,
 }
 
@@ -138,6 +176,9 @@ impl Registry {
     }
     pub fn add_exporter<F: ExporterFactory>(&mut self, f: F) {
         self.exporters.insert(f.type_name(), Arc::new(erased::E(f)));
+    }
+    pub fn add_connector<F: ConnectorFactory>(&mut self, f: F) {
+        self.connectors.insert(f.type_name(), Arc::new(erased::C(f)));
     }
     pub fn add_extension<F: ExtensionFactory>(&mut self, f: F) {
         self.extensions.insert(f.type_name(), Arc::new(erased::X(f)));
@@ -157,6 +198,7 @@ impl Registry {
             Kind::Receiver => self.receivers.keys().copied().collect(),
             Kind::Processor => self.processors.keys().copied().collect(),
             Kind::Exporter => self.exporters.keys().copied().collect(),
+            Kind::Connector => self.connectors.keys().copied().collect(),
             Kind::Extension => self.extensions.keys().copied().collect(),
         }
     }
@@ -166,6 +208,7 @@ impl Registry {
             Kind::Receiver => self.receivers.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Processor => self.processors.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Exporter => self.exporters.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
+            Kind::Connector => self.connectors.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
             Kind::Extension => self.extensions.get(name).map(|f| f.as_ref() as &dyn erased::Factory),
         }
     }
@@ -173,6 +216,11 @@ impl Registry {
     /// The extension types that offer `capability`, sorted.
     pub fn extensions_with(&self, capability: Capability) -> Vec<&'static str> {
         self.extensions.iter().filter(|(_, f)| f.capabilities().contains(&capability)).map(|(n, _)| *n).collect()
+    }
+
+    /// The (from, to) signal pairs the connector type `name` connects; empty when unknown.
+    pub fn connector_pairs(&self, name: &str) -> &'static [(Signal, Signal)] {
+        self.connectors.get(name).map(|f| f.signal_pairs()).unwrap_or(&[])
     }
 
     /// Type name and supported signals of every registered component of `kind`.

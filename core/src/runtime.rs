@@ -21,7 +21,7 @@ use crate::component::{BuildContext, BuildError, Capabilities, ComponentId, Exte
 use crate::config::Config;
 use crate::exporterhelper;
 use crate::pdata::Signal;
-use crate::pipeline::{Consumer, Consumers, Enqueue, Envelope, Output, PipelineEntry, Target};
+use crate::pipeline::{Consumer, Consumers, Downstream, Enqueue, Envelope, Output, PipelineEntry, Target};
 use crate::registry::Registry;
 use crate::telemetry::{Health, ReceiverMetrics};
 use std::collections::BTreeMap;
@@ -110,7 +110,7 @@ impl Service {
         // Exporters: once per (signal, id).
         let mut queues: BTreeMap<(Signal, ComponentId), Arc<dyn Enqueue>> = BTreeMap::new();
         for p in &config.pipelines {
-            for id in &p.exporters {
+            for id in p.exporters.iter().filter(|id| !config.is_connector(id)) {
                 if queues.contains_key(&(p.signal, id.clone())) {
                     continue;
                 }
@@ -141,11 +141,57 @@ impl Service {
             }
         }
 
-        // Pipelines: processors once per (pipeline, id), wired back to front.
-        let mut heads: Vec<(usize, PipelineEntry)> = Vec::new();
-        for (index, p) in config.pipelines.iter().enumerate() {
-            let targets: Vec<Target> =
-                p.exporters.iter().map(|id| Target::Exporter(queues[&(p.signal, id.clone())].clone())).collect();
+        // Pipelines, downstream first (a connector's downstream pipelines exist before the
+        // connector that feeds them): processors once per (pipeline, id), wired back to front.
+        let n = config.pipelines.len();
+        let mut heads: Vec<Option<PipelineEntry>> = vec![None; n];
+        let mut connectors: BTreeMap<(ComponentId, Signal, Signal), mpsc::Sender<Envelope>> = BTreeMap::new();
+        for index in pipeline_order(registry, config)? {
+            let p = &config.pipelines[index];
+            let mut targets = Vec::new();
+            for id in &p.exporters {
+                if !config.is_connector(id) {
+                    targets.push(Target::Exporter(queues[&(p.signal, id.clone())].clone()));
+                    continue;
+                }
+                let pairs = registry.connector_pairs(&id.kind);
+                for to in Signal::ALL.into_iter().filter(|to| pairs.contains(&(p.signal, *to))) {
+                    let key = (id.clone(), p.signal, to);
+                    if let Some(tx) = connectors.get(&key) {
+                        targets.push(Target::Stage(tx.clone()));
+                        continue;
+                    }
+                    let downstream: Vec<Downstream> = config
+                        .pipelines
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, q)| q.signal == to && q.receivers.contains(id))
+                        .map(|(j, q)| Downstream {
+                            pipeline: Arc::from(q.id.as_str()),
+                            entry: heads[j].clone().expect("downstream pipelines are built first"),
+                        })
+                        .collect();
+                    if downstream.is_empty() {
+                        continue;
+                    }
+                    let entry = &config.connectors[id];
+                    let factory = &registry.connectors[id.kind.as_str()];
+                    let connector =
+                        factory.build(&context(id, Some(p.signal)), &entry.config, p.signal, to).map_err(|e| {
+                            BuildError::new(format!(
+                                "failed to create connector {:?} ({} to {}): {e}",
+                                id.to_string(),
+                                p.signal,
+                                to
+                            ))
+                        })?;
+                    let (tx, rx) = mpsc::channel::<Envelope>(STAGE_CHANNEL_CAPACITY);
+                    let task = tokio::spawn(connector.run(rx, downstream));
+                    self.processors.push((format!("connector {id} ({} to {to})", p.signal), task));
+                    targets.push(Target::Stage(tx.clone()));
+                    connectors.insert(key, tx);
+                }
+            }
             let mut next = Output::new(targets);
             let mut gates = Vec::new();
             for id in p.processors.iter().rev() {
@@ -169,12 +215,18 @@ impl Service {
                 next = Output::new(vec![Target::Stage(tx)]);
             }
             gates.reverse();
-            heads.push((index, PipelineEntry { gates, head: next }));
+            heads[index] = Some(PipelineEntry { gates, head: next });
         }
+        // Only the upstream pipelines hold a connector's input from here on: it closes when
+        // they have all drained.
+        drop(connectors);
+        let heads: Vec<(usize, PipelineEntry)> =
+            heads.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (i, e))).collect();
         drop(queues);
 
         // Receivers: once per id, serving every signal some pipeline routes from them.
-        let mut receiver_ids: Vec<&ComponentId> = config.pipelines.iter().flat_map(|p| p.receivers.iter()).collect();
+        let mut receiver_ids: Vec<&ComponentId> =
+            config.pipelines.iter().flat_map(|p| p.receivers.iter()).filter(|id| !config.is_connector(id)).collect();
         receiver_ids.sort();
         receiver_ids.dedup();
         for id in receiver_ids {
@@ -233,4 +285,22 @@ impl Service {
         }
         tracing::info!(message = "Shutdown complete.");
     }
+}
+
+/// The pipelines' indices, every pipeline after those it feeds through connectors (the loader
+/// refuses cycles; a cycle in a configuration built otherwise is a build error).
+fn pipeline_order(registry: &Registry, config: &Config) -> Result<Vec<usize>, BuildError> {
+    let edges = crate::config::connector_edges(registry, config);
+    let n = config.pipelines.len();
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let ready = (0..n).find(|&i| !done[i] && edges.iter().all(|(from, to, _)| *from != i || done[*to] || *to == i));
+        let Some(i) = ready.filter(|&i| !edges.iter().any(|(from, to, _)| *from == i && *to == i)) else {
+            return Err(BuildError::new("the pipelines joined through connectors form a cycle"));
+        };
+        done[i] = true;
+        order.push(i);
+    }
+    Ok(order)
 }

@@ -4,7 +4,9 @@
 //! changed is copied byte for byte. One module, used by every sampler and by the exporters that
 //! store adjusted counts, so they all read and write `th` by the same rules.
 
-use crate::pdata::wire::{write_len_prefix, Fields};
+use crate::pdata::views::{raw_key_value, AnyValue};
+use crate::pdata::wire::Field;
+use crate::pdata::{edit, proto};
 
 /// 2^56: thresholds and randomness are 56-bit numbers.
 pub const MAX_56: u64 = 1 << 56;
@@ -231,92 +233,41 @@ pub fn with_threshold(trace_state: &str, t: u64) -> String {
     out
 }
 
-/// Appends `span` to `out` with its `trace_state` (field 3) replaced by `trace_state`, and
-/// with `extra` string attributes appended (field 9). Other fields are copied as they are.
-/// A span that does not parse is copied unchanged.
+/// Appends `span` to `out` with its `trace_state` replaced by `trace_state`, and with `extra`
+/// string attributes appended. Other fields are copied as they are (see [`crate::pdata::edit`]).
+/// A span that does not parse is copied unchanged (the attributes are still appended).
 pub fn rewrite_span(out: &mut Vec<u8>, span: &[u8], trace_state: Option<&str>, extra: &[(&str, &str)]) {
-    let start = out.len();
-    if let Some(ts) = trace_state {
-        let mut ok = true;
-        for f in Fields::new(span) {
-            match f {
-                Ok(f) if f.number == 3 => {}
-                Ok(f) => out.extend_from_slice(&span[f.start..f.end]),
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
+    match trace_state {
+        Some(ts) if edit::copy_fields(out, span, |f| f.number != proto::span::TRACE_STATE).is_ok() => {
+            if !ts.is_empty() {
+                edit::write_bytes_field(out, proto::span::TRACE_STATE, ts.as_bytes());
             }
         }
-        if !ok {
-            out.truncate(start);
-            out.extend_from_slice(span);
-        } else if !ts.is_empty() {
-            write_len_prefix(out, 3, ts.len());
-            out.extend_from_slice(ts.as_bytes());
-        }
-    } else {
-        out.extend_from_slice(span);
+        // No new trace state, or a span that does not parse: copied as it is.
+        _ => out.extend_from_slice(span),
     }
     for (k, v) in extra {
-        write_string_attribute(out, 9, k, v);
+        edit::write_key_value(out, proto::span::ATTRIBUTES, k, &AnyValue::String(v));
     }
 }
 
 /// Appends `record` (an encoded `LogRecord`) to `out` with the string attributes `set`
-/// (field 6) written: an existing attribute with one of those keys is removed and the new
-/// value appended; every other field is copied byte for byte. A record that does not parse
-/// is copied unchanged. Logs carry `sampling.threshold` / `sampling.randomness` this way.
+/// written: an existing attribute with one of those keys is removed and the new value
+/// appended; every other field is copied byte for byte. A record that does not parse is copied
+/// unchanged. Logs carry `sampling.threshold` / `sampling.randomness` this way.
 pub fn rewrite_log_record(out: &mut Vec<u8>, record: &[u8], set: &[(&str, &str)]) {
-    const ATTRIBUTES: u32 = 6;
-    let start = out.len();
-    for f in Fields::new(record) {
-        let replaced = match f {
-            Ok(f) if f.number == ATTRIBUTES => match f.bytes().and_then(attribute_key) {
-                Ok(key) => set.iter().any(|(k, _)| k.as_bytes() == key),
-                Err(_) => false,
-            },
-            Ok(_) => false,
-            Err(_) => {
-                out.truncate(start);
-                out.extend_from_slice(record);
-                return;
-            }
-        };
-        if let (Ok(f), false) = (f, replaced) {
-            out.extend_from_slice(&record[f.start..f.end]);
-        }
+    use proto::log_record::ATTRIBUTES;
+    let replaced = |f: &Field<'_>| {
+        f.number == ATTRIBUTES
+            && f.bytes().and_then(raw_key_value).is_ok_and(|(key, _)| set.iter().any(|(k, _)| k.as_bytes() == key))
+    };
+    if edit::copy_fields(out, record, |f| !replaced(f)).is_err() {
+        out.extend_from_slice(record);
+        return;
     }
     for (k, v) in set {
-        write_string_attribute(out, ATTRIBUTES, k, v);
+        edit::write_key_value(out, ATTRIBUTES, k, &AnyValue::String(v));
     }
-}
-
-/// The key of an encoded `KeyValue`.
-fn attribute_key(kv: &[u8]) -> Result<&[u8], crate::pdata::WireError> {
-    for f in Fields::new(kv) {
-        let f = f?;
-        if f.number == 1 {
-            return f.bytes();
-        }
-    }
-    Ok(&[])
-}
-
-/// Appends `KeyValue { 1: key, 2: AnyValue { 1: string_value } }` as field `field`.
-fn write_string_attribute(out: &mut Vec<u8>, field: u32, k: &str, v: &str) {
-    let any_len = 1 + varint_len(v.len()) + v.len();
-    let kv_len = 1 + varint_len(k.len()) + k.len() + 1 + varint_len(any_len) + any_len;
-    write_len_prefix(out, field, kv_len);
-    write_len_prefix(out, 1, k.len());
-    out.extend_from_slice(k.as_bytes());
-    write_len_prefix(out, 2, any_len);
-    write_len_prefix(out, 1, v.len());
-    out.extend_from_slice(v.as_bytes());
-}
-
-fn varint_len(n: usize) -> usize {
-    crate::pdata::wire::varint_len(n as u64)
 }
 
 #[cfg(test)]

@@ -63,6 +63,58 @@ pub fn read_proc_self() -> Option<(u64, f64)> {
     Some((rss_pages * 4096, ticks / 100.0))
 }
 
+/// What each of weir's metrics counts, for the `# HELP` lines of `/metrics` (by name, without
+/// the `_total` suffix of counters, or by a prefix ending in `_`).
+const HELP: &[(&str, &str)] = &[
+    ("otelcol_receiver_accepted_", "Items (spans, metric points, log records) a receiver accepted into the pipelines."),
+    ("otelcol_receiver_refused_", "Items a receiver refused: the pipeline was full or memory_limiter refused, or the exporters failed with wait_for_result."),
+    ("otelcol_receiver_failed_", "Items in requests a receiver could not read (malformed, too large, bad encoding)."),
+    ("otelcol_exporter_sent_", "Items an exporter delivered."),
+    ("otelcol_exporter_send_failed_", "Items an exporter gave up on after its retries."),
+    ("otelcol_exporter_enqueue_failed_", "Items refused by a full sending queue (block_on_overflow: false)."),
+    ("otelcol_exporter_queue_size", "Current size of the sending queue, in its sizer's units."),
+    ("otelcol_exporter_queue_capacity", "Capacity of the sending queue, in its sizer's units."),
+    ("otelcol_processor_incoming_items", "Items that entered a processor."),
+    ("otelcol_processor_outgoing_items", "Items that left a processor."),
+    ("otelcol_processor_batch_batch_send_size", "Items per batch sent."),
+    ("otelcol_processor_batch_batch_size_trigger_send", "Batches sent because they reached send_batch_size."),
+    ("otelcol_processor_batch_timeout_trigger_send", "Batches sent because their timeout passed (or at shutdown)."),
+    ("otelcol_processor_memory_limiter_", "memory_limiter: memory use and the data it refused."),
+    ("otelcol_processor_tail_sampling_adaptive_", "tail_sampling's adaptive policy: budget, measured rates, keys and their probabilities."),
+    ("otelcol_processor_tail_sampling_sampling_decision_latency", "Seconds from a trace's first span to its sampling decision."),
+    ("otelcol_processor_tail_sampling_", "tail_sampling: traces and spans buffered, decided, kept and dropped, by policy and trigger."),
+    ("otelcol_kafka_", "Kafka receiver and exporter: messages, bytes, partitions."),
+    ("weir_exporter_queue_", "The persistent sending queue: records recovered or damaged, fsyncs."),
+    ("otelcol_process_uptime", "Seconds since the process started."),
+    ("otelcol_process_memory_rss", "Resident memory of the process, in bytes."),
+    ("otelcol_process_cpu_seconds", "CPU seconds (user and system) the process used."),
+];
+
+/// `text` with a `# HELP` line before every `# TYPE` line that has none (the recorder only
+/// writes those for metrics described to it, and weir's are described here, in one place).
+fn with_help(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let mut previous = "";
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            if !previous.starts_with("# HELP ") {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let help = HELP
+                    .iter()
+                    .find(|(k, _)| *k == base || (k.ends_with('_') && base.starts_with(k)))
+                    .map(|(_, h)| (*h).to_string())
+                    .unwrap_or_else(|| base.replace('_', " "));
+                out.push_str(&format!("# HELP {name} {help}\n"));
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out
+}
+
 /// Serves `/metrics` on `addr` until `shutdown`.
 pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<JoinHandle<()>, String> {
     let handle = prometheus();
@@ -70,7 +122,7 @@ pub async fn serve_metrics(addr: &str, shutdown: CancellationToken) -> Result<Jo
         "/metrics",
         axum::routing::get(move || async move {
             process_metrics();
-            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], with_help(&handle.render()))
         }),
     );
     serve(addr, app, shutdown, "service::telemetry::metrics").await
@@ -267,6 +319,20 @@ mod tests {
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200);
         assert_eq!(rfc3339(t), "2026-11-26T00:00:00Z");
+    }
+
+    #[test]
+    fn every_metric_family_gets_a_help_line() {
+        let text = "# TYPE otelcol_receiver_accepted_spans_total counter\notelcol_receiver_accepted_spans_total{receiver=\"otlp\"} 3\n\
+                    # HELP x_y described\n# TYPE x_y gauge\nx_y 1\n# TYPE weir_new_thing gauge\nweir_new_thing 2\n";
+        let out = with_help(text);
+        assert!(out.contains("# HELP otelcol_receiver_accepted_spans_total Items (spans, metric points, log records) a receiver accepted"), "{out}");
+        assert_eq!(out.matches("# HELP x_y").count(), 1, "a described metric keeps its own line: {out}");
+        assert!(out.contains("# HELP weir_new_thing weir new thing"), "{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("# TYPE")).count(),
+            out.lines().filter(|l| l.starts_with("# HELP")).count()
+        );
     }
 
     #[test]

@@ -216,6 +216,19 @@ impl TestPipeline {
         tokio::spawn(async move { consumer.consume(payload, TRANSPORT, true).await })
     }
 
+    /// [`TestPipeline::send_and_wait`] for a request with client metadata (a receiver with
+    /// `include_metadata: true`).
+    pub fn send_and_wait_with_metadata(
+        &self,
+        payload: Payload,
+        metadata: crate::ClientMetadata,
+    ) -> JoinHandle<Result<(), Failure>> {
+        let consumer = self.consumer.clone();
+        tokio::spawn(
+            async move { consumer.consume_with_metadata(payload, Some(Arc::new(metadata)), TRANSPORT, true).await },
+        )
+    }
+
     /// The next payload the exporter received, waiting for it.
     pub async fn next_export(&mut self) -> Payload {
         self.exported.recv().await.expect("the exporter is running")

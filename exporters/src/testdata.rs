@@ -186,7 +186,7 @@ pub async fn send_through_plumbing(
     };
     let (queue, task) = exporterhelper::spawn("test", payload.signal(), exporter, &settings, None).expect("in memory");
     let (token, waiter) = AckToken::new();
-    queue.enqueue(weir_core::Envelope { payload, acks: Acks::one(token) }).await.expect("the queue is open");
+    queue.enqueue(weir_core::Envelope::with_acks(payload, Acks::one(token))).await.expect("the queue is open");
     let outcome = waiter.wait().await;
     drop(queue);
     task.await.expect("the exporter task ends cleanly");

@@ -1,14 +1,15 @@
 //! What the two OTLP exporters share: the `compression`, `tls`, `auth` and `headers` keys,
 //! endpoint checks, and reading a server's partial-success answer.
 
-use std::collections::BTreeMap;
-use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::pdata::views::ExportResponseView;
+use weir_core::pdata::WireError;
 use weir_core::Signal;
 
 pub use weir_core::compression::Compression;
 
-/// What the OTLP exporters can send: gzip (the default), zstd, or nothing.
-pub const OTLP_COMPRESSIONS: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::None];
+/// What the `otlphttp` exporter can send: the Collector's body encodings but snappy and lz4.
+pub const HTTP_COMPRESSIONS: [Compression; 5] =
+    [Compression::Gzip, Compression::Zstd, Compression::Zlib, Compression::Deflate, Compression::None];
 
 pub use weir_core::tls::TlsClientSettings;
 
@@ -46,17 +47,6 @@ pub fn parse_http_url(key: &str, url: &str) -> Result<http::Uri, String> {
     Ok(uri)
 }
 
-/// Checks that every `headers` entry is a valid HTTP header (gRPC metadata has the same rules
-/// for text values).
-pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), String> {
-    for (k, v) in headers {
-        http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("headers: {k:?} is not a valid header name"))?;
-        http::HeaderValue::from_str(v)
-            .map_err(|_| format!("headers::{k}: the value has characters a header value cannot hold"))?;
-    }
-    Ok(())
-}
-
 /// A server's `partial_success`: it accepted the request but dropped some items, or warns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartialSuccess {
@@ -66,31 +56,12 @@ pub struct PartialSuccess {
 }
 
 impl PartialSuccess {
-    /// Reads `partial_success` from an encoded `Export*ServiceResponse`:
-    ///
-    /// ```text
-    /// response        1: Export*PartialSuccess
-    /// PartialSuccess  1: rejected items (int64)   2: error_message (string)
-    /// ```
-    ///
-    /// `None` when it is absent or empty (full success).
+    /// Reads `partial_success` from an encoded `Export*ServiceResponse` (through
+    /// [`ExportResponseView`]). `None` when it is absent or empty (full success).
     pub fn from_protobuf(response: &[u8]) -> Result<Option<PartialSuccess>, WireError> {
-        let mut out = PartialSuccess { rejected: 0, error_message: String::new() };
-        for f in Fields::new(response) {
-            let f = f?;
-            if f.number != 1 {
-                continue;
-            }
-            for pf in Fields::new(f.bytes()?) {
-                let pf = pf?;
-                match pf.number {
-                    1 => out.rejected = pf.varint()? as i64,
-                    2 => out.error_message = String::from_utf8_lossy(pf.bytes()?).into_owned(),
-                    _ => {}
-                }
-            }
-        }
-        Ok(out.non_empty())
+        let Some(ps) = ExportResponseView::new(response).partial_success()? else { return Ok(None) };
+        let error_message = String::from_utf8_lossy(ps.error_message_bytes()?).into_owned();
+        Ok(PartialSuccess { rejected: ps.rejected()?, error_message }.non_empty())
     }
 
     /// Reads `partialSuccess` from an OTLP/JSON response; `None` when absent, empty, or not
@@ -177,15 +148,5 @@ mod tests {
         assert!(validate_tls(false, &tls).is_ok());
         let err = validate_tls(true, &tls).unwrap_err();
         assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
-    }
-
-    #[test]
-    fn invalid_headers_are_named() {
-        let mut h = BTreeMap::new();
-        h.insert("x api key".to_string(), "v".to_string());
-        assert!(validate_headers(&h).unwrap_err().contains("\"x api key\""));
-        let mut h = BTreeMap::new();
-        h.insert("x-api-key".to_string(), "line\nbreak".to_string());
-        assert!(validate_headers(&h).unwrap_err().contains("headers::x-api-key"));
     }
 }

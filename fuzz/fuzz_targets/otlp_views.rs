@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use weir_core::pdata::views::{AnyValue, Attributes};
+use weir_core::pdata::views::{AnyValue, Attributes, DataPointView};
 use weir_core::{Payload, Signal};
 
 fuzz_target!(|data: &[u8]| {
@@ -47,12 +47,23 @@ fn walk(payload: &Payload) {
                         let _ = span.fields();
                         let _ = (span.trace_id(), span.span_id(), span.parent_span_id(), span.name());
                         let _ = (span.kind(), span.status_code(), span.event_and_link_counts());
+                        let _ = (span.trace_state(), span.flags(), span.dropped_attributes_count());
+                        let _ = span.status().map(|s| (s.code(), s.message()));
                         attributes(span.attributes(), 0);
+                        for event in span.events().flatten() {
+                            let _ = (event.time_unix_nano(), event.name(), event.dropped_attributes_count());
+                            attributes(event.attributes(), 0);
+                        }
+                        for link in span.links().flatten() {
+                            let _ = (link.trace_id(), link.span_id(), link.trace_state(), link.flags());
+                            attributes(link.attributes(), 0);
+                        }
                     }
                 }
                 Signal::Logs => {
                     for record in sg.log_records().flatten() {
                         let _ = record.fields();
+                        let _ = (record.body(), record.severity_number(), record.dropped_attributes_count());
                         attributes(record.attributes(), 0);
                     }
                 }
@@ -63,8 +74,44 @@ fn walk(payload: &Payload) {
                         if let Ok(points) = metric.data_points() {
                             for _ in points {}
                         }
+                        if let Ok(data) = metric.typed_data() {
+                            let _ = (data.aggregation_temporality(), data.is_monotonic());
+                            for point in data.data_points().flatten() {
+                                data_point(point);
+                            }
+                        }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Reads every field of a data point of any kind.
+fn data_point(point: DataPointView<'_>) {
+    let _ = (point.start_time_unix_nano(), point.time_unix_nano(), point.flags());
+    attributes(point.attributes(), 0);
+    for exemplar in point.exemplars().flatten() {
+        let _ = (exemplar.time_unix_nano(), exemplar.value(), exemplar.span_id(), exemplar.trace_id());
+        attributes(exemplar.filtered_attributes(), 0);
+    }
+    match point {
+        DataPointView::Number(p) => {
+            let _ = p.fields();
+        }
+        DataPointView::Histogram(p) => {
+            let _ = (p.fields(), p.bucket_counts().count(), p.explicit_bounds().count());
+        }
+        DataPointView::ExponentialHistogram(p) => {
+            let _ = p.fields();
+            for buckets in [p.positive(), p.negative()].into_iter().flatten() {
+                let _ = (buckets.offset(), buckets.bucket_counts().count());
+            }
+        }
+        DataPointView::Summary(p) => {
+            let _ = p.fields();
+            for q in p.quantile_values().flatten() {
+                let _ = q.get();
             }
         }
     }
@@ -77,7 +124,12 @@ fn attributes(attrs: Attributes<'_>, depth: usize) {
         let _ = (value.as_str(), value.as_i64(), value.as_bool(), value.as_f64());
         if let Ok(AnyValue::KvList(list)) = value.get() {
             if depth < 8 {
-                attributes(Attributes::new(list, 1), depth + 1);
+                attributes(Attributes::key_value_list(list), depth + 1);
+            }
+        }
+        if let Some(array) = value.as_array() {
+            for element in array.values().flatten() {
+                let _ = (element.get(), element.as_bytes());
             }
         }
     }

@@ -3,17 +3,20 @@
 //! - [`otlp`]: OTLP over gRPC and HTTP (protobuf and JSON), the Collector's `otlp` receiver.
 //! - [`kafka`] (cargo feature `kafka`, on by default): OTLP messages from Kafka topics, in a
 //!   consumer group, offsets committed after delivery.
+//! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
 
 mod decompress;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod nop;
 pub mod otlp;
 
 /// Adds every receiver of this crate to `registry`.
 pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(otlp::OtlpReceiverFactory);
+    registry.add_receiver(nop::NopReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }

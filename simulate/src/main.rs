@@ -262,15 +262,11 @@ fn encode_batch(records: &[&weir_exporters::parquet::SpanRecord]) -> Result<(u64
     let mut last = 0u64;
     for r in records {
         last = last.max(r.end_time_unix_nano.max(0) as u64);
-        let kind = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"]
-            .iter()
-            .position(|k| *k == r.kind)
-            .unwrap_or(0) as i32;
-        let code = match r.status_code.as_str() {
-            "Ok" => status::StatusCode::Ok,
-            "Error" => status::StatusCode::Error,
-            _ => status::StatusCode::Unset,
-        };
+        // The names the parquet exporter wrote (pdata's), back to wire numbers.
+        use weir_core::pdata::enums::{SpanKind, StatusCode};
+        let kind = SpanKind::ALL.iter().find(|k| k.name() == r.kind).map_or(0, |k| k.as_i32());
+        let code = StatusCode::ALL.iter().find(|c| c.name() == r.status_code);
+        let code = code.map_or(status::StatusCode::Unset as i32, |c| c.as_i32());
         let span = Span {
             trace_id: hex(&r.trace_id)?,
             span_id: hex(&r.span_id)?,
@@ -282,7 +278,7 @@ fn encode_batch(records: &[&weir_exporters::parquet::SpanRecord]) -> Result<(u64
             start_time_unix_nano: r.start_time_unix_nano.max(0) as u64,
             end_time_unix_nano: r.end_time_unix_nano.max(0) as u64,
             attributes: r.attributes.iter().map(|(k, v)| kv(k, v)).collect(),
-            status: Some(Status { code: code as i32, message: r.status_message.clone() }),
+            status: Some(Status { code, message: r.status_message.clone() }),
             ..Default::default()
         };
         groups.entry((&r.resource_attributes, &r.scope_name, &r.scope_version)).or_default().push(span);

@@ -166,6 +166,7 @@ pub struct Config {
     pub receivers: BTreeMap<ComponentId, ComponentConfigEntry>,
     pub processors: BTreeMap<ComponentId, ComponentConfigEntry>,
     pub exporters: BTreeMap<ComponentId, ComponentConfigEntry>,
+    pub connectors: BTreeMap<ComponentId, ComponentConfigEntry>,
     pub extensions: BTreeMap<ComponentId, ComponentConfigEntry>,
     /// `service::extensions`, in order.
     pub service_extensions: Vec<ComponentId>,
@@ -179,8 +180,15 @@ impl Config {
             Kind::Receiver => &self.receivers,
             Kind::Processor => &self.processors,
             Kind::Exporter => &self.exporters,
+            Kind::Connector => &self.connectors,
             Kind::Extension => &self.extensions,
         }
+    }
+
+    /// Whether `id`, in a pipeline's `receivers` or `exporters`, names a connector (a connector
+    /// takes precedence, as in the Collector; the loader refuses ids that are both).
+    pub fn is_connector(&self, id: &ComponentId) -> bool {
+        self.connectors.contains_key(id)
     }
 
     fn section_mut(&mut self, kind: Kind) -> &mut BTreeMap<ComponentId, ComponentConfigEntry> {
@@ -188,6 +196,7 @@ impl Config {
             Kind::Receiver => &mut self.receivers,
             Kind::Processor => &mut self.processors,
             Kind::Exporter => &mut self.exporters,
+            Kind::Connector => &mut self.connectors,
             Kind::Extension => &mut self.extensions,
         }
     }
@@ -227,6 +236,7 @@ pub fn load_str(
         receivers: BTreeMap::new(),
         processors: BTreeMap::new(),
         exporters: BTreeMap::new(),
+        connectors: BTreeMap::new(),
         extensions: BTreeMap::new(),
         service_extensions: Vec::new(),
         pipelines: Vec::new(),
@@ -241,6 +251,7 @@ pub fn load_str(
         return Err(ConfigErrors(errors.list));
     };
     let mut service = None;
+    let mut sections = Vec::new();
     for (k, v) in top {
         let key = k.as_str().unwrap_or("");
         let kind = match key {
@@ -248,14 +259,9 @@ pub fn load_str(
             "processors" => Kind::Processor,
             "exporters" => Kind::Exporter,
             "extensions" => Kind::Extension,
+            "connectors" => Kind::Connector,
             "service" => {
                 service = Some(v);
-                continue;
-            }
-            "connectors" => {
-                if !v.as_map().is_some_and(|m| m.is_empty()) {
-                    errors.at(k.loc, "connectors", "connectors are not supported by this version of weir");
-                }
                 continue;
             }
             _ => {
@@ -267,12 +273,18 @@ pub fn load_str(
                 continue;
             }
         };
+        sections.push((kind, v));
+    }
+    // Connectors first: a pipeline's receivers and exporters may name them.
+    sections.sort_by_key(|(kind, _)| *kind != Kind::Connector);
+    for (kind, v) in sections {
         load_section(kind, v, registry, &mut config, &mut errors);
     }
     match service {
         Some(s) => load_service(s, registry, &mut config, &mut errors),
         None => errors.at(root.loc, "service", "missing section \"service\": it lists the pipelines to run"),
     }
+    check_connectors(registry, &config, &mut errors);
     check_extension_references(registry, &config, &mut errors);
     if errors.list.is_empty() {
         Ok(config)
@@ -301,13 +313,10 @@ impl Errors {
     }
 
     fn de(&mut self, prefix: String, e: DeError) {
-        let mut path = prefix;
-        for p in &e.path {
-            if !path.is_empty() {
-                path.push_str("::");
-            }
-            path.push_str(p);
-        }
+        let mut parts = vec![prefix];
+        parts.extend(e.path);
+        parts.retain(|p| !p.is_empty());
+        let path = yaml::join_path(&parts);
         self.list.push(ConfigError { file: self.file.clone(), loc: e.loc, path, message: e.message });
     }
 }
@@ -485,12 +494,46 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
             }
             let mut listed = BTreeSet::new();
             for (id, loc) in id_list(fv, &path, errors) {
+                // A connector is listed among receivers and exporters; its signals are checked
+                // pairwise once every pipeline is known (`check_connectors`).
+                let connector = matches!(kind, Kind::Receiver | Kind::Exporter)
+                    && (config.connectors.contains_key(&id) || errors.invalid.contains(&(Kind::Connector, id.clone())));
+                if connector {
+                    if !listed.insert(id.clone()) {
+                        errors.at(loc, &path, format!("references connector {:?} multiple times", id.to_string()));
+                    } else if kind == Kind::Receiver {
+                        p.receivers.push(id);
+                    } else {
+                        p.exporters.push(id);
+                    }
+                    continue;
+                }
                 // A component whose declaration failed counts as present: its error is reported.
                 let invalid = errors.invalid.contains(&(kind, id.clone()));
                 if !invalid && !config.section(kind).contains_key(&id) {
                     let declared = registry.factory(kind, &id.kind).is_some();
-                    let hint =
-                        if declared { format!(" (add it under \"{}:\")", kind.section()) } else { String::new() };
+                    let connector = registry.factory(Kind::Connector, &id.kind).is_some();
+                    let hint = if declared {
+                        format!(" (add it under \"{}:\")", kind.section())
+                    } else if connector && kind != Kind::Processor {
+                        format!(
+                            " (add it under \"connectors:\", with {:?} in another pipeline's {})",
+                            id.to_string(),
+                            if kind == Kind::Receiver { "exporters" } else { "receivers" }
+                        )
+                    } else if let Some(new) = renamed(kind, &id.kind) {
+                        format!(
+                            ", and weir has no {} type {:?} (the Collector replaced it with `{new}`)",
+                            kind.as_str(),
+                            id.kind
+                        )
+                    } else {
+                        let mut has = format!("{} weir has: {}", kind.section(), registry.names(kind).join(", "));
+                        if kind != Kind::Processor {
+                            has.push_str(&format!("; connectors: {}", registry.names(Kind::Connector).join(", ")));
+                        }
+                        format!(", and weir has no {} type {:?} ({has})", kind.as_str(), id.kind)
+                    };
                     errors.at(
                         loc,
                         &path,
@@ -533,6 +576,145 @@ fn load_pipelines(node: &Node, registry: &Registry, config: &mut Config, errors:
         }
         config.pipelines.push(p);
     }
+}
+
+/// Component types the Collector renamed or replaced, and their successors.
+fn renamed(kind: Kind, type_name: &str) -> Option<&'static str> {
+    match (kind, type_name) {
+        (Kind::Exporter, "logging") => Some("debug"),
+        (Kind::Extension, "health_check_v2") => Some("healthcheckv2"),
+        _ => None,
+    }
+}
+
+/// Checks the connectors (the Collector's rules): an id is not both a connector and a
+/// receiver or exporter; a connector used as an exporter in a pipeline is used as a receiver in
+/// a pipeline of a signal it can connect to, and the reverse; the pipelines joined through
+/// connectors form no cycle.
+fn check_connectors(registry: &Registry, config: &Config, errors: &mut Errors) {
+    for (id, entry) in &config.connectors {
+        let path = format!("connectors::{id}");
+        for (kind, section) in [(Kind::Receiver, &config.receivers), (Kind::Exporter, &config.exporters)] {
+            if section.contains_key(id) {
+                errors.at(
+                    entry.loc,
+                    &path,
+                    format!(
+                        "ambiguous ID: Found both {name:?} {kind} and {name:?} connector. Change one of the components' IDs to eliminate ambiguity (e.g. rename {name:?} connector to \"{name}/connector\")",
+                        name = id.to_string(),
+                        kind = kind.as_str(),
+                    ),
+                );
+            }
+        }
+        let pairs = registry.connector_pairs(&id.kind);
+        let exporting: Vec<&PipelineConfig> = config.pipelines.iter().filter(|p| p.exporters.contains(id)).collect();
+        let receiving: Vec<&PipelineConfig> = config.pipelines.iter().filter(|p| p.receivers.contains(id)).collect();
+        for p in &exporting {
+            if !receiving.iter().any(|q| pairs.contains(&(p.signal, q.signal))) {
+                errors.at(
+                    entry.loc,
+                    &path,
+                    format!(
+                        "connector {:?} used as exporter in [{}] pipeline but not used in any supported receiver pipeline",
+                        id.to_string(),
+                        p.id
+                    ),
+                );
+            }
+        }
+        for q in &receiving {
+            if !exporting.iter().any(|p| pairs.contains(&(p.signal, q.signal))) {
+                errors.at(
+                    entry.loc,
+                    &path,
+                    format!(
+                        "connector {:?} used as receiver in [{}] pipeline but not used in any supported exporter pipeline",
+                        id.to_string(),
+                        q.id
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(cycle) = connector_cycle(registry, config) {
+        let loc = config.connectors.get(&cycle[0].0).map(|e| e.loc).unwrap_or_default();
+        let mut steps: Vec<String> =
+            cycle.iter().map(|(id, from, to)| format!("connector {:?} ({from} to {to})", id.to_string())).collect();
+        steps.push(steps[0].clone());
+        errors.at(loc, "service::pipelines", format!("cycle detected: {}", steps.join(" -> ")));
+    }
+}
+
+/// The edges between pipelines through connectors: (upstream index, downstream index,
+/// connector). Only pairs of signals the connector supports.
+pub fn connector_edges<'a>(registry: &Registry, config: &'a Config) -> Vec<(usize, usize, &'a ComponentId)> {
+    let mut edges = Vec::new();
+    for (i, p) in config.pipelines.iter().enumerate() {
+        for id in p.exporters.iter().filter(|id| config.is_connector(id)) {
+            let pairs = registry.connector_pairs(&id.kind);
+            for (j, q) in config.pipelines.iter().enumerate() {
+                if q.receivers.contains(id) && pairs.contains(&(p.signal, q.signal)) {
+                    edges.push((i, j, id));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// A cycle of pipelines joined through connectors, as the connectors on it (id, from, to).
+fn connector_cycle(registry: &Registry, config: &Config) -> Option<Vec<(ComponentId, Signal, Signal)>> {
+    let edges = connector_edges(registry, config);
+    let n = config.pipelines.len();
+    // Depth-first search with colours; `via[j]` is the edge that reached pipeline j.
+    fn visit(
+        at: usize,
+        edges: &[(usize, usize, &ComponentId)],
+        colour: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<(usize, Vec<usize>)> {
+        colour[at] = 1;
+        for (e, (from, to, _)) in edges.iter().enumerate() {
+            if *from != at {
+                continue;
+            }
+            stack.push(e);
+            if colour[*to] == 1 {
+                return Some((*to, stack.clone()));
+            }
+            if colour[*to] == 0 {
+                if let Some(found) = visit(*to, edges, colour, stack) {
+                    return Some(found);
+                }
+            }
+            stack.pop();
+        }
+        colour[at] = 2;
+        None
+    }
+    let mut colour = vec![0u8; n];
+    for start in 0..n {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack = Vec::new();
+        if let Some((entry, path)) = visit(start, &edges, &mut colour, &mut stack) {
+            // The cycle is the part of the path from the first edge leaving `entry`.
+            let first = path.iter().position(|e| edges[*e].0 == entry).unwrap_or(0);
+            let signal = |i: usize| config.pipelines[i].signal;
+            return Some(
+                path[first..]
+                    .iter()
+                    .map(|e| {
+                        let (from, to, id) = edges[*e];
+                        (id.clone(), signal(from), signal(to))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    None
 }
 
 /// Checks every reference from a component to an extension — each `auth::authenticator` of

@@ -12,13 +12,14 @@
 //! | exporter  | `debug`         | traces, metrics, logs   |
 //! | exporter  | `otlp`          | traces, metrics, logs   |
 //! | exporter  | `prometheus`    | metrics                 |
+//! | connector | `forward`, `otlp` | traces → traces, logs → logs, traces → metrics |
 //! | extension | `health_check`  |                         |
 
 use super::*;
 use crate::component::ExporterConfig;
 use crate::component::{
-    BuildContext, BuildError, ComponentConfig, Exporter, ExporterFactory, Extension, ExtensionFactory, Processor,
-    ProcessorFactory, Receiver, ReceiverFactory,
+    BuildContext, BuildError, ComponentConfig, Connector, ConnectorFactory, Exporter, ExporterFactory, Extension,
+    ExtensionFactory, Processor, ProcessorFactory, Receiver, ReceiverFactory,
 };
 use crate::exporterhelper::ExporterSettings;
 use crate::registry::Registry;
@@ -224,6 +225,19 @@ impl<C: ExporterConfig> ExporterFactory for Fake<C> {
     }
 }
 
+impl<C: ComponentConfig> ConnectorFactory for Fake<C> {
+    type Config = C;
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signal_pairs(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Traces, Signal::Traces), (Signal::Logs, Signal::Logs), (Signal::Traces, Signal::Metrics)]
+    }
+    fn build(&self, _: &BuildContext, _: &C, _: Signal, _: Signal) -> Result<Box<dyn Connector>, BuildError> {
+        Err(not_built())
+    }
+}
+
 impl<C: ComponentConfig> ExtensionFactory for Fake<C> {
     type Config = C;
     fn type_name(&self) -> &'static str {
@@ -246,6 +260,9 @@ fn registry() -> Registry {
     r.add_exporter(fake::<OtlpExporterConfig>("otlp", ALL));
     r.add_exporter(fake::<DebugConfig>("prometheus", &[Signal::Metrics]));
     r.add_extension(fake::<HealthCheckConfig>("health_check", &[]));
+    r.add_connector(fake::<HealthCheckConfig>("forward", &[]));
+    // A connector type with a receiver type's name, as the Collector's `nop` components have.
+    r.add_connector(fake::<HealthCheckConfig>("otlp", &[]));
     r
 }
 
@@ -560,7 +577,7 @@ fn telemetry_unknown_key_lists_the_valid_keys() {
     );
     assert_eq!(
         errors(&with_service("  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: x\n                port: http\n")),
-        [r#"pipelines.yaml:13:23: service::telemetry::metrics::readers::pull::exporter::prometheus::port: expected a non-negative integer, found "http""#]
+        [r#"pipelines.yaml:13:23: service::telemetry::metrics::readers[0]::pull::exporter::prometheus::port: expected a non-negative integer, found "http""#]
     );
 }
 
@@ -632,12 +649,92 @@ fn unknown_component_type_lists_the_valid_types() {
 }
 
 #[test]
-fn connectors_are_not_supported() {
-    assert_eq!(
-        errors(&format!("connectors:\n  forward:\n{}", with_service(""))),
-        ["pipelines.yaml:1:1: connectors: connectors are not supported by this version of weir"]
+fn a_connector_joins_pipelines_possibly_of_other_signals() {
+    let config = loads(
+        r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: , forward/metrics: }
+        service:
+          pipelines:
+            traces/in: {receivers: [otlp], exporters: [forward, forward/metrics]}
+            traces/out: {receivers: [forward], exporters: [debug]}
+            metrics: {receivers: [forward/metrics], exporters: [debug]}
+        "#,
     );
-    loads(&format!("connectors: {{}}\n{}", with_service("")));
+    assert!(config.is_connector(&id("forward")));
+    assert_eq!(config.pipelines[0].exporters, [id("forward"), id("forward/metrics")]);
+    assert_eq!(config.pipelines[1].receivers, [id("forward")]);
+}
+
+#[test]
+fn a_connector_used_on_one_side_only_is_refused() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [forward, debug]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as exporter in [traces] pipeline but not used in any supported receiver pipeline"#
+        ]
+    );
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [forward]}
+            logs: {receivers: [forward], exporters: [debug]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as exporter in [traces] pipeline but not used in any supported receiver pipeline"#,
+            r#"pipelines.yaml:3:14: connectors::forward: connector "forward" used as receiver in [logs] pipeline but not used in any supported exporter pipeline"#,
+        ]
+    );
+}
+
+#[test]
+fn pipelines_joined_into_a_cycle_are_refused() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {forward: }
+        service:
+          pipelines:
+            traces/in: {receivers: [forward], exporters: [forward]}
+            traces/out: {receivers: [forward], exporters: [forward]}
+        "#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"pipelines.yaml:3:14: service::pipelines: cycle detected: connector "forward" (traces to traces) -> connector "forward" (traces to traces)"#
+        ]
+    );
+}
+
+#[test]
+fn an_id_both_connector_and_receiver_is_ambiguous() {
+    let text = r#"
+        receivers: {otlp: }
+        exporters: {debug: }
+        connectors: {otlp: }
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [debug]}
+        "#;
+    let errs = errors(text);
+    assert!(
+        errs[0].contains(r#"connectors::otlp: ambiguous ID: Found both "otlp" receiver and "otlp" connector"#),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -798,7 +895,7 @@ fn references_to_unconfigured_components_are_located_at_the_reference() {
         [
             r#"pipelines.yaml:10:25: service::pipelines::traces: references receiver "otlp/2" which is not configured (add it under "receivers:")"#,
             r#"pipelines.yaml:13:11: service::pipelines::traces: references processor "batch/x" which is not configured (add it under "processors:")"#,
-            r#"pipelines.yaml:14:26: service::pipelines::traces: references exporter "logging" which is not configured"#,
+            r#"pipelines.yaml:14:26: service::pipelines::traces: references exporter "logging" which is not configured, and weir has no exporter type "logging" (the Collector replaced it with `debug`)"#,
         ]
     );
 }
@@ -832,7 +929,7 @@ fn a_pipeline_whose_only_receiver_is_refused_gets_one_error_for_it() {
             "#
         ),
         [
-            r#"pipelines.yaml:9:19: service::pipelines::traces: references receiver "otlpp" which is not configured"#,
+            r#"pipelines.yaml:9:19: service::pipelines::traces: references receiver "otlpp" which is not configured, and weir has no receiver type "otlpp" (receivers weir has: filelog, otlp; connectors: forward, otlp)"#,
             r#"pipelines.yaml:12:19: service::pipelines::metrics: receiver "filelog" does not support metrics (it supports: logs)"#,
         ]
     );
@@ -1026,7 +1123,7 @@ fn every_problem_is_reported_at_once_sorted_by_line() {
     assert_eq!(
         err.to_string(),
         [
-            r#"pipelines.yaml:4:25: service::pipelines::traces: references receiver "zipkin" which is not configured"#,
+            r#"pipelines.yaml:4:25: service::pipelines::traces: references receiver "zipkin" which is not configured, and weir has no receiver type "zipkin" (receivers weir has: filelog, otlp; connectors: forward, otlp)"#,
             r#"pipelines.yaml:8:19: service::pipelines::metrics: receiver "filelog" does not support metrics (it supports: logs)"#,
             r#"pipelines.yaml:14:9: receivers::otlp::protocols::grpc: unknown field `endpont`, expected `endpoint` or `max_recv_msg_size_mib`"#,
             r#"pipelines.yaml:18:14: processors::batch::timeout: invalid duration "5 seconds": unknown unit " seconds" (use ns, us, ms, s, m, h)"#,
@@ -1089,4 +1186,72 @@ fn load_file_names_the_file_and_reports_unreadable_files() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct Queued {
+    sending_queue: QueueKeys,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct QueueKeys {
+    queue_size: u64,
+}
+
+impl ComponentConfig for Queued {
+    fn validate(&self) -> Result<(), String> {
+        match self.sending_queue.queue_size {
+            0 => Err("sending_queue::queue_size must be greater than 0".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+default_plumbing!(Queued);
+
+#[test]
+fn a_validation_error_points_at_the_key_it_names() {
+    let mut registry = registry();
+    registry.add_exporter(fake::<Queued>("queued", ALL));
+    let text = dedent(
+        r#"
+        receivers:
+          otlp:
+        exporters:
+          queued:
+            sending_queue:
+              queue_size: 0
+          queued/defaults:
+        service:
+          pipelines:
+            traces: {receivers: [otlp], exporters: [queued, queued/defaults]}
+        "#,
+    );
+    let errs: Vec<String> = load_str("pipelines.yaml", &text, &registry, &|_| None)
+        .err()
+        .expect("refused")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            // At `queue_size`, not at the component.
+            "pipelines.yaml:6:7: exporters::queued: sending_queue::queue_size must be greater than 0",
+            // The key is not written (its default is invalid): at the component.
+            "pipelines.yaml:7:3: exporters::queued/defaults: sending_queue::queue_size must be greater than 0",
+        ]
+    );
+}
+
+#[test]
+fn a_key_path_locates_list_elements_and_stops_at_the_deepest_key_present() {
+    let node = yaml::parse("a:\n  b:\n    - x: 1\n    - y: 2\n", &|_| None).unwrap();
+    assert_eq!(node.locate("a::b[1]::y"), (Location { line: 4, column: 7 }, true));
+    assert_eq!(node.locate("a::b[1]"), (Location { line: 4, column: 7 }, true));
+    assert_eq!(node.locate("a::c"), (Location { line: 1, column: 1 }, false));
+    assert_eq!(node.locate("a::b[5]"), (Location { line: 2, column: 3 }, false));
 }

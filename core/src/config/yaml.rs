@@ -60,6 +60,41 @@ pub enum NodeKind {
 }
 
 impl Node {
+    /// Where the key path `path` (`protocols::grpc::endpoint`, `policies[2]::name`) points in
+    /// this node: the deepest key of it that is present (a key that is absent because it has
+    /// its default value locates at its parent), and whether the whole path was found.
+    pub fn locate(&self, path: &str) -> (Location, bool) {
+        let mut node = self;
+        let mut loc = self.loc;
+        for part in path.split("::") {
+            let (name, indices) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if !name.is_empty() {
+                let Some((k, v)) = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(name))) else {
+                    return (loc, false);
+                };
+                loc = k.loc;
+                node = v;
+            }
+            for index in indices.split('[').filter(|i| !i.is_empty()) {
+                let Some(item) = index.trim_end_matches(']').parse::<usize>().ok().and_then(|i| {
+                    if let NodeKind::Seq(items) = &node.kind {
+                        items.get(i)
+                    } else {
+                        None
+                    }
+                }) else {
+                    return (loc, false);
+                };
+                loc = item.loc;
+                node = item;
+            }
+        }
+        (loc, true)
+    }
+
     /// The entries of a mapping node; `None` for other kinds. A null node reads as an empty map.
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
         match &self.kind {
@@ -100,7 +135,8 @@ impl Node {
 pub struct DeError {
     pub message: String,
     pub loc: Option<Location>,
-    /// Keys from the node that was deserialized down to the failing one.
+    /// Keys from the node that was deserialized down to the failing one; list elements are
+    /// `[i]`.
     pub path: Vec<String>,
 }
 
@@ -118,6 +154,18 @@ impl DeError {
         self.path.insert(0, key.to_string());
         self
     }
+}
+
+/// Joins a key path: `a::b`, and `a[2]::b` for list elements.
+pub fn join_path(parts: &[String]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if !out.is_empty() && !p.starts_with('[') {
+            out.push_str("::");
+        }
+        out.push_str(p);
+    }
+    out
 }
 
 impl fmt::Display for DeError {
@@ -524,7 +572,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 }
             }
             NodeKind::Scalar { value, plain: false } => visitor.visit_borrowed_str(value),
-            NodeKind::Seq(items) => visitor.visit_seq(Seq { items: items.iter() }),
+            NodeKind::Seq(items) => visitor.visit_seq(Seq::new(items)),
             NodeKind::Map(entries) => visitor.visit_map(Map { entries: entries.iter(), value: None, key: "" }),
         };
         r.map_err(|e: DeError| e.at(self.loc))
@@ -591,8 +639,8 @@ impl<'de> de::Deserializer<'de> for &'de Node {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.kind {
-            NodeKind::Seq(items) => visitor.visit_seq(Seq { items: items.iter() }),
-            NodeKind::Null => visitor.visit_seq(Seq { items: [].iter() }),
+            NodeKind::Seq(items) => visitor.visit_seq(Seq::new(items)),
+            NodeKind::Null => visitor.visit_seq(Seq::new(&[])),
             _ => Err(self.invalid("a sequence")),
         }
         .map_err(|e: DeError| e.at(self.loc))
@@ -681,7 +729,13 @@ impl Node {
 }
 
 struct Seq<'de> {
-    items: std::slice::Iter<'de, Node>,
+    items: std::iter::Enumerate<std::slice::Iter<'de, Node>>,
+}
+
+impl<'de> Seq<'de> {
+    fn new(items: &'de [Node]) -> Self {
+        Seq { items: items.iter().enumerate() }
+    }
 }
 
 impl<'de> SeqAccess<'de> for Seq<'de> {
@@ -689,7 +743,8 @@ impl<'de> SeqAccess<'de> for Seq<'de> {
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
-            Some(node) => seed.deserialize(node).map(Some).map_err(|e| e.at(node.loc)),
+            // The key path names the element: `policies[2]::name`.
+            Some((i, node)) => seed.deserialize(node).map(Some).map_err(|e| e.at(node.loc).under(&format!("[{i}]"))),
             None => Ok(None),
         }
     }

@@ -2,7 +2,7 @@
 //! and `sending_queue`, with the Collector's names and defaults.
 
 use crate::config::duration;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
 /// Default `timeout` of one send attempt, as in the Collector.
@@ -83,6 +83,75 @@ pub struct QueueConfig {
     /// kept on disk and survives crashes and restarts (see [`crate::persistent_queue`]). Not
     /// allowed with `wait_for_result: true`: the queue acknowledges data once it is on disk.
     pub storage: Option<String>,
+    /// Exporter-side batching (the Collector's `sending_queue::batch`): payloads taken from
+    /// the queue are joined until `min_size` is reached or `flush_timeout` passes, and cut at
+    /// `max_size`. Declaring `batch:` (even empty) turns it on with the defaults; absent: every
+    /// payload is sent as it was queued (the Collector's default without its feature gate).
+    #[serde(deserialize_with = "present")]
+    pub batch: Option<BatchConfig>,
+}
+
+/// `sending_queue::batch`: how payloads taken from the queue are joined before sending.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// A batch that has not reached `min_size` is sent anyway this long after its first
+    /// payload arrived. Default 200ms; must be positive.
+    #[serde(with = "duration")]
+    pub flush_timeout: Duration,
+    /// What `min_size` and `max_size` count: `items` or `bytes` (`requests` is refused, as by
+    /// the Collector). Default: the queue's `sizer` when that is `items` or `bytes`, else
+    /// `items`.
+    pub sizer: Option<Sizer>,
+    /// A batch is sent as soon as it holds this much. Default 8192; 0 sends every payload as
+    /// soon as it is taken from the queue (only `max_size` then applies).
+    pub min_size: usize,
+    /// Upper bound of one sent batch; larger payloads are split between resource, scope or
+    /// item boundaries (a single metric is never cut). Default 0: no bound. With the `bytes`
+    /// sizer the cut is made by item count, estimated from the payload's bytes per item.
+    pub max_size: usize,
+    /// One batch per distinct combination of these client metadata keys' values (metadata
+    /// that receivers with `include_metadata: true` keep with the data); the batch carries
+    /// those keys. Unset and empty values are distinct. Default: none, one batch for all.
+    pub partition: PartitionConfig,
+}
+
+/// `sending_queue::batch::partition`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartitionConfig {
+    /// Client metadata keys (case-insensitive, no duplicates) that split batches.
+    pub metadata_keys: Vec<String>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            flush_timeout: Duration::from_millis(200),
+            sizer: None,
+            min_size: 8192,
+            max_size: 0,
+            partition: PartitionConfig::default(),
+        }
+    }
+}
+
+/// Reads an optional section whose presence alone (`batch:` with nothing under it, which YAML
+/// reads as null) means "on with defaults".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl QueueConfig {
+    /// The unit of `batch::min_size` / `max_size`: its own `sizer`, else the queue's unless
+    /// that counts requests, else items.
+    pub fn batch_sizer(&self) -> Option<Sizer> {
+        let b = self.batch.as_ref()?;
+        Some(b.sizer.unwrap_or(match self.sizer {
+            Sizer::Requests => Sizer::Items,
+            s => s,
+        }))
+    }
 }
 
 impl Default for QueueConfig {
@@ -95,6 +164,7 @@ impl Default for QueueConfig {
             block_on_overflow: true,
             wait_for_result: false,
             storage: None,
+            batch: None,
         }
     }
 }
@@ -138,6 +208,42 @@ impl ExporterSettings {
         }
         if q.storage.is_some() && q.wait_for_result {
             return Err("sending_queue::wait_for_result: true is not allowed together with sending_queue::storage (a persistent queue acknowledges data once it is on disk)".into());
+        }
+        if let (Some(b), Some(sizer)) = (&q.batch, q.batch_sizer()) {
+            if !q.enabled {
+                return Err(
+                    "sending_queue::batch needs sending_queue::enabled: true (batches are made from the queue)".into(),
+                );
+            }
+            if sizer == Sizer::Requests {
+                return Err(
+                    "sending_queue::batch::sizer: `batch` supports only `items` or `bytes` sizer, found \"requests\""
+                        .into(),
+                );
+            }
+            if b.flush_timeout.is_zero() {
+                return Err("sending_queue::batch::flush_timeout must be positive".into());
+            }
+            if b.max_size > 0 && b.max_size < b.min_size {
+                return Err(format!(
+                    "sending_queue::batch::max_size ({}) must be greater or equal to min_size ({})",
+                    b.max_size, b.min_size
+                ));
+            }
+            if sizer == q.sizer && b.min_size > q.queue_size {
+                return Err(
+                    "sending_queue::batch::min_size must be less than or equal to sending_queue::queue_size".into()
+                );
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for k in &b.partition.metadata_keys {
+                if !seen.insert(k.to_ascii_lowercase()) {
+                    return Err(format!(
+                        "sending_queue::batch::partition::metadata_keys: duplicate entry {:?} (case-insensitive)",
+                        k.to_ascii_lowercase()
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -184,6 +290,44 @@ mod tests {
         assert_eq!(s.validate(), Ok(()));
         s.queue.wait_for_result = true;
         assert!(s.validate().unwrap_err().contains("wait_for_result"));
+    }
+
+    #[test]
+    fn batch_defaults_and_sizer_follow_the_collector() {
+        let mut q = QueueConfig { batch: Some(BatchConfig::default()), ..QueueConfig::default() };
+        let b = q.batch.clone().unwrap();
+        assert_eq!((b.flush_timeout, b.min_size, b.max_size), (Duration::from_millis(200), 8192, 0));
+        assert_eq!(q.batch_sizer(), Some(Sizer::Items), "a requests queue batches by items");
+        q.sizer = Sizer::Bytes;
+        q.queue_size = 1 << 20;
+        assert_eq!(q.batch_sizer(), Some(Sizer::Bytes), "else the queue's sizer");
+        q.batch.as_mut().unwrap().sizer = Some(Sizer::Items);
+        assert_eq!(q.batch_sizer(), Some(Sizer::Items), "its own sizer wins");
+        assert_eq!(QueueConfig::default().batch_sizer(), None, "off unless declared");
+    }
+
+    #[test]
+    fn batch_keys_are_checked_as_the_collector_does() {
+        let check = |f: &dyn Fn(&mut QueueConfig)| {
+            let mut s = ExporterSettings::default();
+            s.queue.batch = Some(BatchConfig::default());
+            s.queue.queue_size = 100_000;
+            s.queue.sizer = Sizer::Items;
+            f(&mut s.queue);
+            s.validate()
+        };
+        assert_eq!(check(&|_| {}), Ok(()));
+        let err = check(&|q| q.batch.as_mut().unwrap().sizer = Some(Sizer::Requests)).unwrap_err();
+        assert!(err.contains("supports only `items` or `bytes`"), "{err}");
+        let err = check(&|q| q.batch.as_mut().unwrap().flush_timeout = Duration::ZERO).unwrap_err();
+        assert!(err.starts_with("sending_queue::batch::flush_timeout"), "{err}");
+        let err = check(&|q| q.batch.as_mut().unwrap().max_size = 10).unwrap_err();
+        assert!(err.contains("max_size (10) must be greater or equal to min_size (8192)"), "{err}");
+        let err = check(&|q| q.queue_size = 100).unwrap_err();
+        assert!(err.contains("min_size must be less than or equal to sending_queue::queue_size"), "{err}");
+        let err =
+            check(&|q| q.batch.as_mut().unwrap().partition.metadata_keys = vec!["A".into(), "a".into()]).unwrap_err();
+        assert!(err.contains("duplicate entry \"a\""), "{err}");
     }
 
     #[test]

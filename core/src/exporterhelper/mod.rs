@@ -6,15 +6,17 @@
 //! ([`crate::component`]) uses it, and the rest of the module uses the contract.
 //!
 //! ```text
-//! pipeline ──enqueue──▶ sending queue ──▶ send loop: up to num_consumers at once
-//!          (QueueSender)  in memory, or       │
-//!                         on disk (storage)   ▼
+//! pipeline ──enqueue──▶ sending queue ──▶ [batch] ──▶ send loop: up to num_consumers at once
+//!          (QueueSender)  in memory, or  (sending_queue::   │
+//!                         on disk         batch, optional)  ▼
 //!                                  Retry ▶ MapErr ▶ Timeout ▶ the exporter
 //! ```
 //!
 //! - [`config`]: the keys and their checks;
 //! - [`queue`]: admission within the queue's capacity, in memory or on disk
 //!   ([`crate::persistent_queue`]), and the reader the send loop takes payloads from;
+//! - [`batch`]: exporter-side batching (`sending_queue::batch`), between the queue and the
+//!   consumers;
 //! - [`retry`]: one payload's delivery as a `tower` stack (backoff, throttle hints, timeout);
 //! - the send loop (here): one loop for both queues.
 //!
@@ -31,12 +33,16 @@
 //! or given up on); a persistent queue stops taking records, gives sends in flight one
 //! `timeout` to finish, and keeps the rest on disk for the next start.
 
+mod batch;
 pub mod config;
 mod queue;
 mod retry;
 
 pub use crate::component::ExporterConfig;
-pub use config::{ExporterSettings, QueueConfig, RetryConfig, Sizer, DEFAULT_TIMEOUT, MAX_QUEUED_REQUESTS};
+pub use config::{
+    BatchConfig, ExporterSettings, PartitionConfig, QueueConfig, RetryConfig, Sizer, DEFAULT_TIMEOUT,
+    MAX_QUEUED_REQUESTS,
+};
 pub use queue::QueueSender;
 
 use crate::ack::Failure;
@@ -44,6 +50,7 @@ use crate::component::Exporter;
 use crate::pdata::Signal;
 use crate::persistent_queue::{DiskQueue, LogOptions};
 use crate::telemetry::ExporterMetrics;
+use batch::{Batch, Batcher, SharedDone};
 use queue::{QueueReader, QueueSettings, Taken};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,14 +98,51 @@ pub fn spawn(
     };
     let stack = retry::send_stack(exporter_id, exporter.clone(), settings);
     let id: Arc<str> = Arc::from(exporter_id);
-    let task = tokio::spawn(send_loop(reader, stack, consumers, signal, metrics, id, settings.timeout, exporter));
+    let batcher = match (&q.batch, q.batch_sizer()) {
+        (Some(b), Some(sizer)) if q.enabled => Some(Batcher::new(b, sizer)),
+        _ => None,
+    };
+    let task =
+        tokio::spawn(send_loop(reader, batcher, stack, consumers, signal, metrics, id, settings.timeout, exporter));
     Ok((sender, task))
 }
 
-/// Takes payloads from the queue and sends each through `stack`, up to `consumers` at once.
+/// Sends one batch on its own task, holding a consumer slot.
+fn send_batch<S>(
+    in_flight: &mut JoinSet<()>,
+    svc: S,
+    batch: Batch,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    m: ExporterMetrics,
+    id: Arc<str>,
+) where
+    S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Send + 'static,
+{
+    in_flight.spawn(async move {
+        let Batch { payload, acks, metadata, done } = batch;
+        let items = payload.items();
+        match svc.oneshot(retry::Request { payload, metadata }).await {
+            Ok(()) => m.sent(items),
+            Err(f) => {
+                m.send_failed(items);
+                tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
+                acks.fail(&f);
+            }
+        }
+        drop(acks);
+        for d in done {
+            SharedDone::release(d);
+        }
+        drop(permit);
+    });
+}
+
+/// Takes payloads from the queue (joined into batches when `batcher` is set) and sends each
+/// through `stack`, up to `consumers` at once.
 #[allow(clippy::too_many_arguments)]
 async fn send_loop<S>(
     mut reader: QueueReader,
+    mut batcher: Option<Batcher>,
     stack: S,
     consumers: usize,
     signal: Signal,
@@ -107,32 +151,54 @@ async fn send_loop<S>(
     drain_limit: Duration,
     exporter: Arc<dyn Exporter>,
 ) where
-    S: tower::Service<crate::pdata::Payload, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static,
+    S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(consumers));
     let mut in_flight = JoinSet::new();
+    let mut abandoned = false;
     loop {
-        // A consumer slot first, then a payload: a payload leaves the queue only when it can go.
-        let permit = tokio::select! {
-            _ = reader.abandoned() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let Some(Taken { payload, acks, done }) = reader.next(signal).await else { break };
-        let (svc, m, id) = (stack.clone(), metrics.clone(), id.clone());
-        in_flight.spawn(async move {
-            let items = payload.items();
-            match svc.oneshot(payload).await {
-                Ok(()) => m.sent(items),
-                Err(f) => {
-                    m.send_failed(items);
-                    tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
-                    acks.fail(&f);
+        let ready = match &mut batcher {
+            None => {
+                // A consumer slot first, then a payload: a payload leaves the queue only when
+                // it can go.
+                let permit = tokio::select! {
+                    _ = reader.abandoned() => { abandoned = true; break },
+                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                };
+                let Some(Taken { payload, acks, metadata, done }) = reader.next(signal).await else { break };
+                let batch = Batch { payload, acks, metadata, done: vec![Arc::new(SharedDone::new(done))] };
+                send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+                while in_flight.try_join_next().is_some() {}
+                continue;
+            }
+            Some(b) => {
+                let deadline = b.deadline();
+                // (A persistent queue's `next` ends when the pipeline is gone.)
+                tokio::select! {
+                    _ = sleep_until(deadline), if deadline.is_some() => b.due(tokio::time::Instant::now()),
+                    t = reader.next(signal) => match t {
+                        Some(t) => b.add(t, tokio::time::Instant::now()),
+                        None => break,
+                    },
                 }
             }
-            done.finish();
-            drop(permit);
-        });
+        };
+        // Full batches wait for a consumer slot before more is taken from the queue.
+        for batch in ready {
+            let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+        }
         while in_flight.try_join_next().is_some() {}
+    }
+    if let Some(b) = &mut batcher {
+        // An in-memory queue is drained: what is still batched is sent. A persistent queue's
+        // batched records stay in the log (their places are not given back) for the next start.
+        if !abandoned && !reader.is_persistent() {
+            for batch in b.drain() {
+                let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+            }
+        }
     }
     if reader.is_persistent() {
         // What is on disk stays for the next start: sends in flight get one attempt's time.
@@ -145,6 +211,14 @@ async fn send_loop<S>(
         metrics.queue_size(0);
     }
     exporter.shutdown().await;
+}
+
+/// Sleeps until `deadline` (never, when `None`; the caller guards the branch).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +273,7 @@ mod tests {
 
     fn envelope() -> (Envelope, crate::ack::AckWaiter) {
         let (t, w) = AckToken::new();
-        (Envelope { payload: Payload::empty(Signal::Traces), acks: Acks::one(t) }, w)
+        (Envelope::with_acks(Payload::empty(Signal::Traces), Acks::one(t)), w)
     }
 
     #[tokio::test]
@@ -323,7 +397,7 @@ mod tests {
             spawn("otlp/down", Signal::Traces, Arc::new(Stalled), &s, Some(queue_log(dir.path(), "otlp/down")))
                 .unwrap();
         let (env, w) = envelope();
-        q.enqueue(Envelope { payload: traces(3), acks: env.acks }).await.unwrap();
+        q.enqueue(Envelope::with_acks(traces(3), env.acks)).await.unwrap();
         assert_eq!(w.wait().await, Ok(()), "acknowledged once on disk");
         for n in [4, 5] {
             q.enqueue(Envelope::new(traces(n))).await.unwrap();
@@ -392,5 +466,140 @@ mod tests {
         assert_eq!(counting.0.load(Ordering::SeqCst), 6, "the three queued payloads, not the refused one");
         drop(q);
         task.await.unwrap();
+    }
+
+    /// Records the item count and the `x-tenant` metadata of every export.
+    #[derive(Default)]
+    struct Recording(std::sync::Mutex<Vec<(usize, Vec<String>)>>);
+
+    #[async_trait]
+    impl Exporter for Recording {
+        async fn export(&self, p: Payload) -> Result<(), Failure> {
+            self.export_with_metadata(p, None).await
+        }
+        async fn export_with_metadata(
+            &self,
+            p: Payload,
+            metadata: Option<&crate::pipeline::ClientMetadata>,
+        ) -> Result<(), Failure> {
+            let tenant = metadata.map(|m| m.get("x-tenant").to_vec()).unwrap_or_default();
+            self.0.lock().unwrap().push((p.items(), tenant));
+            Ok(())
+        }
+    }
+
+    impl Recording {
+        fn sizes(&self) -> Vec<usize> {
+            self.0.lock().unwrap().iter().map(|(n, _)| *n).collect()
+        }
+    }
+
+    fn batching(min_size: usize, max_size: usize, flush_timeout: Duration) -> ExporterSettings {
+        let mut s = fast_retry();
+        s.queue.batch = Some(BatchConfig { min_size, max_size, flush_timeout, ..BatchConfig::default() });
+        s.validate().unwrap();
+        s
+    }
+
+    async fn wait_for(rec: &Recording, items: usize) {
+        for _ in 0..300 {
+            if rec.sizes().iter().sum::<usize>() >= items {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_joins_payloads_until_min_size() {
+        let rec = Arc::new(Recording::default());
+        let s = batching(10, 0, Duration::from_secs(60));
+        let (q, task) = spawn("otlp/batched", Signal::Traces, rec.clone(), &s, None).unwrap();
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            let (t, w) = AckToken::new();
+            q.enqueue(Envelope::with_acks(traces(4), Acks::one(t))).await.unwrap();
+            waiters.push(w);
+        }
+        for w in waiters {
+            assert_eq!(w.wait().await, Ok(()), "acknowledged once the batch holding it was sent");
+        }
+        assert_eq!(rec.sizes(), [12], "4 + 4 stays below 10; the third payload completes one batch");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn batch_flush_timeout_sends_a_partial_batch() {
+        let rec = Arc::new(Recording::default());
+        let s = batching(1000, 0, Duration::from_millis(50));
+        let (q, _task) = spawn("otlp/timed", Signal::Traces, rec.clone(), &s, None).unwrap();
+        q.enqueue(Envelope::new(traces(3))).await.unwrap();
+        q.enqueue(Envelope::new(traces(2))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(rec.sizes().is_empty(), "not before flush_timeout");
+        wait_for(&rec, 5).await;
+        assert_eq!(rec.sizes(), [5]);
+    }
+
+    #[tokio::test]
+    async fn batch_max_size_splits_and_every_piece_is_acknowledged() {
+        let rec = Arc::new(Recording::default());
+        let s = batching(10, 10, Duration::from_millis(30));
+        let (q, task) = spawn("otlp/split", Signal::Traces, rec.clone(), &s, None).unwrap();
+        let (t, w) = AckToken::new();
+        q.enqueue(Envelope::with_acks(traces(25), Acks::one(t))).await.unwrap();
+        assert_eq!(w.wait().await, Ok(()));
+        let mut sizes = rec.sizes();
+        sizes.sort();
+        assert_eq!(sizes, [5, 10, 10], "two full pieces at once, the rest after flush_timeout");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn batch_failure_reaches_every_token_in_it() {
+        let s = batching(10, 0, Duration::from_secs(60));
+        let (q, task) = spawn("rejecting", Signal::Traces, Arc::new(Rejecting), &s, None).unwrap();
+        let (t1, w1) = AckToken::new();
+        let (t2, w2) = AckToken::new();
+        q.enqueue(Envelope::with_acks(traces(5), Acks::one(t1))).await.unwrap();
+        q.enqueue(Envelope::with_acks(traces(5), Acks::one(t2))).await.unwrap();
+        assert_eq!(w1.wait().await.unwrap_err().message, "bad data");
+        assert_eq!(w2.wait().await.unwrap_err().message, "bad data");
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn batch_partitions_by_metadata_keys_and_keeps_them() {
+        let rec = Arc::new(Recording::default());
+        let mut s = batching(4, 0, Duration::from_secs(60));
+        s.queue.batch.as_mut().unwrap().partition.metadata_keys = vec!["X-Tenant".into()];
+        let (q, task) = spawn("otlp/tenants", Signal::Traces, rec.clone(), &s, None).unwrap();
+        let with = |tenant: &str, n: usize| {
+            let m = crate::pipeline::ClientMetadata::from_pairs([("x-tenant", tenant), ("other", "x")]);
+            Envelope { payload: traces(n), acks: Acks::none(), metadata: Some(Arc::new(m)) }
+        };
+        for env in [with("a", 2), with("b", 2), with("a", 2), with("b", 3)] {
+            q.enqueue(env).await.unwrap();
+        }
+        wait_for(&rec, 9).await;
+        let mut got = rec.0.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, [(4, vec!["a".to_string()]), (5, vec!["b".to_string()])]);
+        drop(q);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn batch_sends_what_it_holds_when_the_pipeline_closes() {
+        let rec = Arc::new(Recording::default());
+        let s = batching(1000, 0, Duration::from_secs(60));
+        let (q, task) = spawn("otlp/closing", Signal::Traces, rec.clone(), &s, None).unwrap();
+        q.enqueue(Envelope::new(traces(3))).await.unwrap();
+        drop(q);
+        task.await.unwrap();
+        assert_eq!(rec.sizes(), [3]);
     }
 }

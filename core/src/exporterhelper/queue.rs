@@ -242,6 +242,9 @@ pub(crate) struct QueueReader {
 pub(crate) struct Taken {
     pub payload: Payload,
     pub acks: Acks,
+    /// The client metadata the payload carried (in memory only: a persistent queue keeps the
+    /// bytes, not the metadata).
+    pub metadata: Option<Arc<crate::pipeline::ClientMetadata>>,
     pub done: Done,
 }
 
@@ -285,6 +288,7 @@ impl QueueReader {
                 Some(Taken {
                     payload: env.payload,
                     acks: env.acks,
+                    metadata: env.metadata,
                     done: Done { record: None, capacity: self.capacity.clone() },
                 })
             }
@@ -297,7 +301,7 @@ impl QueueReader {
                     Read::Record(r) => {
                         let payload = Payload::from_counted(signal, r.bytes, r.items as usize);
                         let done = Done { record: Some((disk.clone(), r.id)), capacity: self.capacity.clone() };
-                        return Some(Taken { payload, acks: Acks::none(), done });
+                        return Some(Taken { payload, acks: Acks::none(), metadata: None, done });
                     }
                     Read::Corrupted { id, .. } => self.capacity.release(disk.ack(id)),
                 }

@@ -8,6 +8,7 @@ use crate::ack::Failure;
 use crate::component::Exporter;
 use crate::config::duration;
 use crate::pdata::Payload;
+use crate::pipeline::ClientMetadata;
 use futures::future::BoxFuture;
 use rand::Rng;
 use std::sync::Arc;
@@ -15,11 +16,18 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Service, ServiceBuilder};
 
+/// One send: a payload and the client metadata it carries.
+#[derive(Clone)]
+pub(crate) struct Request {
+    pub payload: Payload,
+    pub metadata: Option<Arc<ClientMetadata>>,
+}
+
 /// Adapts an [`Exporter`] to a `tower::Service`.
 #[derive(Clone)]
 struct ExportService(Arc<dyn Exporter>);
 
-impl Service<Payload> for ExportService {
+impl Service<Request> for ExportService {
     type Response = ();
     type Error = Failure;
     type Future = BoxFuture<'static, Result<(), Failure>>;
@@ -28,9 +36,9 @@ impl Service<Payload> for ExportService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, p: Payload) -> Self::Future {
+    fn call(&mut self, r: Request) -> Self::Future {
         let e = self.0.clone();
-        Box::pin(async move { e.export(p).await })
+        Box::pin(async move { e.export_with_metadata(r.payload, r.metadata.as_deref()).await })
     }
 }
 
@@ -43,10 +51,10 @@ struct Backoff {
     exporter: Arc<str>,
 }
 
-impl tower::retry::Policy<Payload, (), Failure> for Backoff {
+impl tower::retry::Policy<Request, (), Failure> for Backoff {
     type Future = tokio::time::Sleep;
 
-    fn retry(&mut self, _req: &mut Payload, result: &mut Result<(), Failure>) -> Option<Self::Future> {
+    fn retry(&mut self, _req: &mut Request, result: &mut Result<(), Failure>) -> Option<Self::Future> {
         let failure = match result {
             Ok(()) => return None,
             Err(f) => f,
@@ -76,7 +84,7 @@ impl tower::retry::Policy<Payload, (), Failure> for Backoff {
         Some(tokio::time::sleep(delay))
     }
 
-    fn clone_request(&mut self, req: &Payload) -> Option<Payload> {
+    fn clone_request(&mut self, req: &Request) -> Option<Request> {
         self.started.get_or_insert_with(Instant::now);
         Some(req.clone())
     }
@@ -97,7 +105,7 @@ pub(crate) fn send_stack(
     exporter_id: &str,
     exporter: Arc<dyn Exporter>,
     settings: &ExporterSettings,
-) -> impl Service<Payload, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static {
+) -> impl Service<Request, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static {
     let policy = Backoff {
         cfg: Arc::new(settings.retry.clone()),
         interval: settings.retry.initial_interval,

@@ -4,15 +4,35 @@
 //! runtime needs about it (its signal and item count). It is never decoded into a prost tree on
 //! the forwarding path:
 //!
-//! - reading (sampling, routing, counting) goes through [`views`], in place;
+//! - reading (sampling, routing, counting, exporting) goes through [`views`], in place: every
+//!   field of the OTel data model (spans with events, links and status; log records; metrics
+//!   with every data point kind and exemplars; resources, scopes, attributes and nested
+//!   values) and the Collector's responses (partial success, `google.rpc.Status`);
 //! - batching is concatenation: two encoded requests written one after the other are one valid
 //!   request whose repeated `resource_*` fields are joined ([`Payload::concat`]);
 //! - splitting and regrouping copy the byte ranges of the items they keep and re-wrap them in
 //!   their resource and scope headers ([`Regroup`], [`Payload::split`]);
-//! - a stage that must rewrite data decodes to prost types ([`Payload::decode_traces`], …) and
-//!   encodes again; that path is allowed but measured.
+//! - a stage that changes a few items rewrites only those, copying their other fields byte for
+//!   byte ([`edit`]); a stage that must rewrite everything may decode to prost types
+//!   ([`Payload::decode_traces`], …) and encode again, an allowed but measured path.
+//!
+//! The modules, from the bytes up:
+//!
+//! - [`wire`]: the protobuf wire format (fields, varints, packed repeated scalars, zigzag);
+//! - [`proto`]: the field number of every OTLP message field weir reads or writes, once;
+//! - [`views`]: zero-copy views of requests, items and responses;
+//! - [`enums`]: `SpanKind`, `StatusCode`, `SeverityNumber`, … with pdata's and OTTL's names;
+//! - [`edit`]: copy-except-and-append editing of encoded messages, `KeyValue` encoding;
+//! - [`stringify`](mod@stringify): `AnyValue`s as text (attribute maps, log bodies);
+//! - [`json`]: OTLP/JSON at the edges.
+//!
+//! Outside this module nothing walks protobuf fields by number: components read through the
+//! views and write through [`edit`].
 
+pub mod edit;
+pub mod enums;
 pub mod json;
+pub mod proto;
 pub mod stringify;
 pub mod views;
 pub mod wire;

@@ -2,8 +2,8 @@
 //! values and log bodies: one implementation for every exporter that stores attributes as
 //! strings (`parquet`'s and `clickhouse`'s attribute maps, log bodies).
 
-use super::views::{AnyValue, AnyValueView, Attributes};
-use super::wire::{Fields, WireError};
+use super::views::{AnyValue, AnyValueView, ArrayView, Attributes};
+use super::wire::WireError;
 use base64::Engine;
 use std::fmt::Write;
 
@@ -42,27 +42,19 @@ pub fn write_json(out: &mut String, value: AnyValueView<'_>) -> Result<(), WireE
         AnyValue::Double(d) => push_json_string(out, &d.to_string()),
         AnyValue::Bytes(b) => push_json_string(out, &base64::engine::general_purpose::STANDARD.encode(b)),
         AnyValue::Array(buf) => {
-            // ArrayValue { repeated AnyValue values = 1; }
             out.push('[');
-            let mut first = true;
-            for f in Fields::new(buf) {
-                let f = f?;
-                if f.number != 1 {
-                    continue;
-                }
-                if !first {
+            for (i, element) in ArrayView::new(buf).values().enumerate() {
+                if i > 0 {
                     out.push(',');
                 }
-                first = false;
-                write_json(out, AnyValueView::new(f.bytes()?))?;
+                write_json(out, element?)?;
             }
             out.push(']');
         }
         AnyValue::KvList(buf) => {
-            // KeyValueList { repeated KeyValue values = 1; }
             out.push('{');
             let mut first = true;
-            for kv in Attributes::new(buf, 1).iter() {
+            for kv in Attributes::key_value_list(buf).iter() {
                 let (k, v) = kv?;
                 if !first {
                     out.push(',');

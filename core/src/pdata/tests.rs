@@ -1,9 +1,12 @@
 //! Views against prost: random OTLP requests are encoded with prost, then read through the
 //! views, counted, concatenated and split, and every answer is compared with what prost decodes.
 
+use super::edit;
 use super::views::{
-    AnyValue as Av, AnyValueView, Attributes, LogRecordView, MetricKind, MetricView, RequestView, ResourceGroupView,
-    ScopeGroupView, SpanKind, SpanView, StatusCode,
+    AnyValue as Av, AnyValueView, Attributes, DataPointView, EventView, ExemplarView,
+    ExponentialHistogramDataPointView, HistogramDataPointView, LinkView, LogRecordView, MetricData, MetricKind,
+    MetricView, NumberDataPointView, NumberValue, RequestView, ResourceGroupView, ScopeGroupView, SpanKind, SpanView,
+    StatusCode, SummaryDataPointView,
 };
 use super::wire::{self, Fields, WireError};
 use super::{Payload, Signal};
@@ -12,7 +15,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    any_value, AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
 };
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -92,14 +95,22 @@ fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
     vec(key_value(), 0..5)
 }
 
+fn entity_ref() -> impl Strategy<Value = EntityRef> {
+    (text(), text(), vec(key(), 0..3), vec(key(), 0..2)).prop_map(|(schema_url, r#type, id_keys, description_keys)| {
+        EntityRef { schema_url, r#type, id_keys, description_keys }
+    })
+}
+
 fn resource() -> impl Strategy<Value = Option<Resource>> {
     prop::option::weighted(
         0.8,
-        (attributes(), 0u32..3).prop_map(|(attributes, dropped_attributes_count)| Resource {
-            attributes,
-            dropped_attributes_count,
-            ..Default::default()
-        }),
+        (attributes(), 0u32..3, vec(entity_ref(), 0..2)).prop_map(
+            |(attributes, dropped_attributes_count, entity_refs)| Resource {
+                attributes,
+                dropped_attributes_count,
+                entity_refs,
+            },
+        ),
     )
 }
 
@@ -122,13 +133,13 @@ fn event() -> impl Strategy<Value = span::Event> {
 }
 
 fn link() -> impl Strategy<Value = span::Link> {
-    (id(16), id(8), text(), attributes(), any::<u32>()).prop_map(
-        |(trace_id, span_id, trace_state, attributes, flags)| span::Link {
+    (id(16), id(8), text(), attributes(), 0u32..3, any::<u32>()).prop_map(
+        |(trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags)| span::Link {
             trace_id,
             span_id,
             trace_state,
             attributes,
-            dropped_attributes_count: 0,
+            dropped_attributes_count,
             flags,
         },
     )
@@ -495,7 +506,10 @@ fn check_any(view: AnyValueView<'_>, expected: Option<&AnyValue>) {
             assert_eq!(g.to_bits(), d.to_bits());
             assert_eq!(view.as_f64().map(f64::to_bits), Some(d.to_bits()));
         }
-        Some(V::BytesValue(b)) => assert_eq!(got, Av::Bytes(b)),
+        Some(V::BytesValue(b)) => {
+            assert_eq!(got, Av::Bytes(b));
+            assert_eq!(view.as_bytes(), Some(&b[..]));
+        }
         Some(V::ArrayValue(a)) => {
             let Av::Array(buf) = got else { panic!("expected an array, got {got:?}") };
             let elements: Vec<AnyValueView<'_>> = Fields::new(buf)
@@ -507,10 +521,18 @@ fn check_any(view: AnyValueView<'_>, expected: Option<&AnyValue>) {
             for (v, e) in elements.into_iter().zip(&a.values) {
                 check_any(v, Some(e));
             }
+            // The array view reads the same elements.
+            let array = view.as_array().expect("an array");
+            assert_eq!(array.bytes(), buf);
+            assert_eq!(array.len().unwrap(), a.values.len());
+            for (v, e) in array.values().map(Result::unwrap).zip(&a.values) {
+                check_any(v, Some(e));
+            }
         }
         Some(V::KvlistValue(kvs)) => {
             let Av::KvList(buf) = got else { panic!("expected a kvlist, got {got:?}") };
             check_attributes(Attributes::new(buf, 1), &kvs.values);
+            check_attributes(view.as_kvlist().expect("a kvlist"), &kvs.values);
         }
         Some(V::StringValueStrindex(_)) => unreachable!("not generated: only profiles use string tables"),
     }
@@ -524,6 +546,9 @@ fn check_any(view: AnyValueView<'_>, expected: Option<&AnyValue>) {
 fn check_attributes(view: Attributes<'_>, expected: &[KeyValue]) {
     let got: Vec<_> = view.iter().map(|kv| kv.expect("well-formed KeyValue")).collect();
     assert_eq!(got.len(), expected.len());
+    assert_eq!(view.len().unwrap(), expected.len());
+    let raw: Vec<_> = view.iter_raw().map(|kv| kv.expect("well-formed KeyValue").0).collect();
+    assert_eq!(raw, expected.iter().map(|kv| kv.key.as_bytes()).collect::<Vec<_>>());
     for ((k, v), e) in got.into_iter().zip(expected) {
         assert_eq!(k, e.key);
         check_any(v, e.value.as_ref());
@@ -551,6 +576,16 @@ fn check_resource_group(view: ResourceGroupView<'_>, resource: &Option<Resource>
         }
     });
     assert_eq!(r.service_name().unwrap(), service_name);
+    assert_eq!(r.dropped_attributes_count().unwrap(), resource.as_ref().map_or(0, |r| r.dropped_attributes_count));
+    let refs: Vec<_> = r.entity_refs().map(Result::unwrap).collect();
+    let expected = resource.as_ref().map_or(&[][..], |r| &r.entity_refs[..]);
+    assert_eq!(refs.len(), expected.len());
+    for (v, e) in refs.into_iter().zip(expected) {
+        assert_eq!(v.schema_url().unwrap(), e.schema_url);
+        assert_eq!(v.entity_type().unwrap(), e.r#type);
+        assert_eq!(v.id_keys().collect::<Result<Vec<_>, _>>().unwrap(), e.id_keys);
+        assert_eq!(v.description_keys().collect::<Result<Vec<_>, _>>().unwrap(), e.description_keys);
+    }
 }
 
 fn check_scope_group(view: ScopeGroupView<'_>, scope: &Option<InstrumentationScope>, schema_url: &str) {
@@ -561,6 +596,10 @@ fn check_scope_group(view: ScopeGroupView<'_>, scope: &Option<InstrumentationSco
     assert_eq!(s.name().unwrap(), scope.name);
     assert_eq!(s.version().unwrap(), scope.version);
     check_attributes(s.attributes(), &scope.attributes);
+    assert_eq!(s.name_bytes().unwrap(), scope.name.as_bytes());
+    assert_eq!(s.version_bytes().unwrap(), scope.version.as_bytes());
+    assert_eq!(s.dropped_attributes_count().unwrap(), scope.dropped_attributes_count);
+    assert_eq!(view.schema_url_bytes().unwrap(), schema_url.as_bytes());
 }
 
 fn check_span(view: SpanView<'_>, span: &Span) {
@@ -599,6 +638,49 @@ fn check_span(view: SpanView<'_>, span: &Span) {
     check_attributes(view.attributes(), &span.attributes);
     assert_eq!(view.event_and_link_counts().unwrap(), (span.events.len(), span.links.len()));
     assert_eq!(Span::decode(view.bytes()).unwrap(), *span, "the item bytes are the span");
+
+    // The one-pass reader's attribute range, and every field through its own accessor.
+    check_attributes(f.attributes, &span.attributes);
+    assert_eq!(view.trace_state().unwrap(), span.trace_state);
+    assert_eq!(view.flags().unwrap(), span.flags);
+    assert_eq!(view.start_time_unix_nano().unwrap(), span.start_time_unix_nano);
+    assert_eq!(view.end_time_unix_nano().unwrap(), span.end_time_unix_nano);
+    assert_eq!(view.dropped_attributes_count().unwrap(), span.dropped_attributes_count);
+    assert_eq!(view.dropped_events_count().unwrap(), span.dropped_events_count);
+    assert_eq!(view.dropped_links_count().unwrap(), span.dropped_links_count);
+    let status = view.status().unwrap();
+    assert_eq!(status.code().unwrap(), span.status.as_ref().map_or(0, |s| s.code));
+    assert_eq!(status.message().unwrap(), span.status.as_ref().map_or("", |s| s.message.as_str()));
+    let events: Vec<_> = view.events().map(Result::unwrap).collect();
+    assert_eq!(events.len(), span.events.len());
+    for (v, e) in events.into_iter().zip(&span.events) {
+        check_event(v, e);
+    }
+    let links: Vec<_> = view.links().map(Result::unwrap).collect();
+    assert_eq!(links.len(), span.links.len());
+    for (v, l) in links.into_iter().zip(&span.links) {
+        check_link(v, l);
+    }
+}
+
+fn check_event(view: EventView<'_>, e: &span::Event) {
+    assert_eq!(view.time_unix_nano().unwrap(), e.time_unix_nano);
+    assert_eq!(view.name().unwrap(), e.name);
+    assert_eq!(view.name_bytes().unwrap(), e.name.as_bytes());
+    check_attributes(view.attributes(), &e.attributes);
+    assert_eq!(view.dropped_attributes_count().unwrap(), e.dropped_attributes_count);
+    assert_eq!(span::Event::decode(view.bytes()).unwrap(), *e);
+}
+
+fn check_link(view: LinkView<'_>, l: &span::Link) {
+    assert_eq!(view.trace_id().unwrap(), &l.trace_id[..]);
+    assert_eq!(view.span_id().unwrap(), &l.span_id[..]);
+    assert_eq!(view.trace_state().unwrap(), l.trace_state);
+    assert_eq!(view.trace_state_bytes().unwrap(), l.trace_state.as_bytes());
+    check_attributes(view.attributes(), &l.attributes);
+    assert_eq!(view.dropped_attributes_count().unwrap(), l.dropped_attributes_count);
+    assert_eq!(view.flags().unwrap(), l.flags);
+    assert_eq!(span::Link::decode(view.bytes()).unwrap(), *l);
 }
 
 fn check_log_record(view: LogRecordView<'_>, record: &LogRecord) {
@@ -618,6 +700,22 @@ fn check_log_record(view: LogRecordView<'_>, record: &LogRecord) {
     assert_eq!(f.event_name, record.event_name);
     check_attributes(view.attributes(), &record.attributes);
     assert_eq!(LogRecord::decode(view.bytes()).unwrap(), *record);
+
+    check_attributes(f.attributes, &record.attributes);
+    assert_eq!(view.time_unix_nano().unwrap(), record.time_unix_nano);
+    assert_eq!(view.observed_time_unix_nano().unwrap(), record.observed_time_unix_nano);
+    assert_eq!(view.severity_number().unwrap(), record.severity_number);
+    assert_eq!(view.severity_text().unwrap(), record.severity_text);
+    match (view.body().unwrap(), &record.body) {
+        (None, None) => {}
+        (Some(v), Some(b)) => check_any(v, Some(b)),
+        (got, want) => panic!("body: view has {got:?}, prost has {want:?}"),
+    }
+    assert_eq!(view.dropped_attributes_count().unwrap(), record.dropped_attributes_count);
+    assert_eq!(view.flags().unwrap(), record.flags);
+    assert_eq!(view.trace_id().unwrap(), &record.trace_id[..]);
+    assert_eq!(view.span_id().unwrap(), &record.span_id[..]);
+    assert_eq!(view.event_name().unwrap(), record.event_name);
 }
 
 fn check_metric(view: MetricView<'_>, m: &Metric) {
@@ -637,6 +735,218 @@ fn check_metric(view: MetricView<'_>, m: &Metric) {
     assert_eq!(view.data_point_count().unwrap(), data_points(m));
     assert_eq!(view.data_points().unwrap().count(), data_points(m));
     assert_eq!(Metric::decode(view.bytes()).unwrap(), *m);
+
+    check_attributes(view.metadata(), &m.metadata);
+    assert_eq!(view.kind().unwrap(), kind);
+    let data = view.typed_data().unwrap();
+    assert_eq!(data.kind(), kind);
+    assert_eq!(data.bytes(), view.data().unwrap().1);
+    let (temporality, monotonic) = match &m.data {
+        Some(Data::Sum(s)) => (Some(s.aggregation_temporality), Some(s.is_monotonic)),
+        Some(Data::Histogram(h)) => (Some(h.aggregation_temporality), None),
+        Some(Data::ExponentialHistogram(e)) => (Some(e.aggregation_temporality), None),
+        _ => (None, None),
+    };
+    assert_eq!(data.aggregation_temporality().unwrap(), temporality);
+    assert_eq!(data.is_monotonic().unwrap(), monotonic);
+    let points: Vec<DataPointView<'_>> = data.data_points().map(Result::unwrap).collect();
+    assert_eq!(points.len(), data_points(m));
+    match (&m.data, data) {
+        (None, MetricData::Empty) => {}
+        (Some(Data::Gauge(g)), MetricData::Gauge(v)) => check_number_points(v.data_points(), &g.data_points),
+        (Some(Data::Sum(s)), MetricData::Sum(v)) => {
+            assert_eq!(v.aggregation_temporality().unwrap(), s.aggregation_temporality);
+            assert_eq!(v.is_monotonic().unwrap(), s.is_monotonic);
+            check_number_points(v.data_points(), &s.data_points)
+        }
+        (Some(Data::Histogram(h)), MetricData::Histogram(v)) => {
+            assert_eq!(v.aggregation_temporality().unwrap(), h.aggregation_temporality);
+            let views: Vec<_> = v.data_points().map(Result::unwrap).collect();
+            assert_eq!(views.len(), h.data_points.len());
+            views.into_iter().zip(&h.data_points).for_each(|(v, p)| check_histogram_point(v, p));
+        }
+        (Some(Data::ExponentialHistogram(e)), MetricData::ExponentialHistogram(v)) => {
+            assert_eq!(v.aggregation_temporality().unwrap(), e.aggregation_temporality);
+            let views: Vec<_> = v.data_points().map(Result::unwrap).collect();
+            assert_eq!(views.len(), e.data_points.len());
+            views.into_iter().zip(&e.data_points).for_each(|(v, p)| check_exponential_point(v, p));
+        }
+        (Some(Data::Summary(s)), MetricData::Summary(v)) => {
+            let views: Vec<_> = v.data_points().map(Result::unwrap).collect();
+            assert_eq!(views.len(), s.data_points.len());
+            views.into_iter().zip(&s.data_points).for_each(|(v, p)| check_summary_point(v, p));
+        }
+        (want, got) => panic!("data: view has {got:?}, prost has {want:?}"),
+    }
+    // The kind-independent view of each point agrees with the typed one.
+    for p in points {
+        let (attributes, start, time, flags, exemplars) = match p {
+            DataPointView::Number(v) => {
+                let f = v.fields().unwrap();
+                (v.attributes(), f.start_time_unix_nano, f.time_unix_nano, f.flags, v.exemplars().count())
+            }
+            DataPointView::Histogram(v) => {
+                let f = v.fields().unwrap();
+                (v.attributes(), f.start_time_unix_nano, f.time_unix_nano, f.flags, v.exemplars().count())
+            }
+            DataPointView::ExponentialHistogram(v) => {
+                let f = v.fields().unwrap();
+                (v.attributes(), f.start_time_unix_nano, f.time_unix_nano, f.flags, v.exemplars().count())
+            }
+            DataPointView::Summary(v) => {
+                let f = v.fields().unwrap();
+                (v.attributes(), f.start_time_unix_nano, f.time_unix_nano, f.flags, 0)
+            }
+        };
+        let keys = |a: Attributes<'_>| a.iter_raw().map(|kv| kv.unwrap().0.to_vec()).collect::<Vec<_>>();
+        assert_eq!(keys(p.attributes()), keys(attributes));
+        assert_eq!(p.start_time_unix_nano().unwrap(), start);
+        assert_eq!(p.time_unix_nano().unwrap(), time);
+        assert_eq!(p.flags().unwrap(), flags);
+        assert_eq!(p.exemplars().count(), exemplars);
+    }
+}
+
+fn check_number_points<'a>(
+    views: impl Iterator<Item = Result<NumberDataPointView<'a>, WireError>>,
+    points: &[NumberDataPoint],
+) {
+    let views: Vec<_> = views.map(Result::unwrap).collect();
+    assert_eq!(views.len(), points.len());
+    for (v, p) in views.into_iter().zip(points) {
+        let value = p.value.map(|v| match v {
+            number_data_point::Value::AsDouble(d) => NumberValue::Double(d),
+            number_data_point::Value::AsInt(i) => NumberValue::Int(i),
+        });
+        let f = v.fields().unwrap();
+        assert_eq!(f.start_time_unix_nano, p.start_time_unix_nano);
+        assert_eq!(f.time_unix_nano, p.time_unix_nano);
+        assert_eq!(f.value, value);
+        assert_eq!(f.flags, p.flags);
+        check_attributes(v.attributes(), &p.attributes);
+        assert_eq!(v.start_time_unix_nano().unwrap(), p.start_time_unix_nano);
+        assert_eq!(v.time_unix_nano().unwrap(), p.time_unix_nano);
+        assert_eq!(v.value().unwrap(), value);
+        assert_eq!(v.flags().unwrap(), p.flags);
+        check_exemplars(v.exemplars(), &p.exemplars);
+        assert_eq!(NumberDataPoint::decode(v.bytes()).unwrap(), *p);
+    }
+}
+
+fn check_histogram_point(v: HistogramDataPointView<'_>, p: &HistogramDataPoint) {
+    let f = v.fields().unwrap();
+    assert_eq!(f.start_time_unix_nano, p.start_time_unix_nano);
+    assert_eq!(f.time_unix_nano, p.time_unix_nano);
+    assert_eq!(f.count, p.count);
+    assert_eq!(f.sum, p.sum);
+    assert_eq!(f.flags, p.flags);
+    assert_eq!(f.min, p.min);
+    assert_eq!(f.max, p.max);
+    check_attributes(v.attributes(), &p.attributes);
+    assert_eq!(v.start_time_unix_nano().unwrap(), p.start_time_unix_nano);
+    assert_eq!(v.time_unix_nano().unwrap(), p.time_unix_nano);
+    assert_eq!(v.count().unwrap(), p.count);
+    assert_eq!(v.sum().unwrap(), p.sum);
+    assert_eq!(v.bucket_counts().collect::<Result<Vec<_>, _>>().unwrap(), p.bucket_counts);
+    assert_eq!(v.bucket_counts().checked_len().unwrap(), p.bucket_counts.len());
+    assert_eq!(v.explicit_bounds().collect::<Result<Vec<_>, _>>().unwrap(), p.explicit_bounds);
+    assert_eq!(v.explicit_bounds().checked_len().unwrap(), p.explicit_bounds.len());
+    check_exemplars(v.exemplars(), &p.exemplars);
+    assert_eq!(v.flags().unwrap(), p.flags);
+    assert_eq!(v.min().unwrap(), p.min);
+    assert_eq!(v.max().unwrap(), p.max);
+    assert_eq!(HistogramDataPoint::decode(v.bytes()).unwrap(), *p);
+}
+
+fn check_buckets(v: Option<super::views::BucketsView<'_>>, b: &Option<Buckets>) {
+    match (v, b) {
+        (None, None) => {}
+        (Some(v), Some(b)) => {
+            assert_eq!(v.offset().unwrap(), b.offset);
+            assert_eq!(v.bucket_counts().collect::<Result<Vec<_>, _>>().unwrap(), b.bucket_counts);
+            assert_eq!(Buckets::decode(v.bytes()).unwrap(), *b);
+        }
+        (got, want) => panic!("buckets: view has {got:?}, prost has {want:?}"),
+    }
+}
+
+fn check_exponential_point(v: ExponentialHistogramDataPointView<'_>, p: &ExponentialHistogramDataPoint) {
+    let f = v.fields().unwrap();
+    assert_eq!(f.start_time_unix_nano, p.start_time_unix_nano);
+    assert_eq!(f.time_unix_nano, p.time_unix_nano);
+    assert_eq!(f.count, p.count);
+    assert_eq!(f.sum, p.sum);
+    assert_eq!(f.scale, p.scale);
+    assert_eq!(f.zero_count, p.zero_count);
+    check_buckets(f.positive, &p.positive);
+    check_buckets(f.negative, &p.negative);
+    assert_eq!(f.flags, p.flags);
+    assert_eq!(f.min, p.min);
+    assert_eq!(f.max, p.max);
+    assert_eq!(f.zero_threshold, p.zero_threshold);
+    check_attributes(v.attributes(), &p.attributes);
+    assert_eq!(v.start_time_unix_nano().unwrap(), p.start_time_unix_nano);
+    assert_eq!(v.time_unix_nano().unwrap(), p.time_unix_nano);
+    assert_eq!(v.count().unwrap(), p.count);
+    assert_eq!(v.sum().unwrap(), p.sum);
+    assert_eq!(v.scale().unwrap(), p.scale);
+    assert_eq!(v.zero_count().unwrap(), p.zero_count);
+    let or_default = |b: &Option<Buckets>| b.clone().unwrap_or_default();
+    let positive = v.positive().unwrap();
+    assert_eq!((positive.offset().unwrap(), positive.bucket_counts().collect::<Result<Vec<_>, _>>().unwrap()), {
+        let b = or_default(&p.positive);
+        (b.offset, b.bucket_counts)
+    });
+    let negative = v.negative().unwrap();
+    assert_eq!((negative.offset().unwrap(), negative.bucket_counts().collect::<Result<Vec<_>, _>>().unwrap()), {
+        let b = or_default(&p.negative);
+        (b.offset, b.bucket_counts)
+    });
+    assert_eq!(v.flags().unwrap(), p.flags);
+    check_exemplars(v.exemplars(), &p.exemplars);
+    assert_eq!(v.min().unwrap(), p.min);
+    assert_eq!(v.max().unwrap(), p.max);
+    assert_eq!(v.zero_threshold().unwrap(), p.zero_threshold);
+    assert_eq!(ExponentialHistogramDataPoint::decode(v.bytes()).unwrap(), *p);
+}
+
+fn check_summary_point(v: SummaryDataPointView<'_>, p: &SummaryDataPoint) {
+    let f = v.fields().unwrap();
+    assert_eq!(f.start_time_unix_nano, p.start_time_unix_nano);
+    assert_eq!(f.time_unix_nano, p.time_unix_nano);
+    assert_eq!(f.count, p.count);
+    assert_eq!(f.sum, p.sum, "-0.0 is not encoded: reads as 0.0");
+    assert_eq!(f.flags, p.flags);
+    check_attributes(v.attributes(), &p.attributes);
+    assert_eq!(v.start_time_unix_nano().unwrap(), p.start_time_unix_nano);
+    assert_eq!(v.time_unix_nano().unwrap(), p.time_unix_nano);
+    assert_eq!(v.count().unwrap(), p.count);
+    assert_eq!(v.sum().unwrap(), p.sum);
+    assert_eq!(v.flags().unwrap(), p.flags);
+    let quantiles: Vec<_> = v.quantile_values().map(Result::unwrap).collect();
+    assert_eq!(quantiles.len(), p.quantile_values.len());
+    for (q, want) in quantiles.into_iter().zip(&p.quantile_values) {
+        assert_eq!(q.get().unwrap(), (want.quantile, want.value));
+        assert_eq!((q.quantile().unwrap(), q.value().unwrap()), (want.quantile, want.value));
+    }
+    assert_eq!(SummaryDataPoint::decode(v.bytes()).unwrap(), *p);
+}
+
+fn check_exemplars<'a>(views: impl Iterator<Item = Result<ExemplarView<'a>, WireError>>, exemplars: &[Exemplar]) {
+    let views: Vec<_> = views.map(Result::unwrap).collect();
+    assert_eq!(views.len(), exemplars.len());
+    for (v, e) in views.into_iter().zip(exemplars) {
+        check_attributes(v.filtered_attributes(), &e.filtered_attributes);
+        assert_eq!(v.time_unix_nano().unwrap(), e.time_unix_nano);
+        let value = e.value.map(|v| match v {
+            exemplar::Value::AsDouble(d) => NumberValue::Double(d),
+            exemplar::Value::AsInt(i) => NumberValue::Int(i),
+        });
+        assert_eq!(v.value().unwrap(), value);
+        assert_eq!(v.span_id().unwrap(), &e.span_id[..]);
+        assert_eq!(v.trace_id().unwrap(), &e.trace_id[..]);
+        assert_eq!(Exemplar::decode(v.bytes()).unwrap(), *e);
+    }
 }
 
 /// Walks `bytes` with the views and checks every resource and scope group against `expected`,
@@ -856,6 +1166,71 @@ proptest! {
         bytes[i] = byte;
         walk_everything(Signal::Metrics, &bytes);
     }
+
+    #[test]
+    fn corrupted_traces_never_panic(req in traces(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = req.encode_to_vec();
+        prop_assume!(!bytes.is_empty());
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        walk_everything(Signal::Traces, &bytes);
+    }
+
+    #[test]
+    fn corrupted_logs_never_panic(req in logs(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = req.encode_to_vec();
+        prop_assume!(!bytes.is_empty());
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        walk_everything(Signal::Logs, &bytes);
+    }
+
+    /// Histogram buckets and bounds, exponential buckets: the unpacked encoding (one field per
+    /// element, as proto2 writers and some proto3 ones send it) reads like the packed one.
+    #[test]
+    fn unpacked_repeated_scalars_read_like_packed(p in histogram_point(), e in exponential_point()) {
+        let packed = p.encode_to_vec();
+        let unpacked = unpack_histogram_point(&packed);
+        prop_assert_eq!(HistogramDataPoint::decode(&unpacked[..]).unwrap(), p.clone(), "prost reads both");
+        check_histogram_point(HistogramDataPointView::new(&unpacked), &p);
+        let unpacked = unpack_exponential_point(&e.encode_to_vec());
+        prop_assert_eq!(ExponentialHistogramDataPoint::decode(&unpacked[..]).unwrap(), e.clone());
+        check_exponential_point(ExponentialHistogramDataPointView::new(&unpacked), &e);
+    }
+}
+
+/// A histogram point re-encoded with `bucket_counts` and `explicit_bounds` unpacked.
+fn unpack_histogram_point(packed: &[u8]) -> Vec<u8> {
+    use super::proto::histogram_data_point::{BUCKET_COUNTS, EXPLICIT_BOUNDS};
+    let v = HistogramDataPointView::new(packed);
+    let mut out = Vec::new();
+    edit::copy_fields(&mut out, packed, |f| f.number != BUCKET_COUNTS && f.number != EXPLICIT_BOUNDS).unwrap();
+    for c in v.bucket_counts() {
+        edit::write_fixed64_field(&mut out, BUCKET_COUNTS, c.unwrap());
+    }
+    for b in v.explicit_bounds() {
+        edit::write_double_field(&mut out, EXPLICIT_BOUNDS, b.unwrap());
+    }
+    out
+}
+
+/// An exponential histogram point re-encoded with its buckets' counts unpacked.
+fn unpack_exponential_point(packed: &[u8]) -> Vec<u8> {
+    use super::proto::exponential_histogram_data_point::{buckets, NEGATIVE, POSITIVE};
+    let v = ExponentialHistogramDataPointView::new(packed);
+    let f = v.fields().unwrap();
+    let mut out = Vec::new();
+    edit::copy_fields(&mut out, packed, |f| f.number != POSITIVE && f.number != NEGATIVE).unwrap();
+    for (number, b) in [(POSITIVE, f.positive), (NEGATIVE, f.negative)] {
+        let Some(b) = b else { continue };
+        let mut body = Vec::new();
+        edit::copy_fields(&mut body, b.bytes(), |f| f.number != buckets::BUCKET_COUNTS).unwrap();
+        for c in b.bucket_counts() {
+            edit::write_varint_field(&mut body, buckets::BUCKET_COUNTS, c.unwrap());
+        }
+        edit::write_bytes_field(&mut out, number, &body);
+    }
+    out
 }
 
 /// Reads everything the views offer, ignoring errors; counts must agree when the count succeeds.
@@ -865,8 +1240,52 @@ fn walk_everything(signal: Signal, bytes: &[u8]) {
             if let Ok(Av::KvList(b)) = v.get() {
                 walk_attributes(Attributes::new(b, 1));
             }
+            if let Some(array) = v.as_array() {
+                let _ = array.len();
+                for v in array.values().flatten() {
+                    let _ = (v.get(), v.as_bytes());
+                }
+            }
         }
-        let _ = a.get("service.name");
+        let _ = (a.get("service.name"), a.len());
+    }
+    fn walk_exemplars<'a>(exemplars: impl Iterator<Item = Result<ExemplarView<'a>, WireError>>) {
+        for e in exemplars.flatten() {
+            walk_attributes(e.filtered_attributes());
+            let _ = (e.time_unix_nano(), e.value(), e.span_id(), e.trace_id());
+        }
+    }
+    fn walk_metric(m: MetricView<'_>) {
+        let _ = (m.description(), m.unit(), m.kind());
+        walk_attributes(m.metadata());
+        let Ok(data) = m.typed_data() else { return };
+        let _ = (data.aggregation_temporality(), data.is_monotonic());
+        for p in data.data_points().flatten() {
+            walk_attributes(p.attributes());
+            let _ = (p.start_time_unix_nano(), p.time_unix_nano(), p.flags());
+            walk_exemplars(p.exemplars());
+            match p {
+                DataPointView::Number(v) => {
+                    let _ = (v.fields(), v.value());
+                }
+                DataPointView::Histogram(v) => {
+                    let _ = (v.fields(), v.count(), v.sum(), v.min(), v.max());
+                    let _ = (v.bucket_counts().count(), v.explicit_bounds().count(), v.bucket_counts().checked_len());
+                }
+                DataPointView::ExponentialHistogram(v) => {
+                    let _ = (v.fields(), v.scale(), v.zero_count(), v.zero_threshold());
+                    for b in [v.positive(), v.negative()].into_iter().flatten() {
+                        let _ = (b.offset(), b.bucket_counts().count());
+                    }
+                }
+                DataPointView::Summary(v) => {
+                    let _ = (v.fields(), v.count(), v.sum());
+                    for q in v.quantile_values().flatten() {
+                        let _ = (q.get(), q.quantile(), q.value());
+                    }
+                }
+            }
+        }
     }
     let payload = Payload::new(signal, Bytes::copy_from_slice(bytes));
     let mut items = 0;
@@ -887,6 +1306,21 @@ fn walk_everything(signal: Signal, bytes: &[u8]) {
                         let s = SpanView::new(item);
                         let _ = (s.fields(), s.kind(), s.status_code(), s.event_and_link_counts());
                         walk_attributes(s.attributes());
+                        if let Ok(f) = s.fields() {
+                            walk_attributes(f.attributes);
+                        }
+                        let _ = (s.trace_state(), s.flags(), s.dropped_attributes_count(), s.dropped_links_count());
+                        if let Ok(status) = s.status() {
+                            let _ = (status.code(), status.message());
+                        }
+                        for e in s.events().flatten() {
+                            let _ = (e.time_unix_nano(), e.name(), e.dropped_attributes_count());
+                            walk_attributes(e.attributes());
+                        }
+                        for l in s.links().flatten() {
+                            let _ = (l.trace_id(), l.span_id(), l.trace_state(), l.flags());
+                            walk_attributes(l.attributes());
+                        }
                         items += 1;
                     }
                     Signal::Logs => {
@@ -895,10 +1329,15 @@ fn walk_everything(signal: Signal, bytes: &[u8]) {
                             let _ = body.get();
                         }
                         walk_attributes(l.attributes());
+                        if let Ok(f) = l.fields() {
+                            walk_attributes(f.attributes);
+                        }
+                        let _ = (l.body(), l.severity_number(), l.event_name(), l.dropped_attributes_count());
                         items += 1;
                     }
                     Signal::Metrics => {
                         let m = MetricView::new(item);
+                        walk_metric(m);
                         let _ = (m.name(), m.data());
                         items += m.data_point_count().unwrap_or(0);
                     }

@@ -1,8 +1,10 @@
 //! A minimal, allocation-free reader of the protobuf wire format.
 //!
 //! Views (`super::views`) are built on [`Fields`], which walks the fields of one encoded
-//! message in place. Nothing here allocates; every error is a [`WireError`] naming what was
-//! malformed, so a corrupt request is refused, never half-read.
+//! message in place, and [`RepeatedScalars`], which reads a repeated number field in either of
+//! its encodings (packed or one field per element). Nothing here allocates; every error is a
+//! [`WireError`] naming what was malformed, so a corrupt request is refused, never half-read.
+//! The writing half (varints, length prefixes) serves `super::edit` and `super::Regroup`.
 
 use std::fmt;
 
@@ -224,6 +226,106 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// Decodes a `sint32` (zigzag-encoded) varint.
+#[inline]
+pub fn decode_zigzag32(v: u64) -> i32 {
+    let v = v as u32;
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
+}
+
+/// Encodes an `i32` as the varint value of a `sint32` (zigzag).
+#[inline]
+pub fn encode_zigzag32(v: i32) -> u64 {
+    u64::from(((v << 1) ^ (v >> 31)) as u32)
+}
+
+/// How the elements of a repeated scalar field are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarEncoding {
+    /// `uint64`, `int64`, … : wire type 0 unpacked.
+    Varint,
+    /// `fixed64`, `double`, … : wire type 1 unpacked.
+    Fixed64,
+}
+
+/// The elements of a `repeated` scalar field, in order, whether the sender packed them (one or
+/// more length-delimited fields) or not (one field per element): protobuf parsers must accept
+/// both, and a message may even mix them.
+///
+/// Yields `Err` once and then stops when the message or a packed run is malformed.
+#[derive(Clone)]
+pub struct RepeatedScalars<'a> {
+    fields: Fields<'a>,
+    number: u32,
+    encoding: ScalarEncoding,
+    /// What is left of the packed run being read.
+    packed: &'a [u8],
+}
+
+impl<'a> RepeatedScalars<'a> {
+    /// The elements of field `number` of the message `buf`.
+    pub fn new(buf: &'a [u8], number: u32, encoding: ScalarEncoding) -> Self {
+        RepeatedScalars { fields: Fields::new(buf), number, encoding, packed: &[] }
+    }
+
+    /// The number of elements, checking every one (a walk over a copy of the iterator).
+    pub fn checked_len(&self) -> Result<usize, WireError> {
+        self.clone().try_fold(0, |n, v| v.map(|_| n + 1))
+    }
+
+    fn fail(&mut self, e: WireError) -> Option<Result<u64, WireError>> {
+        self.fields.failed = true;
+        self.packed = &[];
+        Some(Err(e))
+    }
+}
+
+impl Iterator for RepeatedScalars<'_> {
+    type Item = Result<u64, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if !self.packed.is_empty() {
+                return match self.encoding {
+                    ScalarEncoding::Varint => {
+                        let mut pos = 0;
+                        match read_varint(self.packed, &mut pos) {
+                            Ok(v) => {
+                                self.packed = &self.packed[pos..];
+                                Some(Ok(v))
+                            }
+                            Err(e) => self.fail(e),
+                        }
+                    }
+                    ScalarEncoding::Fixed64 => match self.packed.split_first_chunk::<8>() {
+                        Some((b, rest)) => {
+                            self.packed = rest;
+                            Some(Ok(u64::from_le_bytes(*b)))
+                        }
+                        None => self.fail(WireError::Truncated),
+                    },
+                };
+            }
+            let f = match self.fields.next()? {
+                Ok(f) => f,
+                Err(e) => return self.fail(e),
+            };
+            if f.number != self.number {
+                continue;
+            }
+            match (self.encoding, f.value) {
+                (ScalarEncoding::Varint, Value::Varint(v)) | (ScalarEncoding::Fixed64, Value::Fixed64(v)) => {
+                    return Some(Ok(v))
+                }
+                (_, Value::Bytes(b)) => self.packed = b,
+                (_, v) => {
+                    return self.fail(WireError::UnexpectedWireType { field: f.number, wire_type: v.wire_type() })
+                }
+            }
+        }
+    }
+}
+
 /// Checks that `buf` is a well-formed sequence of fields, without looking inside any of them.
 pub fn check_fields(buf: &[u8]) -> Result<(), WireError> {
     for f in Fields::new(buf) {
@@ -260,6 +362,53 @@ mod tests {
         let buf = [0x0a, 0x05, 1, 2];
         let r: Result<Vec<_>, _> = Fields::new(&buf).collect();
         assert_eq!(r.unwrap_err(), WireError::Truncated);
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for (v, z) in [(0, 0u64), (-1, 1), (1, 2), (-2, 3), (i32::MAX, 0xffff_fffe), (i32::MIN, 0xffff_ffff)] {
+            assert_eq!(encode_zigzag32(v), z, "{v}");
+            assert_eq!(decode_zigzag32(z), v, "{z}");
+        }
+    }
+
+    #[test]
+    fn repeated_scalars_read_packed_unpacked_and_mixed() {
+        // field 2: varint 1 (unpacked), packed [300, 2], varint 3 (unpacked); field 1 between.
+        let buf = [0x10, 0x01, 0x12, 0x03, 0xac, 0x02, 0x02, 0x08, 0x07, 0x10, 0x03];
+        let got: Result<Vec<u64>, _> = RepeatedScalars::new(&buf, 2, ScalarEncoding::Varint).collect();
+        assert_eq!(got.unwrap(), [1, 300, 2, 3]);
+        assert_eq!(RepeatedScalars::new(&buf, 2, ScalarEncoding::Varint).checked_len(), Ok(4));
+        // field 1 as fixed64: one unpacked, then a packed run of two.
+        let mut buf = vec![0x09];
+        buf.extend_from_slice(&5u64.to_le_bytes());
+        buf.extend_from_slice(&[0x0a, 16]);
+        buf.extend_from_slice(&6u64.to_le_bytes());
+        buf.extend_from_slice(&7u64.to_le_bytes());
+        let got: Result<Vec<u64>, _> = RepeatedScalars::new(&buf, 1, ScalarEncoding::Fixed64).collect();
+        assert_eq!(got.unwrap(), [5, 6, 7]);
+    }
+
+    #[test]
+    fn malformed_repeated_scalars_are_errors() {
+        // A packed fixed64 run of 9 bytes.
+        let mut buf = vec![0x0a, 9];
+        buf.extend_from_slice(&[0; 9]);
+        let got: Vec<_> = RepeatedScalars::new(&buf, 1, ScalarEncoding::Fixed64).collect();
+        assert_eq!(got, [Ok(0), Err(WireError::Truncated)]);
+        // A packed varint run ending inside a varint.
+        let got: Vec<_> = RepeatedScalars::new(&[0x0a, 0x01, 0x80], 1, ScalarEncoding::Varint).collect();
+        assert_eq!(got, [Err(WireError::BadVarint)]);
+        // A varint where fixed64 elements are expected.
+        let got: Vec<_> = RepeatedScalars::new(&[0x08, 0x01], 1, ScalarEncoding::Fixed64).collect();
+        assert_eq!(got, [Err(WireError::UnexpectedWireType { field: 1, wire_type: 0 })]);
+        // A truncated message.
+        let got: Vec<_> = RepeatedScalars::new(&[0x0a, 0x05], 1, ScalarEncoding::Varint).collect();
+        assert_eq!(got, [Err(WireError::Truncated)]);
+        assert_eq!(
+            RepeatedScalars::new(&[0x0a, 0x05], 1, ScalarEncoding::Varint).checked_len(),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]

@@ -6,9 +6,11 @@
 
 use std::fmt::Write;
 use weir_core::pdata::views::{
-    AnyValue, AnyValueView, Attributes, LogRecordView, MetricKind, MetricView, ScopeGroupView, SpanKind, SpanView,
+    AggregationTemporality, AnyValue, AnyValueView, ArrayView, Attributes, DataPointView,
+    ExponentialHistogramDataPointView, HistogramDataPointView, LogRecordView, MetricView, NumberDataPointView,
+    NumberValue, ScopeGroupView, SeverityNumber, SpanKind, SpanView, StatusCode, SummaryDataPointView,
 };
-use weir_core::pdata::wire::{Fields, Value, WireError};
+use weir_core::pdata::WireError;
 use weir_core::{Payload, Signal};
 
 /// Why a payload could not be rendered.
@@ -37,18 +39,20 @@ pub struct Counts {
 impl Counts {
     pub fn of(payload: &Payload) -> Result<Counts, WireError> {
         let mut c = Counts { items: payload.items(), ..Counts::default() };
-        for rg in payload.view().resources() {
-            let rg = rg?;
-            c.resources += 1;
-            if payload.signal() == Signal::Metrics {
-                for sg in rg.scopes() {
-                    for m in sg?.metrics() {
-                        m?;
-                        c.metrics += 1;
-                    }
+        let metrics = payload.signal() == Signal::Metrics;
+        payload.view().for_each_scope(
+            &mut c,
+            |c, _| {
+                c.resources += 1;
+                Ok::<_, WireError>(())
+            },
+            |c, _, sg| {
+                if metrics {
+                    c.metrics += sg.metrics().checked_len()?;
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok(c)
     }
 }
@@ -75,18 +79,23 @@ pub fn normal(payload: &Payload) -> Result<String, RenderError> {
     let signal = payload.signal();
     let (resource_name, scope_name) = group_names(signal);
     let mut out = String::new();
-    for (ri, rg) in payload.view().resources().enumerate() {
-        let rg = rg?;
-        write!(out, "{resource_name} #{ri}")?;
-        write_inline_attributes(&mut out, rg.resource()?.attributes())?;
-        out.push('\n');
-        for (si, sg) in rg.scopes().enumerate() {
-            let sg = sg?;
+    let mut ri = 0;
+    payload.view().for_each_scope(
+        &mut out,
+        |out, rg| {
+            write!(out, "{resource_name} #{ri}")?;
+            ri += 1;
+            write_inline_attributes(out, rg.resource()?.attributes())?;
+            out.push('\n');
+            Ok::<_, RenderError>(0)
+        },
+        |out, si, sg| {
             let scope = sg.scope()?;
             writeln!(out, "{scope_name} #{si} {}@{}", scope.name()?, scope.version()?)?;
-            normal_items(&mut out, signal, sg)?;
-        }
-    }
+            *si += 1;
+            normal_items(out, signal, sg)
+        },
+    )?;
     Ok(out)
 }
 
@@ -116,10 +125,10 @@ fn normal_items(out: &mut String, signal: Signal, sg: ScopeGroupView<'_>) -> Res
         Signal::Metrics => {
             for metric in sg.metrics() {
                 let metric = metric?;
-                let (kind, _) = metric.data()?;
                 let unit = metric.unit()?;
                 let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
-                writeln!(out, "{}{unit} {} {} points", metric.name()?, kind_name(kind), metric.data_point_count()?)?;
+                let (name, kind) = (metric.name()?, metric.kind()?.name());
+                writeln!(out, "{name}{unit} {kind} {} points", metric.data_point_count()?)?;
             }
         }
     }
@@ -131,37 +140,43 @@ pub fn detailed(payload: &Payload) -> Result<String, RenderError> {
     let signal = payload.signal();
     let (resource_name, scope_name) = group_names(signal);
     let mut out = String::new();
-    for (ri, rg) in payload.view().resources().enumerate() {
-        let rg = rg?;
-        writeln!(out, "{resource_name} #{ri}")?;
-        writeln!(out, "Resource SchemaURL: {}", rg.schema_url()?)?;
-        write_attributes(&mut out, "Resource attributes", rg.resource()?.attributes())?;
-        for (si, sg) in rg.scopes().enumerate() {
-            let sg = sg?;
+    let mut ri = 0;
+    payload.view().for_each_scope(
+        &mut out,
+        |out, rg| {
+            writeln!(out, "{resource_name} #{ri}")?;
+            ri += 1;
+            writeln!(out, "Resource SchemaURL: {}", rg.schema_url()?)?;
+            write_attributes(out, "Resource attributes", rg.resource()?.attributes())?;
+            Ok::<_, RenderError>(0)
+        },
+        |out, si, sg| {
             let scope = sg.scope()?;
             writeln!(out, "{scope_name} #{si}")?;
+            *si += 1;
             writeln!(out, "{scope_name} SchemaURL: {}", sg.schema_url()?)?;
             writeln!(out, "InstrumentationScope {} {}", scope.name()?, scope.version()?)?;
-            write_attributes(&mut out, "InstrumentationScope attributes", scope.attributes())?;
+            write_attributes(out, "InstrumentationScope attributes", scope.attributes())?;
             match signal {
                 Signal::Traces => {
                     for (i, span) in sg.spans().enumerate() {
-                        detailed_span(&mut out, i, span?)?;
+                        detailed_span(out, i, span?)?;
                     }
                 }
                 Signal::Logs => {
                     for (i, record) in sg.log_records().enumerate() {
-                        detailed_log(&mut out, i, record?)?;
+                        detailed_log(out, i, record?)?;
                     }
                 }
                 Signal::Metrics => {
                     for (i, metric) in sg.metrics().enumerate() {
-                        detailed_metric(&mut out, i, metric?)?;
+                        detailed_metric(out, i, metric?)?;
                     }
                 }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -173,18 +188,13 @@ fn detailed_span(out: &mut String, i: usize, span: SpanView<'_>) -> Result<(), R
     writeln!(out, "    Parent ID      : {}", Hex(f.parent_span_id))?;
     writeln!(out, "    ID             : {}", Hex(f.span_id))?;
     writeln!(out, "    Name           : {}", f.name)?;
-    writeln!(out, "    Kind           : {:?}", SpanKind::from_i32(f.kind))?;
+    writeln!(out, "    Kind           : {}", SpanKind::from_i32(f.kind).name())?;
     if !f.trace_state.is_empty() {
         writeln!(out, "    TraceState     : {}", f.trace_state)?;
     }
     writeln!(out, "    Start time     : {}", Timestamp(f.start_time_unix_nano))?;
     writeln!(out, "    End time       : {}", Timestamp(f.end_time_unix_nano))?;
-    let status = match f.status_code {
-        1 => "Ok",
-        2 => "Error",
-        _ => "Unset",
-    };
-    writeln!(out, "    Status code    : {status}")?;
+    writeln!(out, "    Status code    : {}", StatusCode::from_i32(f.status_code).name())?;
     writeln!(out, "    Status message : {}", f.status_message)?;
     writeln!(out, "    Flags          : {}", f.flags)?;
     writeln!(out, "    Events         : {events}")?;
@@ -198,7 +208,8 @@ fn detailed_log(out: &mut String, i: usize, record: LogRecordView<'_>) -> Result
     writeln!(out, "ObservedTimestamp: {}", Timestamp(f.observed_time_unix_nano))?;
     writeln!(out, "Timestamp: {}", Timestamp(f.time_unix_nano))?;
     writeln!(out, "SeverityText: {}", f.severity_text)?;
-    writeln!(out, "SeverityNumber: {}({})", severity_name(f.severity_number), f.severity_number)?;
+    let severity = SeverityNumber(f.severity_number);
+    writeln!(out, "SeverityNumber: {}({})", severity.range_name(), f.severity_number)?;
     if !f.event_name.is_empty() {
         writeln!(out, "EventName: {}", f.event_name)?;
     }
@@ -216,197 +227,113 @@ fn detailed_log(out: &mut String, i: usize, record: LogRecordView<'_>) -> Result
 }
 
 fn detailed_metric(out: &mut String, i: usize, metric: MetricView<'_>) -> Result<(), RenderError> {
-    let (kind, data) = metric.data()?;
+    let data = metric.typed_data()?;
     writeln!(out, "Metric #{i}")?;
     writeln!(out, "Descriptor:")?;
     writeln!(out, "     -> Name: {}", metric.name()?)?;
     writeln!(out, "     -> Description: {}", metric.description()?)?;
     writeln!(out, "     -> Unit: {}", metric.unit()?)?;
-    writeln!(out, "     -> DataType: {}", kind_name(kind))?;
-    // Sum: 2 aggregation_temporality, 3 is_monotonic; Histogram and ExponentialHistogram: 2.
-    for f in Fields::new(data) {
-        let f = f?;
-        match (kind, f.number) {
-            (MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram, 2) => {
-                writeln!(out, "     -> AggregationTemporality: {}", temporality_name(f.varint()?))?
-            }
-            (MetricKind::Sum, 3) => writeln!(out, "     -> IsMonotonic: {}", f.varint()? != 0)?,
-            _ => {}
-        }
+    writeln!(out, "     -> DataType: {}", data.kind().name())?;
+    // Printed when set: a default value is absent from the wire.
+    if let Some(t) = data.aggregation_temporality()?.filter(|t| *t != 0) {
+        writeln!(out, "     -> AggregationTemporality: {}", AggregationTemporality::from_i32(t).name())?;
     }
-    for (pi, point) in metric.data_points()?.enumerate() {
-        let point = point?;
-        match kind {
-            MetricKind::Gauge | MetricKind::Sum => number_point(out, pi, point)?,
-            MetricKind::Histogram => histogram_point(out, pi, point)?,
-            MetricKind::ExponentialHistogram => exponential_histogram_point(out, pi, point)?,
-            MetricKind::Summary => summary_point(out, pi, point)?,
-            MetricKind::Empty => {}
+    if let Some(true) = data.is_monotonic()? {
+        writeln!(out, "     -> IsMonotonic: true")?;
+    }
+    for (pi, point) in data.data_points().enumerate() {
+        match point? {
+            DataPointView::Number(p) => number_point(out, pi, p)?,
+            DataPointView::Histogram(p) => histogram_point(out, pi, p)?,
+            DataPointView::ExponentialHistogram(p) => exponential_histogram_point(out, pi, p)?,
+            DataPointView::Summary(p) => summary_point(out, pi, p)?,
         }
     }
     Ok(())
 }
 
-/// The title, attributes (in field `attributes_field`) and timestamps of a data point; every
-/// kind keeps its start and end times in fields 2 and 3.
-fn write_point_header(
-    out: &mut String,
-    title: &str,
-    i: usize,
-    point: &[u8],
-    attributes_field: u32,
-) -> Result<(), RenderError> {
+/// The title, attributes and timestamps of a data point.
+fn write_point_header(out: &mut String, title: &str, i: usize, point: DataPointView<'_>) -> Result<(), RenderError> {
     writeln!(out, "{title} #{i}")?;
-    write_attributes(out, "Data point attributes", Attributes::new(point, attributes_field))?;
-    let (mut start, mut time) = (0, 0);
-    for f in Fields::new(point) {
-        let f = f?;
-        match f.number {
-            2 => start = f.fixed64()?,
-            3 => time = f.fixed64()?,
-            _ => {}
-        }
-    }
-    writeln!(out, "StartTimestamp: {}", Timestamp(start))?;
-    writeln!(out, "Timestamp: {}", Timestamp(time))?;
+    write_attributes(out, "Data point attributes", point.attributes())?;
+    writeln!(out, "StartTimestamp: {}", Timestamp(point.start_time_unix_nano()?))?;
+    writeln!(out, "Timestamp: {}", Timestamp(point.time_unix_nano()?))?;
     Ok(())
 }
 
-/// `NumberDataPoint`: 7 attributes, 4 as_double, 6 as_int.
-fn number_point(out: &mut String, i: usize, point: &[u8]) -> Result<(), RenderError> {
-    write_point_header(out, "NumberDataPoints", i, point, 7)?;
-    for f in Fields::new(point) {
-        let f = f?;
-        match f.number {
-            4 => writeln!(out, "Value: {}", f64::from_bits(f.fixed64()?))?,
-            6 => writeln!(out, "Value: {}", f.fixed64()? as i64)?,
-            _ => {}
-        }
+// The data points print the fields that are set, in wire order: a zero count or scale is absent
+// from the wire, and an absent optional sum, min or max is not printed.
+
+fn number_point(out: &mut String, i: usize, point: NumberDataPointView<'_>) -> Result<(), RenderError> {
+    write_point_header(out, "NumberDataPoints", i, DataPointView::Number(point))?;
+    match point.value()? {
+        Some(NumberValue::Double(d)) => writeln!(out, "Value: {d}")?,
+        Some(NumberValue::Int(v)) => writeln!(out, "Value: {v}")?,
+        None => {}
     }
     Ok(())
 }
 
-/// `HistogramDataPoint`: 9 attributes, 4 count, 5 sum, 6 bucket_counts, 7 explicit_bounds,
-/// 11 min, 12 max.
-fn histogram_point(out: &mut String, i: usize, point: &[u8]) -> Result<(), RenderError> {
-    write_point_header(out, "HistogramDataPoints", i, point, 9)?;
-    let (mut buckets, mut bounds) = (Vec::new(), Vec::new());
-    for f in Fields::new(point) {
-        let f = f?;
-        match f.number {
-            4 => writeln!(out, "Count: {}", f.fixed64()?)?,
-            5 => writeln!(out, "Sum: {}", f64::from_bits(f.fixed64()?))?,
-            6 => repeated_fixed64(&f.value, &mut buckets)?,
-            7 => repeated_fixed64(&f.value, &mut bounds)?,
-            11 => writeln!(out, "Min: {}", f64::from_bits(f.fixed64()?))?,
-            12 => writeln!(out, "Max: {}", f64::from_bits(f.fixed64()?))?,
-            _ => {}
-        }
+fn histogram_point(out: &mut String, i: usize, point: HistogramDataPointView<'_>) -> Result<(), RenderError> {
+    write_point_header(out, "HistogramDataPoints", i, DataPointView::Histogram(point))?;
+    let f = point.fields()?;
+    write_count_and_sum(out, f.count, f.sum)?;
+    write_min_max(out, f.min, f.max)?;
+    for (bi, b) in point.explicit_bounds().enumerate() {
+        writeln!(out, "ExplicitBounds #{bi}: {}", b?)?;
     }
-    for (bi, b) in bounds.iter().enumerate() {
-        writeln!(out, "ExplicitBounds #{bi}: {}", f64::from_bits(*b))?;
-    }
-    for (bi, c) in buckets.iter().enumerate() {
-        writeln!(out, "Buckets #{bi}, Count: {c}")?;
+    for (bi, c) in point.bucket_counts().enumerate() {
+        writeln!(out, "Buckets #{bi}, Count: {}", c?)?;
     }
     Ok(())
 }
 
-/// `ExponentialHistogramDataPoint`: 1 attributes, 4 count, 5 sum, 6 scale, 7 zero_count,
-/// 12 min, 13 max.
-fn exponential_histogram_point(out: &mut String, i: usize, point: &[u8]) -> Result<(), RenderError> {
-    write_point_header(out, "ExponentialHistogramDataPoints", i, point, 1)?;
-    for f in Fields::new(point) {
-        let f = f?;
-        match f.number {
-            4 => writeln!(out, "Count: {}", f.fixed64()?)?,
-            5 => writeln!(out, "Sum: {}", f64::from_bits(f.fixed64()?))?,
-            6 => {
-                // sint32: zigzag encoded.
-                let z = f.varint()?;
-                writeln!(out, "Scale: {}", ((z >> 1) as i64) ^ -((z & 1) as i64))?
-            }
-            7 => writeln!(out, "ZeroCount: {}", f.fixed64()?)?,
-            12 => writeln!(out, "Min: {}", f64::from_bits(f.fixed64()?))?,
-            13 => writeln!(out, "Max: {}", f64::from_bits(f.fixed64()?))?,
-            _ => {}
-        }
+fn exponential_histogram_point(
+    out: &mut String,
+    i: usize,
+    point: ExponentialHistogramDataPointView<'_>,
+) -> Result<(), RenderError> {
+    write_point_header(out, "ExponentialHistogramDataPoints", i, DataPointView::ExponentialHistogram(point))?;
+    let f = point.fields()?;
+    write_count_and_sum(out, f.count, f.sum)?;
+    if f.scale != 0 {
+        writeln!(out, "Scale: {}", f.scale)?;
+    }
+    if f.zero_count != 0 {
+        writeln!(out, "ZeroCount: {}", f.zero_count)?;
+    }
+    write_min_max(out, f.min, f.max)
+}
+
+fn summary_point(out: &mut String, i: usize, point: SummaryDataPointView<'_>) -> Result<(), RenderError> {
+    write_point_header(out, "SummaryDataPoints", i, DataPointView::Summary(point))?;
+    let f = point.fields()?;
+    write_count_and_sum(out, f.count, (f.sum != 0.0).then_some(f.sum))?;
+    for (qi, q) in point.quantile_values().enumerate() {
+        let (q, v) = q?.get()?;
+        writeln!(out, "QuantileValue #{qi}: Quantile {q}, Value {v}")?;
     }
     Ok(())
 }
 
-/// `SummaryDataPoint`: 7 attributes, 4 count, 5 sum, 6 quantile_values {1 quantile, 2 value}.
-fn summary_point(out: &mut String, i: usize, point: &[u8]) -> Result<(), RenderError> {
-    write_point_header(out, "SummaryDataPoints", i, point, 7)?;
-    let mut qi = 0;
-    for f in Fields::new(point) {
-        let f = f?;
-        match f.number {
-            4 => writeln!(out, "Count: {}", f.fixed64()?)?,
-            5 => writeln!(out, "Sum: {}", f64::from_bits(f.fixed64()?))?,
-            6 => {
-                let (mut q, mut v) = (0.0, 0.0);
-                for qf in Fields::new(f.bytes()?) {
-                    let qf = qf?;
-                    match qf.number {
-                        1 => q = f64::from_bits(qf.fixed64()?),
-                        2 => v = f64::from_bits(qf.fixed64()?),
-                        _ => {}
-                    }
-                }
-                writeln!(out, "QuantileValue #{qi}: Quantile {q}, Value {v}")?;
-                qi += 1;
-            }
-            _ => {}
-        }
+fn write_count_and_sum(out: &mut String, count: u64, sum: Option<f64>) -> Result<(), RenderError> {
+    if count != 0 {
+        writeln!(out, "Count: {count}")?;
+    }
+    if let Some(sum) = sum {
+        writeln!(out, "Sum: {sum}")?;
     }
     Ok(())
 }
 
-/// A `repeated fixed64` / `repeated double` field, packed (one bytes field) or not.
-fn repeated_fixed64(value: &Value<'_>, out: &mut Vec<u64>) -> Result<(), WireError> {
-    match *value {
-        Value::Fixed64(v) => out.push(v),
-        Value::Bytes(b) => {
-            if b.len() % 8 != 0 {
-                return Err(WireError::Truncated);
-            }
-            out.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
-        }
-        v => return Err(WireError::UnexpectedWireType { field: 0, wire_type: v.wire_type() }),
+fn write_min_max(out: &mut String, min: Option<f64>, max: Option<f64>) -> Result<(), RenderError> {
+    if let Some(min) = min {
+        writeln!(out, "Min: {min}")?;
+    }
+    if let Some(max) = max {
+        writeln!(out, "Max: {max}")?;
     }
     Ok(())
-}
-
-fn kind_name(kind: MetricKind) -> &'static str {
-    match kind {
-        MetricKind::Gauge => "Gauge",
-        MetricKind::Sum => "Sum",
-        MetricKind::Histogram => "Histogram",
-        MetricKind::ExponentialHistogram => "ExponentialHistogram",
-        MetricKind::Summary => "Summary",
-        MetricKind::Empty => "Empty",
-    }
-}
-
-fn temporality_name(v: u64) -> &'static str {
-    match v {
-        1 => "Delta",
-        2 => "Cumulative",
-        _ => "Unspecified",
-    }
-}
-
-fn severity_name(n: i32) -> &'static str {
-    match n {
-        1..=4 => "Trace",
-        5..=8 => "Debug",
-        9..=12 => "Info",
-        13..=16 => "Warn",
-        17..=20 => "Error",
-        21..=24 => "Fatal",
-        _ => "Unspecified",
-    }
 }
 
 /// ` key=value key=value` (plain values), for one-line renderings.
@@ -451,19 +378,17 @@ fn write_value(out: &mut String, v: AnyValueView<'_>, typed: bool, depth: usize)
         AnyValue::Bytes(b) => write_scalar(out, typed, "Bytes", Hex(b))?,
         AnyValue::Array(buf) => {
             out.push_str(if typed { "Slice([" } else { "[" });
-            // ArrayValue: 1 repeated AnyValue.
-            for (i, f) in Fields::new(buf).enumerate() {
+            for (i, element) in ArrayView::new(buf).values().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_value(out, AnyValueView::new(f?.bytes()?), typed, depth + 1)?;
+                write_value(out, element?, typed, depth + 1)?;
             }
             out.push_str(if typed { "])" } else { "]" });
         }
         AnyValue::KvList(buf) => {
             out.push_str(if typed { "Map({" } else { "{" });
-            // KeyValueList: 1 repeated KeyValue.
-            for (i, kv) in Attributes::new(buf, 1).iter().enumerate() {
+            for (i, kv) in Attributes::key_value_list(buf).iter().enumerate() {
                 let (k, v) = kv?;
                 if i > 0 {
                     out.push_str(", ");

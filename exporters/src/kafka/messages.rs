@@ -17,12 +17,9 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use weir_core::kafka::Encoding;
 use weir_core::pdata::json;
-use weir_core::pdata::wire::{write_len_prefix, WireError};
-use weir_core::pdata::{Regroup, ResourceGroupView};
+use weir_core::pdata::{edit, proto};
+use weir_core::pdata::{Regroup, ResourceGroupView, WireError};
 use weir_core::{Failure, Payload, Signal};
-
-/// Field number of the repeated `resource_*` field in every `Export*ServiceRequest`.
-const RESOURCE_GROUP_FIELD: u32 = 1;
 
 /// How a payload is cut into messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,8 +212,7 @@ fn by_resource(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
     for rg in groups {
         let body = rg.bytes();
         let mut buf = Vec::with_capacity(body.len() + 6);
-        write_len_prefix(&mut buf, RESOURCE_GROUP_FIELD, body.len());
-        buf.extend_from_slice(body);
+        edit::write_bytes_field(&mut buf, proto::request::RESOURCE_GROUPS, body);
         let part = Payload::new(payload.signal(), Bytes::from(buf))?;
         if part.items() > 0 {
             out.push((Some(resource_key(&rg)?), part));
@@ -235,12 +231,11 @@ fn resource_key(rg: &ResourceGroupView) -> Result<Vec<u8>, WireError> {
         attrs.push((k, format!("{:?}", v.get()?)));
     }
     attrs.sort_unstable();
+    // Each pair as a `KeyValue`-like message: key, then the value's debug rendering.
     let mut canonical = Vec::new();
     for (k, v) in attrs {
-        write_len_prefix(&mut canonical, 1, k.len());
-        canonical.extend_from_slice(k.as_bytes());
-        write_len_prefix(&mut canonical, 2, v.len());
-        canonical.extend_from_slice(v.as_bytes());
+        edit::write_bytes_field(&mut canonical, proto::key_value::KEY, k.as_bytes());
+        edit::write_bytes_field(&mut canonical, proto::key_value::VALUE, v.as_bytes());
     }
     Ok(twox_hash::XxHash3_128::oneshot(&canonical).to_be_bytes().to_vec())
 }

@@ -16,7 +16,9 @@ pub struct OtlpConfig {
     /// Where to send: `host:port`, `http://host:port` (plaintext) or `https://host:port`
     /// (TLS). Required.
     pub endpoint: String,
-    /// Request compression: `gzip` (default), `zstd` or `none`.
+    /// Request compression: `gzip` (default), `zstd`, `deflate` (weir's addition; tonic sends
+    /// it) or `none` / `""`. `snappy`, which the Collector also sends, is refused: tonic has no
+    /// snappy codec.
     pub compression: Compression,
     /// TLS. With a `host:port` endpoint, present without `insecure: true` turns TLS on;
     /// absent means plaintext (the Collector defaults to TLS: weir keeps plaintext for
@@ -25,8 +27,22 @@ pub struct OtlpConfig {
     /// `authenticator: bearertokenauth[/name]`: sends that extension's token with every
     /// request.
     pub auth: Option<AuthSettings>,
-    /// gRPC metadata sent with every request, e.g. an API key. Names are lower-cased.
+    /// gRPC metadata sent with every request, e.g. an API key. Names are lower-cased. Any
+    /// name loads, as in the Collector; one gRPC cannot carry (outside `[0-9a-z-_.]`, or a
+    /// binary `-bin` name) makes every export fail, as grpc-go does, and is logged at start.
     pub headers: BTreeMap<String, String>,
+    /// HTTP/2 keepalive pings of the connection. Default `time: 10s`, `timeout: 10s`, as the
+    /// Collector's.
+    pub keepalive: Option<KeepaliveClientConfig>,
+    /// `round_robin` (the Collector's default) or `pick_first`. weir's channel keeps one
+    /// connection to the endpoint (pick_first's behaviour) under either name: an endpoint
+    /// whose name resolves to several servers is not balanced per request by weir.
+    pub balancer_name: String,
+    /// Receive buffer of the connection, in bytes (its socket's `SO_RCVBUF`). Default 0: the
+    /// system's.
+    pub read_buffer_size: usize,
+    /// Send buffer of the connection, in bytes (`SO_SNDBUF`). Default 0: the system's.
+    pub write_buffer_size: usize,
     /// Timeout of each send attempt; 0 disables it. Default 5s.
     #[serde(with = "weir_core::config::duration")]
     pub timeout: Duration,
@@ -44,6 +60,10 @@ impl Default for OtlpConfig {
             tls: None,
             auth: None,
             headers: BTreeMap::new(),
+            keepalive: Some(KeepaliveClientConfig::default()),
+            balancer_name: DEFAULT_BALANCER_NAME.to_string(),
+            read_buffer_size: 0,
+            write_buffer_size: 0,
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
@@ -52,6 +72,37 @@ impl Default for OtlpConfig {
 }
 
 weir_core::exporter_config!(OtlpConfig);
+
+/// The Collector's default `balancer_name`.
+pub const DEFAULT_BALANCER_NAME: &str = "round_robin";
+
+/// `keepalive`: the client's HTTP/2 pings (grpc-go's `keepalive.ClientParameters`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepaliveClientConfig {
+    /// Ping the server after this long without activity. Default 10s.
+    #[serde(with = "weir_core::config::duration")]
+    pub time: Duration,
+    /// Close the connection when a ping is not answered within this. Default 10s.
+    #[serde(with = "weir_core::config::duration")]
+    pub timeout: Duration,
+    /// Ping also while no request is in flight. Default false.
+    pub permit_without_stream: bool,
+}
+
+impl Default for KeepaliveClientConfig {
+    fn default() -> Self {
+        KeepaliveClientConfig {
+            time: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            permit_without_stream: false,
+        }
+    }
+}
+
+/// What the `otlp` exporter can send: the Collector's gRPC choices tonic has, and deflate.
+pub const GRPC_COMPRESSIONS: [Compression; 4] =
+    [Compression::Gzip, Compression::Zstd, Compression::Deflate, Compression::None];
 
 impl OtlpConfig {
     /// The endpoint as the URI the channel connects to (`host:port` gets `http://`).
@@ -83,7 +134,7 @@ impl OtlpConfig {
         }
     }
 
-    /// `headers` as gRPC metadata.
+    /// `headers` as gRPC metadata; an error names the first header gRPC cannot carry.
     pub fn metadata(&self) -> Result<Vec<(AsciiMetadataKey, AsciiMetadataValue)>, String> {
         self.headers
             .iter()
@@ -104,9 +155,22 @@ impl OtlpConfig {
 impl ComponentConfig for OtlpConfig {
     fn validate(&self) -> Result<(), String> {
         self.endpoint_uri()?;
-        self.compression.check_supported("compression", &transport::OTLP_COMPRESSIONS)?;
+        if self.compression == Compression::Snappy {
+            return Err("compression: snappy is not supported by weir's gRPC client (tonic has no snappy codec); use gzip or zstd".into());
+        }
+        self.compression.check_supported("compression", &GRPC_COMPRESSIONS)?;
         transport::validate_tls(self.use_tls(), &self.tls)?;
-        self.metadata()?;
+        if !matches!(self.balancer_name.as_str(), "" | "round_robin" | "pick_first") {
+            return Err(format!(
+                "invalid balancer_name: {} (weir knows round_robin and pick_first)",
+                self.balancer_name
+            ));
+        }
+        for k in self.headers.keys() {
+            if k.is_empty() {
+                return Err("headers: a header name must not be empty".into());
+            }
+        }
         Ok(())
     }
 
@@ -167,16 +231,39 @@ mod tests {
     #[test]
     fn compression_choices_are_listed() {
         let err = parse("endpoint: c:4317\ncompression: snappy\n").unwrap_err();
-        assert!(err.contains("`gzip`, `zstd`, `none`"), "{err}");
+        assert!(err.contains("tonic has no snappy codec"), "{err}");
+        let err = parse("endpoint: c:4317\ncompression: lz4\n").unwrap_err();
+        assert!(err.contains("`gzip`, `zstd`, `deflate`, `none`"), "{err}");
         assert_eq!(parse("endpoint: c:4317\ncompression: zstd\n").unwrap().compression, Compression::Zstd);
+        assert_eq!(parse("endpoint: c:4317\ncompression: deflate\n").unwrap().compression, Compression::Deflate);
+        assert_eq!(parse("endpoint: c:4317\ncompression: ''\n").unwrap().compression, Compression::None);
     }
 
     #[test]
-    fn binary_metadata_names_are_refused() {
-        let err = parse("endpoint: c:4317\nheaders:\n  trace-bin: x\n").unwrap_err();
-        assert!(err.contains("\"trace-bin\""), "{err}");
+    fn any_header_name_loads_but_grpc_names_are_checked_for_sending() {
+        let c = parse("endpoint: c:4317\nheaders:\n  \"can you have a . here?\": x\n").unwrap();
+        assert!(c.metadata().unwrap_err().contains("\"can you have a . here?\""));
         let c = parse("endpoint: c:4317\nheaders:\n  X-Api-Key: secret\n").unwrap();
         assert_eq!(c.metadata().unwrap()[0].0.as_str(), "x-api-key");
+    }
+
+    #[test]
+    fn keepalive_balancer_and_buffers_follow_the_collector() {
+        let c = parse("endpoint: c:4317\n").unwrap();
+        assert_eq!(c.keepalive, Some(KeepaliveClientConfig::default()));
+        assert_eq!(c.balancer_name, "round_robin");
+        let c = parse(
+            "endpoint: c:4317\nkeepalive:\n  time: 20s\n  timeout: 30s\n  permit_without_stream: true\n\
+             balancer_name: pick_first\nread_buffer_size: 1024\nwrite_buffer_size: 2048\n",
+        )
+        .unwrap();
+        let k = c.keepalive.clone().unwrap();
+        assert_eq!(
+            (k.time, k.timeout, k.permit_without_stream),
+            (Duration::from_secs(20), Duration::from_secs(30), true)
+        );
+        assert_eq!((c.read_buffer_size, c.write_buffer_size), (1024, 2048));
+        assert!(parse("endpoint: c:4317\nbalancer_name: magic\n").unwrap_err().starts_with("invalid balancer_name"));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct OtlpExporter {
     client: tonic::client::Grpc<Channel>,
     path: PathAndQuery,
     metadata: MetadataMap,
+    /// Why `headers` cannot be sent, when a name is not valid gRPC metadata.
+    unsendable: Option<String>,
     timeout: Duration,
 }
 
@@ -90,21 +92,41 @@ impl OtlpExporter {
         if !config.timeout.is_zero() {
             endpoint = endpoint.connect_timeout(config.timeout);
         }
+        if let Some(k) = &config.keepalive {
+            if !k.time.is_zero() {
+                endpoint = endpoint
+                    .http2_keep_alive_interval(k.time)
+                    .keep_alive_timeout(if k.timeout.is_zero() { Duration::from_secs(20) } else { k.timeout })
+                    .keep_alive_while_idle(k.permit_without_stream);
+            }
+        }
         let host = uri.host().unwrap_or_default();
         let connector = Connector::new(host, config.use_tls(), config.tls.as_ref(), &[weir_core::tls::ALPN_H2])
-            .map_err(|e| BuildError::new(e.to_string()))?;
+            .map_err(|e| BuildError::new(e.to_string()))?
+            .with_buffer_sizes(config.read_buffer_size, config.write_buffer_size);
         let mut client = tonic::client::Grpc::new(endpoint.connect_with_connector_lazy(connector))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
         match config.compression {
             Compression::Gzip => client = client.send_compressed(CompressionEncoding::Gzip),
             Compression::Zstd => client = client.send_compressed(CompressionEncoding::Zstd),
+            Compression::Deflate => client = client.send_compressed(CompressionEncoding::Deflate),
             _ => {}
         }
         let mut metadata = MetadataMap::new();
-        for (k, v) in config.metadata().map_err(BuildError::new)? {
-            metadata.insert(k, v);
-        }
+        // A header gRPC cannot carry fails every export, as grpc-go's metadata check does.
+        let unsendable = match config.metadata() {
+            Ok(pairs) => {
+                for (k, v) in pairs {
+                    metadata.insert(k, v);
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(message = "A header cannot be sent as gRPC metadata; every export will fail.", exporter = %id, error = %e);
+                Some(e)
+            }
+        };
         for (name, value) in credentials {
             let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
                 .map_err(|e| BuildError::new(format!("auth: header {name}: {e}")))?;
@@ -119,6 +141,7 @@ impl OtlpExporter {
             client,
             path: export_path(signal),
             metadata,
+            unsendable,
             timeout: config.timeout,
         })
     }
@@ -129,6 +152,9 @@ impl Exporter for OtlpExporter {
     async fn export(&self, payload: Payload) -> Result<(), Failure> {
         if payload.is_empty() {
             return Ok(());
+        }
+        if let Some(e) = &self.unsendable {
+            return Err(Failure::permanent(format!("header key contains illegal characters: {e}")));
         }
         let mut client = self.client.clone();
         client

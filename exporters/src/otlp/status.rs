@@ -11,11 +11,9 @@
 
 use std::time::Duration;
 use tonic::{Code, Status};
-use weir_core::pdata::wire::{Fields, WireError};
+use weir_core::pdata::views::RpcStatusView;
+use weir_core::pdata::WireError;
 use weir_core::Failure;
-
-/// The `Any.type_url` of `google.rpc.RetryInfo`.
-const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// Classifies a failed call.
 pub fn failure_from_status(status: &Status) -> Failure {
@@ -39,65 +37,17 @@ pub fn failure_from_status(status: &Status) -> Failure {
 }
 
 /// The `RetryInfo.retry_delay` in an encoded `google.rpc.Status` (the `grpc-status-details-bin`
-/// trailer), if any:
-///
-/// ```text
-/// Status     1: code   2: message   3: repeated Any details
-/// Any        1: type_url   2: value
-/// RetryInfo  1: google.protobuf.Duration retry_delay
-/// Duration   1: seconds (int64)   2: nanos (int32)
-/// ```
+/// trailer), if any; a `RetryInfo` without a delay reads as zero (see
+/// [`RpcStatusView::retry_delay`]).
 pub fn retry_delay(status_details: &[u8]) -> Result<Option<Duration>, WireError> {
-    for f in Fields::new(status_details) {
-        let f = f?;
-        if f.number != 3 {
-            continue;
-        }
-        let (mut type_url, mut value): (&[u8], &[u8]) = (&[], &[]);
-        for af in Fields::new(f.bytes()?) {
-            let af = af?;
-            match af.number {
-                1 => type_url = af.bytes()?,
-                2 => value = af.bytes()?,
-                _ => {}
-            }
-        }
-        if type_url != RETRY_INFO_TYPE.as_bytes() {
-            continue;
-        }
-        for rf in Fields::new(value) {
-            let rf = rf?;
-            if rf.number == 1 {
-                return Ok(Some(duration(rf.bytes()?)?));
-            }
-        }
-        // A RetryInfo without a delay still says "retry": treat it as "no minimum wait".
-        return Ok(Some(Duration::ZERO));
-    }
-    Ok(None)
-}
-
-/// Decodes a `google.protobuf.Duration`; negative values read as zero.
-fn duration(buf: &[u8]) -> Result<Duration, WireError> {
-    let (mut seconds, mut nanos) = (0i64, 0i32);
-    for f in Fields::new(buf) {
-        let f = f?;
-        match f.number {
-            1 => seconds = f.varint()? as i64,
-            2 => nanos = f.varint()? as i32,
-            _ => {}
-        }
-    }
-    if seconds < 0 || nanos < 0 {
-        return Ok(Duration::ZERO);
-    }
-    Ok(Duration::new(seconds as u64, nanos.min(999_999_999) as u32))
+    RpcStatusView::new(status_details).retry_delay()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use prost::Message;
+    use weir_core::pdata::proto::retry_info::TYPE_URL as RETRY_INFO_TYPE;
 
     #[derive(Clone, PartialEq, Message)]
     struct RpcStatus {

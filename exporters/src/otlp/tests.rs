@@ -53,7 +53,8 @@ impl Service<http::Request<tonic::body::Body>> for RecordingServer {
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawBytesCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd);
+                .accept_compressed(CompressionEncoding::Zstd)
+                .accept_compressed(CompressionEncoding::Deflate);
             Ok(grpc.unary(handler, req).await)
         })
     }
@@ -193,9 +194,12 @@ async fn partial_success_counts_as_sent_and_is_not_retried() {
 async fn compression_is_applied_as_configured() {
     let server = TestServer::start().await;
     let payload = testdata::logs(20);
-    for (setting, expected) in
-        [("", Some("gzip")), ("compression: zstd\n", Some("zstd")), ("compression: none\n", None)]
-    {
+    for (setting, expected) in [
+        ("", Some("gzip")),
+        ("compression: zstd\n", Some("zstd")),
+        ("compression: deflate\n", Some("deflate")),
+        ("compression: none\n", None),
+    ] {
         let e = exporter(Signal::Logs, &server.config(setting));
         e.export(payload.clone()).await.unwrap();
         let last = server.received().pop().unwrap();
@@ -245,6 +249,17 @@ async fn empty_payloads_are_not_sent() {
     let server = TestServer::start().await;
     let e = exporter(Signal::Traces, &server.config(""));
     e.export(Payload::empty(Signal::Traces)).await.unwrap();
+    assert!(server.received().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_header_grpc_cannot_carry_fails_every_export_as_grpc_go_does() {
+    let server = TestServer::start().await;
+    let e = exporter(Signal::Traces, &server.config("headers:\n  \"can you have a . here?\": x\n"));
+    let f = e.export(testdata::of(Signal::Traces)).await.unwrap_err();
+    assert!(!f.retryable);
+    assert!(f.message.contains("illegal characters"), "{}", f.message);
     assert!(server.received().is_empty());
     server.stop().await;
 }

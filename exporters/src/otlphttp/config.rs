@@ -41,7 +41,17 @@ pub struct OtlpHttpConfig {
     pub metrics_endpoint: String,
     /// Full URL for logs, used as is instead of `<endpoint>/v1/logs`.
     pub logs_endpoint: String,
-    /// Body compression: `gzip` (default), `zstd` or `none`.
+    /// Full URL for profiles (the Collector's, for its `profiles` signal). Accepted and checked
+    /// as a URL so Collector configs load; weir has no profiles pipelines yet, so nothing is
+    /// ever sent to it.
+    pub profiles_endpoint: String,
+    /// Receive buffer of each connection, in bytes (its socket's `SO_RCVBUF`). Default 0: the
+    /// system's.
+    pub read_buffer_size: usize,
+    /// Send buffer of each connection, in bytes (`SO_SNDBUF`). Default 0: the system's.
+    pub write_buffer_size: usize,
+    /// Body compression: `gzip` (default), `zstd`, `zlib`, `deflate` or `none` / `""`. The
+    /// Collector's `snappy` and `lz4` are refused: weir has no encoder for those bodies.
     pub compression: Compression,
     /// Body encoding: `proto` (default) or `json`.
     pub encoding: Encoding,
@@ -51,7 +61,9 @@ pub struct OtlpHttpConfig {
     /// `authenticator: bearertokenauth[/name]`: sends that extension's token with every
     /// request.
     pub auth: Option<AuthSettings>,
-    /// HTTP headers sent with every request, e.g. an API key.
+    /// HTTP headers sent with every request, e.g. an API key. Any name loads, as in the
+    /// Collector; one HTTP cannot carry (e.g. with spaces) is logged at start and makes every
+    /// export fail, as Go's HTTP client does.
     pub headers: BTreeMap<String, String>,
     /// Timeout of each send attempt; 0 disables it. Default 5s.
     #[serde(with = "weir_core::config::duration")]
@@ -69,6 +81,9 @@ impl Default for OtlpHttpConfig {
             traces_endpoint: String::new(),
             metrics_endpoint: String::new(),
             logs_endpoint: String::new(),
+            profiles_endpoint: String::new(),
+            read_buffer_size: 0,
+            write_buffer_size: 0,
             compression: Compression::Gzip,
             encoding: Encoding::Proto,
             tls: None,
@@ -125,9 +140,21 @@ impl ComponentConfig for OtlpHttpConfig {
                         e.g. endpoint: http://localhost:4318"
                 .into());
         }
-        self.compression.check_supported("compression", &transport::OTLP_COMPRESSIONS)?;
+        if matches!(self.compression, Compression::Snappy | Compression::Lz4) {
+            return Err(format!(
+                "compression: {} is not supported by weir's HTTP client (no encoder for it); use gzip, zstd, zlib or deflate",
+                self.compression.as_str()
+            ));
+        }
+        self.compression.check_supported("compression", &transport::HTTP_COMPRESSIONS)?;
+        if !self.profiles_endpoint.trim().is_empty() {
+            transport::parse_http_url("profiles_endpoint", self.profiles_endpoint.trim())?;
+        }
         transport::validate_tls(self.uses_https()?, &self.tls)?;
-        transport::validate_headers(&self.headers)?;
+        // Any header name loads, as in the Collector; one HTTP cannot carry fails the exports.
+        if self.headers.keys().any(String::is_empty) {
+            return Err("headers: a header name must not be empty".into());
+        }
         Ok(())
     }
 
@@ -188,6 +215,21 @@ mod tests {
     }
 
     #[test]
+    fn collector_client_keys_are_read() {
+        let c = parse(
+            "endpoint: http://a:4318\nprofiles_endpoint: https://b:4318/v1development/profiles\n\
+             read_buffer_size: 123\nwrite_buffer_size: 345\ncompression: zlib\n",
+        )
+        .unwrap();
+        assert_eq!((c.read_buffer_size, c.write_buffer_size), (123, 345));
+        assert_eq!(c.compression, Compression::Zlib);
+        assert!(parse("endpoint: http://a:4318\nprofiles_endpoint: b\n").unwrap_err().starts_with("profiles_endpoint"));
+        let err = parse("endpoint: http://a:4318\ncompression: snappy\n").unwrap_err();
+        assert!(err.contains("no encoder"), "{err}");
+        assert_eq!(parse("endpoint: http://a:4318\ncompression: deflate\n").unwrap().compression, Compression::Deflate);
+    }
+
+    #[test]
     fn encoding_choices_are_listed() {
         let err = parse("endpoint: http://a:4318\nencoding: xml\n").unwrap_err();
         assert!(err.contains("expected `proto` or `json`"), "{err}");
@@ -195,7 +237,7 @@ mod tests {
 
     #[test]
     fn bad_headers_and_plumbing_keys_are_named() {
-        assert!(parse("endpoint: http://a:4318\nheaders:\n  'a b': c\n").unwrap_err().contains("headers"));
+        assert!(parse("endpoint: http://a:4318\nheaders:\n  'a b': c\n").is_ok(), "loads; fails when sending");
         let err = parse("endpoint: http://a:4318\nretry_on_failure:\n  multiplier: 0.5\n").unwrap_err();
         assert!(err.contains("retry_on_failure::multiplier"), "{err}");
     }

@@ -62,6 +62,8 @@ impl ExporterFactory for OtlpHttpExporterFactory {
 
 /// One signal's OTLP/HTTP client.
 pub struct OtlpHttpExporter {
+    /// Why `headers` cannot be sent, when one is not a valid HTTP header.
+    unsendable: Option<String>,
     /// The component id, for log lines.
     id: String,
     signal: Signal,
@@ -87,11 +89,19 @@ impl OtlpHttpExporter {
         })?;
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        // A header HTTP cannot carry fails every export, as Go's client refuses such requests.
+        let mut unsendable = None;
         for (k, v) in &config.headers {
-            let name =
-                HeaderName::from_bytes(k.as_bytes()).map_err(|e| BuildError::new(format!("headers: {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(v).map_err(|e| BuildError::new(format!("headers::{k}: {e}")))?;
-            headers.insert(name, value);
+            match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                (Ok(name), Ok(value)) => {
+                    headers.insert(name, value);
+                }
+                _ => {
+                    let e = format!("headers: {k:?} is not a valid header (name or value)");
+                    tracing::warn!(message = "A header cannot be sent over HTTP; every export will fail.", exporter = %id, error = %e);
+                    unsendable = Some(e);
+                }
+            }
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(config.encoding.content_type()));
         if let Some(token) = config.compression.token() {
@@ -103,7 +113,8 @@ impl OtlpHttpExporter {
         let host = url.host().unwrap_or_default().to_string();
         let https = url.scheme_str() == Some("https");
         let mut connector = Connector::new(&host, https, config.tls.as_ref(), &[weir_core::tls::ALPN_HTTP1])
-            .map_err(|e| BuildError::new(e.to_string()))?;
+            .map_err(|e| BuildError::new(e.to_string()))?
+            .with_buffer_sizes(config.read_buffer_size, config.write_buffer_size);
         if !config.timeout.is_zero() {
             connector = connector.with_connect_timeout(config.timeout);
         }
@@ -114,6 +125,7 @@ impl OtlpHttpExporter {
             compression: config.compression,
             encoding: config.encoding,
             headers,
+            unsendable,
             client: Client::builder(TokioExecutor::new()).build(connector),
         })
     }
@@ -148,6 +160,9 @@ impl Exporter for OtlpHttpExporter {
     async fn export(&self, payload: Payload) -> Result<(), Failure> {
         if payload.is_empty() {
             return Ok(());
+        }
+        if let Some(e) = &self.unsendable {
+            return Err(Failure::permanent(format!("invalid header field name: {e}")));
         }
         let mut request = http::Request::post(self.url.clone())
             .body(Full::new(self.body(&payload)?))

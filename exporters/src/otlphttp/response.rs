@@ -8,7 +8,7 @@
 
 use http::StatusCode;
 use std::time::{Duration, SystemTime};
-use weir_core::pdata::wire::Fields;
+use weir_core::pdata::views::RpcStatusView;
 use weir_core::Failure;
 
 /// How much of an error body is read, as the Collector does.
@@ -62,16 +62,11 @@ pub fn error_detail(content_type: Option<&str>, body: &[u8]) -> String {
     excerpt(&text)
 }
 
-/// `google.rpc.Status.message` (field 2) of an encoded status.
+/// `google.rpc.Status.message` of an encoded status.
 fn status_message_protobuf(body: &[u8]) -> Option<String> {
-    let mut message = None;
-    for f in Fields::new(body) {
-        let f = f.ok()?;
-        if f.number == 2 {
-            message = Some(String::from_utf8_lossy(f.bytes().ok()?).into_owned());
-        }
-    }
-    message
+    let message = RpcStatusView::new(body).message_bytes().ok()?;
+    // An absent message reads as empty; the body's text is the better detail then.
+    (!message.is_empty()).then(|| String::from_utf8_lossy(message).into_owned())
 }
 
 fn excerpt(text: &str) -> String {

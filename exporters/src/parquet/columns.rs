@@ -4,7 +4,7 @@
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use std::sync::Arc;
-use weir_core::pdata::views::{Attributes, RequestView, ScopeGroupView};
+use weir_core::pdata::views::{Attributes, RequestView, ResourceGroupView, ScopeGroupView};
 use weir_core::pdata::wire::WireError;
 
 /// The time zone of every timestamp column.
@@ -58,37 +58,47 @@ pub fn collect_attrs<'a>(attrs: Attributes<'a>) -> Result<Vec<(&'a str, String)>
     Ok(out)
 }
 
-/// What every row of one scope group repeats: its service, resource attributes and scope.
-pub struct ScopeContext<'a> {
+/// What every row of one resource group repeats: its service and its attributes, read once
+/// per resource group.
+pub struct ResourceContext<'a> {
     pub service: &'a str,
-    pub resource_attrs: Vec<(&'a str, String)>,
+    pub attributes: Vec<(&'a str, String)>,
+}
+
+impl<'a> ResourceContext<'a> {
+    pub fn read(rg: ResourceGroupView<'a>) -> Result<ResourceContext<'a>, WireError> {
+        let resource = rg.resource()?;
+        Ok(ResourceContext {
+            service: resource.service_name()?.unwrap_or(""),
+            attributes: collect_attrs(resource.attributes())?,
+        })
+    }
+}
+
+/// What every row of one scope group repeats: its resource's context and its scope.
+pub struct ScopeContext<'r, 'a> {
+    pub resource: &'r ResourceContext<'a>,
     pub scope_name: &'a str,
     pub scope_version: &'a str,
 }
 
-/// Calls `each` for every scope group of an encoded request (spans, logs or metrics alike),
-/// with what its rows repeat; the resource's attributes are read once per resource group.
-pub fn for_each_scope<'a>(
+/// Calls `each` with `columns` for every scope group of an encoded request (spans, logs or
+/// metrics alike) and what its rows repeat. The walk is pdata's ([`RequestView::for_each_scope`]):
+/// a resource's attributes are read once per resource group.
+pub fn for_each_scope_group<'a, C>(
+    columns: &mut C,
     request: &'a [u8],
-    mut each: impl FnMut(&ScopeContext<'a>, ScopeGroupView<'a>) -> Result<(), WireError>,
+    mut each: impl FnMut(&mut C, &ScopeContext<'_, 'a>, ScopeGroupView<'a>) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    for rg in RequestView::new(request).resources() {
-        let rg = rg?;
-        let resource = rg.resource()?;
-        let mut ctx = ScopeContext {
-            service: resource.service_name()?.unwrap_or(""),
-            resource_attrs: collect_attrs(resource.attributes())?,
-            scope_name: "",
-            scope_version: "",
-        };
-        for sg in rg.scopes() {
-            let sg = sg?;
+    RequestView::new(request).for_each_scope(
+        columns,
+        |_, rg| ResourceContext::read(rg),
+        |columns, resource, sg| {
             let scope = sg.scope()?;
-            (ctx.scope_name, ctx.scope_version) = (scope.name()?, scope.version()?);
-            each(&ctx, sg)?;
-        }
-    }
-    Ok(())
+            let ctx = ScopeContext { resource, scope_name: scope.name()?, scope_version: scope.version()? };
+            each(columns, &ctx, sg)
+        },
+    )
 }
 
 /// Appends one row of `pairs` to `map`.

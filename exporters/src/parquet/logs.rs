@@ -6,8 +6,8 @@ use arrow_array::builder::{ArrayBuilder, Int32Builder, StringBuilder, TimestampN
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::AnyValue;
-use weir_core::pdata::wire::WireError;
+use weir_core::pdata::views::{AnyValue, LogRecordView};
+use weir_core::pdata::WireError;
 
 /// The schema of log files (documented in the exporters README).
 pub fn schema() -> SchemaRef {
@@ -88,41 +88,44 @@ impl LogColumns {
     /// Appends every record of an encoded `ExportLogsServiceRequest`; returns how many.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        for_each_scope(request, |ctx, sg| {
-            let ScopeContext { service, resource_attrs, scope_name, scope_version } = ctx;
+        for_each_scope_group(self, request, |this, ctx, sg| {
             for record in sg.log_records() {
-                let record = record?;
-                let f = record.fields()?;
-                // As the Collector's ClickHouse exporter: no event time means the observed one.
-                let time = if f.time_unix_nano != 0 { f.time_unix_nano } else { f.observed_time_unix_nano };
-                self.timestamp.append_value(nanos(time));
-                self.observed_timestamp.append_value(nanos(f.observed_time_unix_nano));
-                append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
-                append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
-                self.flags.append_value(f.flags);
-                self.severity_text.append_value(f.severity_text);
-                self.severity_number.append_value(f.severity_number);
-                self.service_name.append_value(service);
-                match f.body {
-                    None => self.body.append_null(),
-                    Some(body) => match body.get()? {
-                        AnyValue::String(s) => self.body.append_value(s),
-                        _ => {
-                            self.scratch.clear();
-                            write_json(&mut self.scratch, body)?;
-                            self.body.append_value(&self.scratch);
-                        }
-                    },
-                }
-                append_pairs(&mut self.resource_attributes, resource_attrs);
-                self.scope_name.append_value(scope_name);
-                self.scope_version.append_value(scope_version);
-                append_attrs(&mut self.log_attributes, record.attributes(), &mut self.scratch)?;
-                self.event_name.append_value(f.event_name);
+                this.append_record(record?, ctx)?;
             }
             Ok(())
         })?;
         Ok(self.len() - before)
+    }
+
+    fn append_record(&mut self, record: LogRecordView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
+        let f = record.fields()?;
+        // As the Collector's ClickHouse exporter: no event time means the observed one.
+        let time = if f.time_unix_nano != 0 { f.time_unix_nano } else { f.observed_time_unix_nano };
+        self.timestamp.append_value(nanos(time));
+        self.observed_timestamp.append_value(nanos(f.observed_time_unix_nano));
+        append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
+        append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
+        self.flags.append_value(f.flags);
+        self.severity_text.append_value(f.severity_text);
+        self.severity_number.append_value(f.severity_number);
+        self.service_name.append_value(ctx.resource.service);
+        match f.body {
+            None => self.body.append_null(),
+            Some(body) => match body.get()? {
+                AnyValue::String(s) => self.body.append_value(s),
+                _ => {
+                    self.scratch.clear();
+                    write_json(&mut self.scratch, body)?;
+                    self.body.append_value(&self.scratch);
+                }
+            },
+        }
+        append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+        self.scope_name.append_value(ctx.scope_name);
+        self.scope_version.append_value(ctx.scope_version);
+        append_attrs(&mut self.log_attributes, record.attributes(), &mut self.scratch)?;
+        self.event_name.append_value(f.event_name);
+        Ok(())
     }
 
     /// The rows as one record batch of [`schema`]; the columns are empty afterwards.

@@ -13,8 +13,11 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{Attributes, MetricKind};
-use weir_core::pdata::wire::{read_varint, Field, Fields as WireFields, Value, WireError};
+use weir_core::pdata::views::{
+    AggregationTemporality, Attributes, BucketsView, Children, DataPointView, Doubles, MetricKind, MetricView,
+    NumberValue, RepeatedScalars, ValueAtQuantileView,
+};
+use weir_core::pdata::WireError;
 
 fn quantile_fields() -> Fields {
     Fields::from(vec![field("quantile", DataType::Float64, false), field("value", DataType::Float64, false)])
@@ -71,16 +74,17 @@ pub fn type_name(kind: MetricKind) -> &'static str {
     }
 }
 
-fn temporality_name(t: u64) -> &'static str {
+/// `aggregation_temporality` values.
+fn temporality_name(t: AggregationTemporality) -> &'static str {
     match t {
-        1 => "delta",
-        2 => "cumulative",
-        _ => "unspecified",
+        AggregationTemporality::Delta => "delta",
+        AggregationTemporality::Cumulative => "cumulative",
+        AggregationTemporality::Unspecified => "unspecified",
     }
 }
 
-/// One data point of any type, read from its encoding.
-#[derive(Default)]
+/// One data point of any type, as the columns want it: what does not apply to its type is
+/// `None` (a null), what applies but is absent is its default.
 struct Point<'a> {
     start: u64,
     time: u64,
@@ -89,147 +93,65 @@ struct Point<'a> {
     sum: Option<f64>,
     min: Option<f64>,
     max: Option<f64>,
-    bucket_counts: Option<Vec<u64>>,
-    explicit_bounds: Option<Vec<f64>>,
+    bucket_counts: Option<RepeatedScalars<'a>>,
+    explicit_bounds: Option<Doubles<'a>>,
     scale: Option<i32>,
     zero_count: Option<u64>,
-    positive: Option<(i32, Vec<u64>)>,
-    negative: Option<(i32, Vec<u64>)>,
-    quantiles: Option<Vec<(f64, f64)>>,
+    positive: Option<BucketsView<'a>>,
+    negative: Option<BucketsView<'a>>,
+    quantiles: Option<Children<'a, ValueAtQuantileView<'a>>>,
     flags: u32,
-    /// Always set by [`Point::read`] (`Option` only for `Default`).
-    attributes: Option<Attributes<'a>>,
-}
-
-/// The field number of a data point's attributes, by metric type.
-fn attributes_field(kind: MetricKind) -> u32 {
-    match kind {
-        MetricKind::Histogram => 9,
-        MetricKind::ExponentialHistogram => 1,
-        _ => 7,
-    }
-}
-
-fn double(f: &Field<'_>) -> Result<f64, WireError> {
-    f.fixed64().map(f64::from_bits)
-}
-
-/// A repeated fixed64 (packed or not) into `out`.
-fn fixed64s(f: &Field<'_>, out: &mut Vec<u64>) -> Result<(), WireError> {
-    match f.value {
-        Value::Fixed64(v) => out.push(v),
-        Value::Bytes(b) => {
-            if b.len() % 8 != 0 {
-                return Err(WireError::Truncated);
-            }
-            // chunks_exact(8) yields 8-byte slices.
-            out.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))));
-        }
-        v => return Err(WireError::UnexpectedWireType { field: f.number, wire_type: v.wire_type() }),
-    }
-    Ok(())
-}
-
-/// A repeated uint64 varint (packed or not) into `out`.
-fn varints(f: &Field<'_>, out: &mut Vec<u64>) -> Result<(), WireError> {
-    match f.value {
-        Value::Varint(v) => out.push(v),
-        Value::Bytes(b) => {
-            let mut pos = 0;
-            while pos < b.len() {
-                out.push(read_varint(b, &mut pos)?);
-            }
-        }
-        v => return Err(WireError::UnexpectedWireType { field: f.number, wire_type: v.wire_type() }),
-    }
-    Ok(())
-}
-
-fn zigzag32(v: u64) -> i32 {
-    let v = v as u32;
-    ((v >> 1) as i32) ^ -((v & 1) as i32)
-}
-
-/// `ExponentialHistogramDataPoint.Buckets { sint32 offset = 1; repeated uint64 bucket_counts = 2; }`
-fn buckets(buf: &[u8]) -> Result<(i32, Vec<u64>), WireError> {
-    let (mut offset, mut counts) = (0, Vec::new());
-    for f in WireFields::new(buf) {
-        let f = f?;
-        match f.number {
-            1 => offset = zigzag32(f.varint()?),
-            2 => varints(&f, &mut counts)?,
-            _ => {}
-        }
-    }
-    Ok((offset, counts))
+    attributes: Attributes<'a>,
 }
 
 impl<'a> Point<'a> {
-    fn read(kind: MetricKind, buf: &'a [u8]) -> Result<Point<'a>, WireError> {
-        let mut p = Point { attributes: Some(Attributes::new(buf, attributes_field(kind))), ..Point::default() };
-        for f in WireFields::new(buf) {
-            let f = f?;
-            match (kind, f.number) {
-                (_, 2) => p.start = f.fixed64()?,
-                (_, 3) => p.time = f.fixed64()?,
-                (MetricKind::Gauge | MetricKind::Sum, 4) => p.value = Some(double(&f)?),
-                (MetricKind::Gauge | MetricKind::Sum, 6) => p.value = Some(f.fixed64()? as i64 as f64),
-                (MetricKind::Gauge | MetricKind::Sum | MetricKind::Summary, 8) => p.flags = f.varint()? as u32,
-                (MetricKind::Histogram | MetricKind::ExponentialHistogram | MetricKind::Summary, 4) => {
-                    p.count = Some(f.fixed64()?)
-                }
-                (MetricKind::Histogram | MetricKind::ExponentialHistogram | MetricKind::Summary, 5) => {
-                    p.sum = Some(double(&f)?)
-                }
-                (MetricKind::Histogram, 6) => fixed64s(&f, p.bucket_counts.get_or_insert_with(Vec::new))?,
-                (MetricKind::Histogram, 7) => {
-                    let mut bits = Vec::new();
-                    fixed64s(&f, &mut bits)?;
-                    p.explicit_bounds.get_or_insert_with(Vec::new).extend(bits.into_iter().map(f64::from_bits));
-                }
-                (MetricKind::Histogram | MetricKind::ExponentialHistogram, 10) => p.flags = f.varint()? as u32,
-                (MetricKind::Histogram, 11) | (MetricKind::ExponentialHistogram, 12) => p.min = Some(double(&f)?),
-                (MetricKind::Histogram, 12) | (MetricKind::ExponentialHistogram, 13) => p.max = Some(double(&f)?),
-                (MetricKind::ExponentialHistogram, 6) => p.scale = Some(zigzag32(f.varint()?)),
-                (MetricKind::ExponentialHistogram, 7) => p.zero_count = Some(f.fixed64()?),
-                (MetricKind::ExponentialHistogram, 8) => p.positive = Some(buckets(f.bytes()?)?),
-                (MetricKind::ExponentialHistogram, 9) => p.negative = Some(buckets(f.bytes()?)?),
-                (MetricKind::Summary, 6) => {
-                    // ValueAtQuantile { double quantile = 1; double value = 2; }
-                    let (mut q, mut v) = (0.0, 0.0);
-                    for qf in WireFields::new(f.bytes()?) {
-                        let qf = qf?;
-                        match qf.number {
-                            1 => q = double(&qf)?,
-                            2 => v = double(&qf)?,
-                            _ => {}
-                        }
-                    }
-                    p.quantiles.get_or_insert_with(Vec::new).push((q, v));
-                }
-                _ => {}
+    fn read(point: DataPointView<'a>) -> Result<Point<'a>, WireError> {
+        let mut p = Point {
+            start: 0,
+            time: 0,
+            value: None,
+            count: None,
+            sum: None,
+            min: None,
+            max: None,
+            bucket_counts: None,
+            explicit_bounds: None,
+            scale: None,
+            zero_count: None,
+            positive: None,
+            negative: None,
+            quantiles: None,
+            flags: 0,
+            attributes: point.attributes(),
+        };
+        match point {
+            DataPointView::Number(v) => {
+                let f = v.fields()?;
+                (p.start, p.time, p.flags) = (f.start_time_unix_nano, f.time_unix_nano, f.flags);
+                p.value = f.value.map(NumberValue::as_f64);
             }
-        }
-        // Histograms and summaries always have these, even when empty.
-        match kind {
-            MetricKind::Histogram => {
-                p.bucket_counts.get_or_insert_with(Vec::new);
-                p.explicit_bounds.get_or_insert_with(Vec::new);
-                p.count.get_or_insert(0);
+            DataPointView::Histogram(v) => {
+                let f = v.fields()?;
+                (p.start, p.time, p.flags) = (f.start_time_unix_nano, f.time_unix_nano, f.flags);
+                (p.count, p.sum, p.min, p.max) = (Some(f.count), f.sum, f.min, f.max);
+                p.bucket_counts = Some(v.bucket_counts());
+                p.explicit_bounds = Some(v.explicit_bounds());
             }
-            MetricKind::ExponentialHistogram => {
-                p.scale.get_or_insert(0);
-                p.zero_count.get_or_insert(0);
-                p.positive.get_or_insert((0, Vec::new()));
-                p.negative.get_or_insert((0, Vec::new()));
-                p.count.get_or_insert(0);
+            DataPointView::ExponentialHistogram(v) => {
+                let f = v.fields()?;
+                (p.start, p.time, p.flags) = (f.start_time_unix_nano, f.time_unix_nano, f.flags);
+                (p.count, p.sum, p.min, p.max) = (Some(f.count), f.sum, f.min, f.max);
+                (p.scale, p.zero_count) = (Some(f.scale), Some(f.zero_count));
+                // Absent buckets are empty ones (offset 0, no counts).
+                p.positive = Some(f.positive.unwrap_or_default());
+                p.negative = Some(f.negative.unwrap_or_default());
             }
-            MetricKind::Summary => {
-                p.quantiles.get_or_insert_with(Vec::new);
-                p.count.get_or_insert(0);
-                p.sum.get_or_insert(0.0);
+            DataPointView::Summary(v) => {
+                let f = v.fields()?;
+                (p.start, p.time, p.flags) = (f.start_time_unix_nano, f.time_unix_nano, f.flags);
+                (p.count, p.sum) = (Some(f.count), Some(f.sum));
+                p.quantiles = Some(v.quantile_values());
             }
-            _ => {}
         }
         Ok(p)
     }
@@ -309,14 +231,25 @@ impl Default for MetricColumns {
     }
 }
 
-fn append_u64_list(b: &mut ListBuilder<UInt64Builder>, v: Option<&[u64]>) {
-    match v {
-        Some(v) => {
-            b.values().append_slice(v);
+/// Appends one list (or a null) of the numbers `values` yields.
+fn append_list<T, B>(
+    b: &mut ListBuilder<B>,
+    values: Option<impl Iterator<Item = Result<T, WireError>>>,
+    push: impl Fn(&mut B, T),
+) -> Result<(), WireError>
+where
+    B: ArrayBuilder,
+{
+    match values {
+        Some(values) => {
+            for v in values {
+                push(b.values(), v?);
+            }
             b.append(true);
         }
         None => b.append(false),
     }
+    Ok(())
 }
 
 impl MetricColumns {
@@ -331,85 +264,61 @@ impl MetricColumns {
     /// Appends every data point of an encoded `ExportMetricsServiceRequest`; returns how many.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        for_each_scope(request, |ctx, sg| {
-            let ScopeContext { service, resource_attrs, scope_name, scope_version } = ctx;
+        for_each_scope_group(self, request, |this, ctx, sg| {
             for metric in sg.metrics() {
-                let metric = metric?;
-                let (name, description, unit) = (metric.name()?, metric.description()?, metric.unit()?);
-                let (kind, data) = metric.data()?;
-                // Sum { 2 aggregation_temporality, 3 is_monotonic }; (Exponential)Histogram { 2 … }.
-                let (mut temporality, mut monotonic) = (None, None);
-                for f in WireFields::new(data) {
-                    let f = f?;
-                    match (kind, f.number) {
-                        (MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram, 2) => {
-                            temporality = Some(temporality_name(f.varint()?))
-                        }
-                        (MetricKind::Sum, 3) => monotonic = Some(f.varint()? != 0),
-                        _ => {}
-                    }
-                }
-                if matches!(kind, MetricKind::Sum | MetricKind::Histogram | MetricKind::ExponentialHistogram) {
-                    temporality.get_or_insert(temporality_name(0));
-                }
-                if kind == MetricKind::Sum {
-                    monotonic.get_or_insert(false);
-                }
-                for dp in metric.data_points()? {
-                    let p = Point::read(kind, dp?)?;
-                    self.timestamp.append_value(nanos(p.time));
-                    self.start_timestamp.append_option((p.start != 0).then(|| nanos(p.start)));
-                    self.service_name.append_value(service);
-                    self.metric_name.append_value(name);
-                    self.metric_description.append_value(description);
-                    self.metric_unit.append_value(unit);
-                    self.metric_type.append_value(type_name(kind));
-                    self.aggregation_temporality.append_option(temporality);
-                    self.is_monotonic.append_option(monotonic);
-                    self.value.append_option(p.value);
-                    self.count.append_option(p.count);
-                    self.sum.append_option(p.sum);
-                    self.min.append_option(p.min);
-                    self.max.append_option(p.max);
-                    append_u64_list(&mut self.bucket_counts, p.bucket_counts.as_deref());
-                    match &p.explicit_bounds {
-                        Some(v) => {
-                            self.explicit_bounds.values().append_slice(v);
-                            self.explicit_bounds.append(true);
-                        }
-                        None => self.explicit_bounds.append(false),
-                    }
-                    self.scale.append_option(p.scale);
-                    self.zero_count.append_option(p.zero_count);
-                    self.positive_offset.append_option(p.positive.as_ref().map(|b| b.0));
-                    append_u64_list(&mut self.positive_bucket_counts, p.positive.as_ref().map(|b| &b.1[..]));
-                    self.negative_offset.append_option(p.negative.as_ref().map(|b| b.0));
-                    append_u64_list(&mut self.negative_bucket_counts, p.negative.as_ref().map(|b| &b.1[..]));
-                    match &p.quantiles {
-                        Some(qs) => {
-                            let s = self.quantiles.values();
-                            for (q, v) in qs {
-                                builder::<Float64Builder>(s, 0).append_value(*q);
-                                builder::<Float64Builder>(s, 1).append_value(*v);
-                                s.append(true);
-                            }
-                            self.quantiles.append(true);
-                        }
-                        None => self.quantiles.append(false),
-                    }
-                    self.flags.append_value(p.flags);
-                    match p.attributes {
-                        Some(a) => append_attrs(&mut self.attributes, a, &mut self.scratch)?,
-                        None => append_pairs(&mut self.attributes, &[]),
-                    }
-                    append_pairs(&mut self.resource_attributes, resource_attrs);
-                    self.scope_name.append_value(scope_name);
-                    self.scope_version.append_value(scope_version);
-                }
+                this.append_metric(metric?, ctx)?;
             }
             Ok(())
         })?;
         Ok(self.len() - before)
+    }
+
+    /// One row per data point of `metric`.
+    fn append_metric(&mut self, metric: MetricView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
+        let (name, description, unit) = (metric.name()?, metric.description()?, metric.unit()?);
+        let data = metric.typed_data()?;
+        let temporality =
+            data.aggregation_temporality()?.map(|t| temporality_name(AggregationTemporality::from_i32(t)));
+        let monotonic = data.is_monotonic()?;
+        for point in data.data_points() {
+            let p = Point::read(point?)?;
+            self.timestamp.append_value(nanos(p.time));
+            self.start_timestamp.append_option((p.start != 0).then(|| nanos(p.start)));
+            self.service_name.append_value(ctx.resource.service);
+            self.metric_name.append_value(name);
+            self.metric_description.append_value(description);
+            self.metric_unit.append_value(unit);
+            self.metric_type.append_value(type_name(data.kind()));
+            self.aggregation_temporality.append_option(temporality);
+            self.is_monotonic.append_option(monotonic);
+            self.value.append_option(p.value);
+            self.count.append_option(p.count);
+            self.sum.append_option(p.sum);
+            self.min.append_option(p.min);
+            self.max.append_option(p.max);
+            append_list(&mut self.bucket_counts, p.bucket_counts, UInt64Builder::append_value)?;
+            append_list(&mut self.explicit_bounds, p.explicit_bounds, Float64Builder::append_value)?;
+            self.scale.append_option(p.scale);
+            self.zero_count.append_option(p.zero_count);
+            self.positive_offset.append_option(p.positive.map(|b| b.offset()).transpose()?);
+            let counts = p.positive.map(|b| b.bucket_counts());
+            append_list(&mut self.positive_bucket_counts, counts, UInt64Builder::append_value)?;
+            self.negative_offset.append_option(p.negative.map(|b| b.offset()).transpose()?);
+            let counts = p.negative.map(|b| b.bucket_counts());
+            append_list(&mut self.negative_bucket_counts, counts, UInt64Builder::append_value)?;
+            let quantiles = p.quantiles.map(|qs| qs.map(|q| q.and_then(|q| q.get())));
+            append_list(&mut self.quantiles, quantiles, |s: &mut StructBuilder, (q, v)| {
+                builder::<Float64Builder>(s, 0).append_value(q);
+                builder::<Float64Builder>(s, 1).append_value(v);
+                s.append(true);
+            })?;
+            self.flags.append_value(p.flags);
+            append_attrs(&mut self.attributes, p.attributes, &mut self.scratch)?;
+            append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+            self.scope_name.append_value(ctx.scope_name);
+            self.scope_version.append_value(ctx.scope_version);
+        }
+        Ok(())
     }
 
     /// The rows as one record batch of [`schema`]; the columns are empty afterwards.

@@ -8,8 +8,8 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Fields, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use weir_core::pdata::views::{Attributes, SpanKind};
-use weir_core::pdata::wire::{Fields as WireFields, WireError};
+use weir_core::pdata::views::{SpanKind, SpanView, StatusCode};
+use weir_core::pdata::WireError;
 
 fn event_fields() -> Fields {
     Fields::from(vec![
@@ -58,27 +58,6 @@ pub fn schema() -> SchemaRef {
             ]))
         })
         .clone()
-}
-
-/// `span_kind` as the Collector's ClickHouse exporter writes it.
-pub fn kind_name(kind: i32) -> &'static str {
-    match SpanKind::from_i32(kind) {
-        SpanKind::Unspecified => "Unspecified",
-        SpanKind::Internal => "Internal",
-        SpanKind::Server => "Server",
-        SpanKind::Client => "Client",
-        SpanKind::Producer => "Producer",
-        SpanKind::Consumer => "Consumer",
-    }
-}
-
-/// `status_code` as the Collector's ClickHouse exporter writes it.
-pub fn status_name(code: i32) -> &'static str {
-    match code {
-        1 => "Ok",
-        2 => "Error",
-        _ => "Unset",
-    }
 }
 
 /// Span columns being built from encoded `ExportTraceServiceRequest`s.
@@ -170,83 +149,58 @@ impl SpanColumns {
     /// On a malformed request the columns may hold part of it: drop them.
     pub fn append_request(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.len();
-        for_each_scope(request, |ctx, sg| {
-            let ScopeContext { service, resource_attrs, scope_name, scope_version } = ctx;
+        for_each_scope_group(self, request, |this, ctx, sg| {
             for span in sg.spans() {
-                let span = span?;
-                let f = span.fields()?;
-                self.timestamp.append_value(nanos(f.start_time_unix_nano));
-                self.end_timestamp.append_value(nanos(f.end_time_unix_nano));
-                self.duration_ns.append_value(nanos(f.end_time_unix_nano.saturating_sub(f.start_time_unix_nano)));
-                append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
-                append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
-                append_hex(&mut self.parent_span_id, &mut self.scratch, f.parent_span_id);
-                self.trace_state.append_value(f.trace_state);
-                self.flags.append_value(f.flags);
-                self.span_name.append_value(f.name);
-                self.span_kind.append_value(kind_name(f.kind));
-                self.service_name.append_value(service);
-                self.status_code.append_value(status_name(f.status_code));
-                self.status_message.append_value(f.status_message);
-                let (th, adjusted) = weir_core::sampling::adjusted_count(f.trace_state);
-                self.sampling_threshold.append_option(th);
-                self.adjusted_count.append_value(adjusted);
-                append_pairs(&mut self.resource_attributes, resource_attrs);
-                self.scope_name.append_value(scope_name);
-                self.scope_version.append_value(scope_version);
-                append_attrs(&mut self.span_attributes, span.attributes(), &mut self.scratch)?;
-                self.append_events_and_links(span.bytes())?;
+                this.append_span(span?, ctx)?;
             }
             Ok(())
         })?;
         Ok(self.len() - before)
     }
 
-    /// `Span.events` (field 11) and `Span.links` (field 13) of one span.
-    fn append_events_and_links(&mut self, span: &[u8]) -> Result<(), WireError> {
-        for f in WireFields::new(span) {
-            let f = f?;
-            match f.number {
-                11 => {
-                    // Event { 1 time_unix_nano fixed64, 2 name, 3 attributes }
-                    let event = f.bytes()?;
-                    let (mut time, mut name) = (0u64, "");
-                    for ef in WireFields::new(event) {
-                        let ef = ef?;
-                        match ef.number {
-                            1 => time = ef.fixed64()?,
-                            2 => name = std::str::from_utf8(ef.bytes()?).unwrap_or(""),
-                            _ => {}
-                        }
-                    }
-                    let s = self.events.values();
-                    builder::<TimestampNanosecondBuilder>(s, 0).append_value(nanos(time));
-                    builder::<StringBuilder>(s, 1).append_value(name);
-                    append_attrs(builder::<AttrMap>(s, 2), Attributes::new(event, 3), &mut self.scratch)?;
-                    s.append(true);
-                }
-                13 => {
-                    // Link { 1 trace_id, 2 span_id, 3 trace_state, 4 attributes }
-                    let link = f.bytes()?;
-                    let (mut trace_id, mut span_id, mut trace_state) = (&[][..], &[][..], "");
-                    for lf in WireFields::new(link) {
-                        let lf = lf?;
-                        match lf.number {
-                            1 => trace_id = lf.bytes()?,
-                            2 => span_id = lf.bytes()?,
-                            3 => trace_state = std::str::from_utf8(lf.bytes()?).unwrap_or(""),
-                            _ => {}
-                        }
-                    }
-                    let s = self.links.values();
-                    append_hex(builder::<StringBuilder>(s, 0), &mut self.scratch, trace_id);
-                    append_hex(builder::<StringBuilder>(s, 1), &mut self.scratch, span_id);
-                    builder::<StringBuilder>(s, 2).append_value(trace_state);
-                    append_attrs(builder::<AttrMap>(s, 3), Attributes::new(link, 4), &mut self.scratch)?;
-                    s.append(true);
-                }
-                _ => {}
-            }
+    fn append_span(&mut self, span: SpanView<'_>, ctx: &ScopeContext<'_, '_>) -> Result<(), WireError> {
+        let f = span.fields()?;
+        self.timestamp.append_value(nanos(f.start_time_unix_nano));
+        self.end_timestamp.append_value(nanos(f.end_time_unix_nano));
+        self.duration_ns.append_value(nanos(f.end_time_unix_nano.saturating_sub(f.start_time_unix_nano)));
+        append_hex(&mut self.trace_id, &mut self.scratch, f.trace_id);
+        append_hex(&mut self.span_id, &mut self.scratch, f.span_id);
+        append_hex(&mut self.parent_span_id, &mut self.scratch, f.parent_span_id);
+        self.trace_state.append_value(f.trace_state);
+        self.flags.append_value(f.flags);
+        self.span_name.append_value(f.name);
+        self.span_kind.append_value(SpanKind::from_i32(f.kind).name());
+        self.service_name.append_value(ctx.resource.service);
+        self.status_code.append_value(StatusCode::from_i32(f.status_code).name());
+        self.status_message.append_value(f.status_message);
+        let (th, adjusted) = weir_core::sampling::adjusted_count(f.trace_state);
+        self.sampling_threshold.append_option(th);
+        self.adjusted_count.append_value(adjusted);
+        append_pairs(&mut self.resource_attributes, &ctx.resource.attributes);
+        self.scope_name.append_value(ctx.scope_name);
+        self.scope_version.append_value(ctx.scope_version);
+        append_attrs(&mut self.span_attributes, span.attributes(), &mut self.scratch)?;
+        self.append_events_and_links(span)
+    }
+
+    /// The events and the links of one span.
+    fn append_events_and_links(&mut self, span: SpanView<'_>) -> Result<(), WireError> {
+        for event in span.events() {
+            let event = event?;
+            let s = self.events.values();
+            builder::<TimestampNanosecondBuilder>(s, 0).append_value(nanos(event.time_unix_nano()?));
+            builder::<StringBuilder>(s, 1).append_value(event.name()?);
+            append_attrs(builder::<AttrMap>(s, 2), event.attributes(), &mut self.scratch)?;
+            s.append(true);
+        }
+        for link in span.links() {
+            let link = link?;
+            let s = self.links.values();
+            append_hex(builder::<StringBuilder>(s, 0), &mut self.scratch, link.trace_id()?);
+            append_hex(builder::<StringBuilder>(s, 1), &mut self.scratch, link.span_id()?);
+            builder::<StringBuilder>(s, 2).append_value(link.trace_state()?);
+            append_attrs(builder::<AttrMap>(s, 3), link.attributes(), &mut self.scratch)?;
+            s.append(true);
         }
         self.events.append(true);
         self.links.append(true);

@@ -1,4 +1,4 @@
-use super::writer::{partition_of, remove_leftovers, RollLimits, RollingWriter};
+use super::writer::{partition_of, remove_leftovers, RollLimits, RollingWriter, FIRST_FILE_AGE};
 use super::*;
 use crate::testdata::{self, kv, str_kv, T0};
 use arrow_array::{Array, BooleanArray, Float64Array, ListArray, StringArray, UInt64Array};
@@ -398,8 +398,13 @@ fn files_roll_at_max_file_age_and_at_the_hour() {
     let dir = tempfile::tempdir().unwrap();
     let age = Duration::from_secs(300);
     let mut w = writer(dir.path(), RollLimits { max_file_size: u64::MAX, max_file_age: age });
-    let t0 = Instant::now();
+    // A writer's first file is closed early (FIRST_FILE_AGE); this test is about the others.
     let wall = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 50, 0).unwrap();
+    w.write(&span_batch(1), Instant::now(), wall).unwrap();
+    w.close().unwrap();
+    std::fs::remove_dir_all(dir.path().join("traces")).unwrap();
+
+    let t0 = Instant::now();
     w.write(&span_batch(1), t0, wall).unwrap();
     w.roll_if_due(t0 + age - Duration::from_secs(1), wall).unwrap();
     assert!(files(dir.path(), ".parquet").is_empty(), "not old enough yet");
@@ -417,6 +422,28 @@ fn files_roll_at_max_file_age_and_at_the_hour() {
     assert_eq!(partition_of(four), "date=2026-01-02/hour=04");
     assert_eq!(done.iter().filter(|p| p.to_string_lossy().contains("/hour=03/")).count(), 2);
     assert_eq!(done.iter().filter(|p| p.to_string_lossy().contains("/hour=04/")).count(), 1);
+}
+
+#[test]
+fn the_first_file_is_readable_within_a_minute_of_the_first_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let age = Duration::from_secs(300);
+    let mut w = writer(dir.path(), RollLimits { max_file_size: u64::MAX, max_file_age: age });
+    let wall = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 10, 0).unwrap();
+    let t0 = Instant::now();
+    w.write(&span_batch(1), t0, wall).unwrap();
+    w.roll_if_due(t0 + FIRST_FILE_AGE - Duration::from_secs(1), wall).unwrap();
+    assert!(files(dir.path(), ".parquet").is_empty(), "not old enough yet");
+    w.roll_if_due(t0 + FIRST_FILE_AGE, wall).unwrap();
+    assert_eq!(files(dir.path(), ".parquet").len(), 1, "the first file is closed within a minute");
+    assert!(FIRST_FILE_AGE <= Duration::from_secs(60));
+    // The next one lives max_file_age.
+    let t1 = t0 + FIRST_FILE_AGE;
+    w.write(&span_batch(1), t1, wall).unwrap();
+    w.roll_if_due(t1 + FIRST_FILE_AGE, wall).unwrap();
+    assert_eq!(files(dir.path(), ".parquet").len(), 1, "later files roll at max_file_age");
+    w.roll_if_due(t1 + age, wall).unwrap();
+    assert_eq!(files(dir.path(), ".parquet").len(), 2);
 }
 
 #[test]

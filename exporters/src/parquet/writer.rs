@@ -12,7 +12,9 @@
 //!   built) reaches `max_file_size` (checked after each batch, so a file ends at most one
 //!   batch, plus the footer, larger);
 //! - it is `max_file_age` old, or the UTC hour changed (checked before each batch and by the
-//!   exporter's timer, so an idle file is closed too);
+//!   exporter's timer, so an idle file is closed too); the *first* file a writer opens is
+//!   closed at [`FIRST_FILE_AGE`] already (when `max_file_age` is longer), so data is readable
+//!   within a minute of the first data after a start, and files roll at `max_file_age` after;
 //! - the exporter shuts down.
 //!
 //! Readers never see a half file: the temporary name matches no `*.parquet` glob (DuckDB's
@@ -56,6 +58,9 @@ pub enum WriteError {
     Parquet { path: PathBuf, source: parquet::errors::ParquetError },
 }
 
+/// The age at which the first file of a writer is closed, when `max_file_age` is longer.
+pub const FIRST_FILE_AGE: Duration = Duration::from_secs(50);
+
 /// When to close a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollLimits {
@@ -68,6 +73,8 @@ struct OpenFile {
     tmp: PathBuf,
     path: PathBuf,
     opened: Instant,
+    /// The age at which it is closed: `max_file_age`, or less for the first file.
+    max_age: Duration,
     /// `date=…/hour=…` of the partition it is in.
     partition: String,
     rows: u64,
@@ -81,6 +88,8 @@ pub struct RollingWriter {
     limits: RollLimits,
     open: Option<OpenFile>,
     closed: Vec<PathBuf>,
+    /// Files opened so far (the first is closed early: [`FIRST_FILE_AGE`]).
+    files_opened: u64,
 }
 
 /// `date=YYYY-MM-DD/hour=HH` of a UTC time.
@@ -90,7 +99,7 @@ pub fn partition_of(t: DateTime<Utc>) -> String {
 
 impl RollingWriter {
     pub fn new(dir: PathBuf, schema: SchemaRef, properties: WriterProperties, limits: RollLimits) -> Self {
-        RollingWriter { dir, schema, properties, limits, open: None, closed: Vec::new() }
+        RollingWriter { dir, schema, properties, limits, open: None, closed: Vec::new(), files_opened: 0 }
     }
 
     pub fn dir(&self) -> &Path {
@@ -138,9 +147,10 @@ impl RollingWriter {
 
     /// Closes the open file if it is `max_file_age` old or from an earlier UTC hour.
     pub fn roll_if_due(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), WriteError> {
-        let due = self.open.as_ref().is_some_and(|f| {
-            now.saturating_duration_since(f.opened) >= self.limits.max_file_age || f.partition != partition_of(wall)
-        });
+        let due = self
+            .open
+            .as_ref()
+            .is_some_and(|f| now.saturating_duration_since(f.opened) >= f.max_age || f.partition != partition_of(wall));
         if due {
             self.close()?;
         }
@@ -161,7 +171,7 @@ impl RollingWriter {
         result
     }
 
-    fn create(&self, now: Instant, wall: DateTime<Utc>) -> Result<OpenFile, WriteError> {
+    fn create(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<OpenFile, WriteError> {
         let partition = partition_of(wall);
         let dir = self.dir.join(&partition);
         fs::create_dir_all(&dir).map_err(|source| WriteError::Io { path: dir.clone(), source })?;
@@ -188,7 +198,14 @@ impl RollingWriter {
                 }
             };
             return match ArrowWriter::try_new(f, self.schema.clone(), Some(self.properties.clone())) {
-                Ok(writer) => Ok(OpenFile { writer, tmp, path, opened: now, partition, rows: 0 }),
+                Ok(writer) => {
+                    let max_age = match self.files_opened {
+                        0 => self.limits.max_file_age.min(FIRST_FILE_AGE),
+                        _ => self.limits.max_file_age,
+                    };
+                    self.files_opened += 1;
+                    Ok(OpenFile { writer, tmp, path, opened: now, max_age, partition, rows: 0 })
+                }
                 Err(source) => {
                     let _ = fs::remove_file(&tmp);
                     lock_open().remove(&tmp);

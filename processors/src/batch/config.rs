@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use weir_core::ComponentConfig;
 
-/// The Collector's default for `metadata_cardinality_limit`, the only value accepted.
+/// The Collector's default for `metadata_cardinality_limit`.
 const DEFAULT_METADATA_CARDINALITY_LIMIT: u32 = 1000;
 
 /// Settings of the `batch` processor.
@@ -27,12 +27,14 @@ pub struct BatchConfig {
     /// (no bound); when set, it must be greater or equal to `send_batch_size`.
     pub send_batch_max_size: usize,
 
-    /// Batching per client metadata value (the Collector's `metadata_keys`). Not supported:
-    /// only an empty list is accepted.
+    /// Client metadata keys (case-insensitive, no duplicates): one batch per distinct
+    /// combination of their values, each sent with those keys as its metadata. Needs a
+    /// receiver with `include_metadata: true`; requests without the keys share the batch of
+    /// empty values. Default: none, one batch for all (client metadata is then dropped).
     pub metadata_keys: Vec<String>,
 
-    /// Limit on distinct `metadata_keys` combinations. Not supported: only the Collector's
-    /// default, 1000, is accepted.
+    /// Most distinct `metadata_keys` combinations kept; data of a further one is refused with
+    /// a retryable error. Default 1000; 0 means no limit.
     pub metadata_cardinality_limit: u32,
 }
 
@@ -53,16 +55,11 @@ impl ComponentConfig for BatchConfig {
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
             return Err("send_batch_max_size must be greater or equal to send_batch_size".into());
         }
-        if !self.metadata_keys.is_empty() {
-            return Err("metadata_keys is not supported by weir's batch processor (batching per client metadata); \
-                        remove it to batch all requests together"
-                .into());
-        }
-        if self.metadata_cardinality_limit != DEFAULT_METADATA_CARDINALITY_LIMIT {
-            return Err(format!(
-                "metadata_cardinality_limit is not supported by weir's batch processor (it only applies with \
-                 metadata_keys); remove it or set it to {DEFAULT_METADATA_CARDINALITY_LIMIT}"
-            ));
+        let mut seen = std::collections::BTreeSet::new();
+        for k in &self.metadata_keys {
+            if !seen.insert(k.to_ascii_lowercase()) {
+                return Err(format!("metadata_keys: duplicate entry {:?} (case-insensitive)", k.to_ascii_lowercase()));
+            }
         }
         Ok(())
     }
@@ -106,16 +103,10 @@ mod tests {
     }
 
     #[test]
-    fn metadata_keys_are_not_supported() {
-        let c = with(|c| c.metadata_keys = vec!["tenant".into()]);
-        let e = c.validate().unwrap_err();
-        assert!(e.starts_with("metadata_keys is not supported"), "{e}");
-    }
-
-    #[test]
-    fn metadata_cardinality_limit_other_than_default_is_not_supported() {
-        assert_eq!(with(|c| c.metadata_cardinality_limit = 1000).validate(), Ok(()));
-        let e = with(|c| c.metadata_cardinality_limit = 10).validate().unwrap_err();
-        assert!(e.starts_with("metadata_cardinality_limit is not supported"), "{e}");
+    fn metadata_keys_must_be_distinct_ignoring_case() {
+        assert_eq!(with(|c| c.metadata_keys = vec!["tenant".into(), "region".into()]).validate(), Ok(()));
+        let e = with(|c| c.metadata_keys = vec!["Tenant".into(), "tenant".into()]).validate().unwrap_err();
+        assert_eq!(e, "metadata_keys: duplicate entry \"tenant\" (case-insensitive)");
+        assert_eq!(with(|c| c.metadata_cardinality_limit = 10).validate(), Ok(()));
     }
 }

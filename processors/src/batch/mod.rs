@@ -20,6 +20,13 @@
 //!   so no item waits in the batcher longer than `timeout` (plus the time the next stage takes
 //!   to accept while it is full). `timeout: 0` sends every request as it arrives.
 //! - **Shutdown.** When the input closes, the open batch is sent and the task returns.
+//! - **Per client metadata** (`metadata_keys`). One open batch per distinct combination of
+//!   those keys' values in the requests' client metadata (receivers with `include_metadata:
+//!   true`), each with its own size trigger and timeout; a sent batch carries those keys (and
+//!   only those) as its metadata, as the Collector's does. At most
+//!   `metadata_cardinality_limit` combinations are kept: data of a further one is refused with
+//!   a retryable error ("too many batcher metadata-value combinations"), as in the Collector.
+//!   Without `metadata_keys` one batch takes everything and the client metadata is dropped.
 //!
 //! Order is kept: batches leave in the order their items arrived. Sending waits while the next
 //! stage is full, and the task reads no input meanwhile, so backpressure reaches receivers.
@@ -46,11 +53,15 @@ pub use config::BatchConfig;
 use crate::metrics::ItemCounters;
 use async_trait::async_trait;
 use metrics::{Counter, Histogram};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use weir_core::component::BuildContext;
-use weir_core::{Acks, BuildError, Envelope, Output, Payload, Processor, ProcessorFactory, Signal};
+use weir_core::{
+    Acks, BuildError, ClientMetadata, Envelope, Failure, Output, Payload, Processor, ProcessorFactory, Signal,
+};
 
 /// Factory of the `batch` processor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +86,8 @@ impl ProcessorFactory for BatchFactory {
             send_batch_size: if config.timeout.is_zero() { 0 } else { config.send_batch_size },
             send_batch_max_size: config.send_batch_max_size,
             timeout: config.timeout,
+            metadata_keys: config.metadata_keys.iter().map(|k| k.to_ascii_lowercase()).collect(),
+            metadata_cardinality_limit: config.metadata_cardinality_limit as usize,
             metrics: BatchMetrics::new(&id, signal),
             id,
         }))
@@ -89,8 +102,15 @@ struct BatchProcessor {
     /// Upper bound on the items of a sent batch; 0 is none.
     send_batch_max_size: usize,
     timeout: Duration,
+    /// `metadata_keys`, lower-cased.
+    metadata_keys: Vec<String>,
+    /// Most distinct `metadata_keys` value combinations; 0 is no limit.
+    metadata_cardinality_limit: usize,
     metrics: BatchMetrics,
 }
+
+/// The values of each `metadata_keys` key, in order (empty without `metadata_keys`).
+type BatchKey = Vec<Vec<String>>;
 
 /// Why a batch was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +156,8 @@ struct OpenBatch {
     items: usize,
     /// When the first item arrived; `None` while empty.
     started: Option<Instant>,
+    /// The `metadata_keys` entries of this batch's requests.
+    metadata: Option<Arc<ClientMetadata>>,
 }
 
 impl OpenBatch {
@@ -155,7 +177,7 @@ impl OpenBatch {
         self.parts.clear();
         self.items = 0;
         self.started = None;
-        Some(Envelope { payload, acks: std::mem::take(&mut self.acks) })
+        Some(Envelope { payload, acks: std::mem::take(&mut self.acks), metadata: self.metadata.clone() })
     }
 }
 
@@ -163,21 +185,35 @@ impl OpenBatch {
 struct Batcher {
     processor: BatchProcessor,
     output: Output,
-    batch: OpenBatch,
+    /// The open batch of each `metadata_keys` combination seen (one, keyed by nothing,
+    /// without `metadata_keys`). Entries stay once created, as the Collector's batchers do.
+    batches: HashMap<BatchKey, OpenBatch>,
 }
 
 impl Batcher {
     /// Adds one received envelope, sending whatever that completes.
-    async fn add(&mut self, env: Envelope) {
+    async fn add(&mut self, mut env: Envelope) {
         let n = env.payload.items();
         self.processor.metrics.items.incoming(n);
         if n == 0 {
             // Nothing to send; dropping the tokens acknowledges the request.
             return;
         }
+        let keys = &self.processor.metadata_keys;
+        let key: BatchKey =
+            keys.iter().map(|k| env.metadata.as_deref().map(|m| m.get(k).to_vec()).unwrap_or_default()).collect();
+        env.metadata = if keys.is_empty() { None } else { env.metadata.map(|m| Arc::new(m.select(keys))) };
+        if !self.batches.contains_key(&key) {
+            let limit = self.processor.metadata_cardinality_limit;
+            if !keys.is_empty() && limit > 0 && self.batches.len() >= limit {
+                env.acks.fail(&Failure::retryable("too many batcher metadata-value combinations"));
+                return;
+            }
+            self.batches.insert(key.clone(), OpenBatch { metadata: env.metadata.clone(), ..OpenBatch::default() });
+        }
         let max = self.processor.send_batch_max_size;
-        if max > 0 && self.batch.items + n > max {
-            self.send_batch(Trigger::Size).await;
+        if max > 0 && self.open(&key).items + n > max {
+            self.send_batch(&key, Trigger::Size).await;
         }
         if max > 0 && n > max {
             let mut pieces = self.split(env, max);
@@ -186,20 +222,42 @@ impl Batcher {
                 self.send(piece, Trigger::Size).await;
             }
             if let Some(last) = last {
-                self.batch.push(last);
+                self.open(&key).push(last);
             }
         } else {
-            self.batch.push(env);
+            self.open(&key).push(env);
         }
-        if self.batch.items >= self.processor.send_batch_size {
-            self.send_batch(Trigger::Size).await;
+        if self.open(&key).items >= self.processor.send_batch_size {
+            self.send_batch(&key, Trigger::Size).await;
+        }
+    }
+
+    /// The open batch of `key` (created by `add` before use).
+    fn open(&mut self, key: &BatchKey) -> &mut OpenBatch {
+        self.batches.entry(key.clone()).or_default()
+    }
+
+    /// Sends every batch whose timeout has passed (all of them with `now: None`).
+    async fn send_due(&mut self, now: Option<Instant>) {
+        let timeout = self.processor.timeout;
+        let due: Vec<BatchKey> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| b.started.is_some_and(|s| now.is_none_or(|now| s + timeout <= now)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.send_batch(&key, Trigger::Timeout).await;
         }
     }
 
     /// Cuts an oversized request into pieces of at most `max` items, each with its tokens.
     fn split(&self, env: Envelope, max: usize) -> Vec<Envelope> {
         match env.payload.split(max) {
-            Ok(parts) => parts.into_iter().map(|payload| Envelope { payload, acks: env.acks.clone() }).collect(),
+            Ok(parts) => parts
+                .into_iter()
+                .map(|payload| Envelope { payload, acks: env.acks.clone(), metadata: env.metadata.clone() })
+                .collect(),
             Err(error) => {
                 // The payload's structure was checked when it was received, so this is not
                 // expected; sending it whole beats losing it.
@@ -213,8 +271,8 @@ impl Batcher {
         }
     }
 
-    async fn send_batch(&mut self, trigger: Trigger) {
-        if let Some(env) = self.batch.take() {
+    async fn send_batch(&mut self, key: &BatchKey, trigger: Trigger) {
+        if let Some(env) = self.batches.get_mut(key).and_then(OpenBatch::take) {
             self.send(env, trigger).await;
         }
     }
@@ -229,16 +287,16 @@ impl Batcher {
         }
     }
 
-    /// When the open batch must be sent at the latest.
+    /// When the oldest open batch must be sent at the latest.
     fn deadline(&self) -> Option<Instant> {
-        self.batch.started.map(|s| s + self.processor.timeout)
+        self.batches.values().filter_map(|b| b.started).min().map(|s| s + self.processor.timeout)
     }
 }
 
 #[async_trait]
 impl Processor for BatchProcessor {
     async fn run(self: Box<Self>, mut input: mpsc::Receiver<Envelope>, output: Output) {
-        let mut batcher = Batcher { processor: *self, output, batch: OpenBatch::default() };
+        let mut batcher = Batcher { processor: *self, output, batches: HashMap::new() };
         // One timer, re-armed for each batch, rather than a new one per loop turn.
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
@@ -248,7 +306,7 @@ impl Processor for BatchProcessor {
                 // The timer first: a busy input must not delay a due batch.
                 biased;
                 () = &mut timer, if armed.is_some() => {
-                    batcher.send_batch(Trigger::Timeout).await;
+                    batcher.send_due(Some(Instant::now())).await;
                 }
                 next = input.recv() => match next {
                     Some(env) => batcher.add(env).await,
@@ -263,7 +321,7 @@ impl Processor for BatchProcessor {
                 armed = deadline;
             }
         }
-        batcher.send_batch(Trigger::Timeout).await;
+        batcher.send_due(None).await;
     }
 }
 

@@ -225,3 +225,39 @@ fn invalid_settings_are_reported_with_their_location() {
     let e = errors.0.iter().find(|e| e.path == "processors::batch").expect("an error about processors::batch");
     assert_eq!(e.message, "send_batch_max_size must be greater or equal to send_batch_size");
 }
+
+fn tenant(t: &str) -> weir_core::ClientMetadata {
+    weir_core::ClientMetadata::from_pairs([("X-Tenant", t)])
+}
+
+#[tokio::test]
+async fn metadata_keys_batch_each_tenant_apart() {
+    let mut p = pipeline("{send_batch_size: 4, timeout: 10s, metadata_keys: [x-tenant]}", accept_all).await;
+    let a1 = p.send_and_wait_with_metadata(spans("a", 2), tenant("a"));
+    let b1 = p.send_and_wait_with_metadata(spans("b", 2), tenant("b"));
+    let a2 = p.send_and_wait_with_metadata(spans("a", 2), tenant("a"));
+    let first = p.next_export().await;
+    assert_eq!(span_names(&first), names("a", 0..2).into_iter().chain(names("a", 0..2)).collect::<Vec<_>>());
+    assert_eq!(a1.await.unwrap(), Ok(()));
+    assert_eq!(a2.await.unwrap(), Ok(()));
+    let b2 = p.send_and_wait_with_metadata(spans("b", 2), tenant("b"));
+    let second = p.next_export().await;
+    assert!(span_names(&second).iter().all(|n| n.starts_with('b')), "{:?}", span_names(&second));
+    assert_eq!(b1.await.unwrap(), Ok(()));
+    assert_eq!(b2.await.unwrap(), Ok(()));
+}
+
+#[tokio::test]
+async fn metadata_cardinality_limit_refuses_a_further_combination() {
+    let mut p = pipeline(
+        "{send_batch_size: 1, timeout: 10s, metadata_keys: [x-tenant], metadata_cardinality_limit: 1}",
+        accept_all,
+    )
+    .await;
+    assert_eq!(p.send_and_wait_with_metadata(spans("a", 1), tenant("a")).await.unwrap(), Ok(()));
+    p.next_export().await;
+    let f = p.send_and_wait_with_metadata(spans("b", 1), tenant("b")).await.unwrap().unwrap_err();
+    assert_eq!(f.message, "too many batcher metadata-value combinations");
+    assert!(f.retryable);
+    assert_eq!(p.send_and_wait_with_metadata(spans("a", 1), tenant("a")).await.unwrap(), Ok(()));
+}

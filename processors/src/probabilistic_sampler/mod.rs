@@ -49,8 +49,7 @@ use metrics::Counter;
 use sampler::{Arrived, Decision, Policy, Record, Sampler};
 use tokio::sync::mpsc;
 use weir_core::component::BuildContext;
-use weir_core::pdata::views::raw_key_value as key_value;
-use weir_core::pdata::wire::Fields;
+use weir_core::pdata::views::{LogRecordFields, LogRecordView, SpanFields, SpanView};
 use weir_core::pdata::{AnyValue, Regroup, WireError};
 use weir_core::sampling;
 use weir_core::{BuildError, Envelope, Failure, Output, Payload, Processor, ProcessorFactory, Signal};
@@ -227,19 +226,12 @@ impl ProbabilisticSampler {
     }
 
     fn sample_span(&self, span: &[u8], arena: &mut Vec<u8>, counts: &mut [[u64; 2]]) -> Result<Verdict, WireError> {
-        let (mut trace_id, mut trace_state, mut priority) = (&[][..], "", None);
-        for f in Fields::new(span) {
-            let f = f?;
-            match f.number {
-                1 => trace_id = f.bytes()?,
-                3 => trace_state = std::str::from_utf8(f.bytes()?).unwrap_or(""),
-                9 => {
-                    let (key, value) = key_value(f.bytes()?)?;
-                    if key == b"sampling.priority" {
-                        priority = span_priority(value.get()?);
-                    }
-                }
-                _ => {}
+        let SpanFields { trace_id, trace_state, attributes, .. } = SpanView::new(span).fields()?;
+        let mut priority = None;
+        for kv in attributes.iter_raw() {
+            let (key, value) = kv?;
+            if key == b"sampling.priority" {
+                priority = span_priority(value.get()?);
             }
         }
         let arrived = Arrived { trace_id, state: sampling::ot_sampling(trace_state), priority, attribute: None };
@@ -286,31 +278,24 @@ impl ProbabilisticSampler {
     }
 
     fn sample_log(&self, record: &[u8], arena: &mut Vec<u8>, counts: &mut [[u64; 2]]) -> Result<Verdict, WireError> {
-        let mut trace_id = &[][..];
+        let LogRecordFields { trace_id, attributes, .. } = LogRecordView::new(record).fields()?;
         let (mut th, mut rv, mut priority, mut attribute) = ("", "", None, None);
-        for f in Fields::new(record) {
-            let f = f?;
-            match f.number {
-                9 => trace_id = f.bytes()?,
-                6 => {
-                    let (key, value) = key_value(f.bytes()?)?;
-                    match key {
-                        b"sampling.threshold" => th = string_value(value.get()?),
-                        b"sampling.randomness" => rv = string_value(value.get()?),
-                        k if !self.from_attribute.is_empty() && k == self.from_attribute.as_bytes() => {
-                            attribute = Some(value.get()?);
-                        }
-                        _ => {}
-                    }
-                    if !self.sampling_priority.is_empty() && key == self.sampling_priority.as_bytes() {
-                        priority = match value.get()? {
-                            AnyValue::Int(i) => Some(i as f64),
-                            AnyValue::Double(d) => Some(d),
-                            _ => None,
-                        };
-                    }
+        for kv in attributes.iter_raw() {
+            let (key, value) = kv?;
+            match key {
+                b"sampling.threshold" => th = string_value(value.get()?),
+                b"sampling.randomness" => rv = string_value(value.get()?),
+                k if !self.from_attribute.is_empty() && k == self.from_attribute.as_bytes() => {
+                    attribute = Some(value.get()?);
                 }
                 _ => {}
+            }
+            if !self.sampling_priority.is_empty() && key == self.sampling_priority.as_bytes() {
+                priority = match value.get()? {
+                    AnyValue::Int(i) => Some(i as f64),
+                    AnyValue::Double(d) => Some(d),
+                    _ => None,
+                };
             }
         }
         let state = (|| {
@@ -373,7 +358,7 @@ fn string_value(v: AnyValue<'_>) -> &str {
 #[async_trait]
 impl Processor for ProbabilisticSampler {
     async fn run(self: Box<Self>, mut input: mpsc::Receiver<Envelope>, output: Output) {
-        while let Some(Envelope { payload, acks }) = input.recv().await {
+        while let Some(Envelope { payload, acks, metadata }) = input.recv().await {
             self.metrics.items.incoming(payload.items());
             let payload = match self.sample(&payload) {
                 Ok(Outcome::Unchanged) => payload,
@@ -389,7 +374,7 @@ impl Processor for ProbabilisticSampler {
             };
             let items = payload.items();
             self.metrics.items.outgoing(items);
-            if let Err(error) = output.send(Envelope { payload, acks }).await {
+            if let Err(error) = output.send(Envelope { payload, acks, metadata }).await {
                 // The output recorded the failure on the tokens already.
                 tracing::debug!(message = "The next stage did not accept sampled items.", processor = %self.id, %error, items);
             }

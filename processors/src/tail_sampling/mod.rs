@@ -715,7 +715,7 @@ impl TailSampler {
         };
         drop(kept);
         self.metrics.items.outgoing(items);
-        let env = Envelope { payload: Payload::from_counted(Signal::Traces, bytes, items), acks };
+        let env = Envelope::with_acks(Payload::from_counted(Signal::Traces, bytes, items), acks);
         if let Err(error) = output.send(env).await {
             tracing::debug!(message = "The next stage did not accept kept traces.", processor = %self.id, %error, items);
         }

@@ -31,8 +31,17 @@ pub struct KafkaReceiverSettings {
     /// How often heartbeats are sent. Default 3s.
     #[serde(with = "weir_core::config::duration")]
     pub heartbeat_interval: Duration,
-    /// How partitions are spread over the group: `range` (default) or `roundrobin`.
+    /// How partitions are spread over the group: `range` (default), `roundrobin` or
+    /// `cooperative-sticky` (incremental rebalances). The Collector's eager `sticky` is
+    /// refused: librdkafka has no eager sticky assignor.
     pub group_rebalance_strategy: RebalanceStrategy,
+    /// A static member id (librdkafka's `group.instance.id`): a restart within
+    /// `session_timeout` keeps this member's partitions without a rebalance. Default: none.
+    pub group_instance_id: String,
+    /// Backoff before offering a message the pipelines refused again (the Collector's
+    /// `error_backoff`). Disabled (the default): weir still retries, from 100ms doubling up to
+    /// 5s, since a refused message is never skipped.
+    pub error_backoff: ErrorBackoffConfig,
     /// The broker answers a fetch once it has this many bytes (or `max_fetch_wait` passed).
     /// Default 1.
     pub min_fetch_size: u32,
@@ -63,11 +72,60 @@ pub enum InitialOffset {
 
 /// `group_rebalance_strategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum RebalanceStrategy {
     #[default]
     Range,
     Roundrobin,
+    /// The Collector's eager sticky assignor; refused in `validate` (librdkafka has none).
+    Sticky,
+    CooperativeSticky,
+}
+
+/// `error_backoff` (the Collector's `configretry.BackOffConfig`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorBackoffConfig {
+    /// Use these settings instead of weir's built-in 100ms..5s doubling. Default false.
+    pub enabled: bool,
+    /// First wait. Default 5s.
+    #[serde(with = "weir_core::config::duration")]
+    pub initial_interval: Duration,
+    /// Longest wait. Default 30s.
+    #[serde(with = "weir_core::config::duration")]
+    pub max_interval: Duration,
+    /// Growth of the wait after each refusal. Default 1.5.
+    pub multiplier: f64,
+    /// Jitter, within [0, 1]. Default 0.5.
+    pub randomization_factor: f64,
+    /// Accepted; a refused message is retried without end in weir (its partition's commit
+    /// point stays behind it), since skipping it would lose data. Default 5m.
+    #[serde(with = "weir_core::config::duration")]
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for ErrorBackoffConfig {
+    fn default() -> Self {
+        ErrorBackoffConfig {
+            enabled: false,
+            initial_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(30),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+            max_elapsed_time: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ErrorBackoffConfig {
+    /// The first wait, the longest, and the growth factor of the refused-message retries.
+    pub fn schedule(&self) -> (Duration, Duration, f64) {
+        if self.enabled {
+            (self.initial_interval, self.max_interval.max(self.initial_interval), self.multiplier.max(1.0))
+        } else {
+            (Duration::from_millis(100), Duration::from_secs(5), 2.0)
+        }
+    }
 }
 
 /// `autocommit`.
@@ -114,6 +172,8 @@ impl Default for KafkaReceiverSettings {
             session_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(3),
             group_rebalance_strategy: RebalanceStrategy::Range,
+            group_instance_id: String::new(),
+            error_backoff: ErrorBackoffConfig::default(),
             min_fetch_size: 1,
             default_fetch_size: 1_048_576,
             max_fetch_size: 0,
@@ -156,8 +216,9 @@ impl KafkaReceiverSettings {
             .set(
                 "partition.assignment.strategy",
                 match self.group_rebalance_strategy {
-                    RebalanceStrategy::Range => "range",
+                    RebalanceStrategy::Range | RebalanceStrategy::Sticky => "range",
                     RebalanceStrategy::Roundrobin => "roundrobin",
+                    RebalanceStrategy::CooperativeSticky => "cooperative-sticky",
                 },
             )
             .set("fetch.min.bytes", self.min_fetch_size.to_string())
@@ -165,6 +226,9 @@ impl KafkaReceiverSettings {
             .set("fetch.wait.max.ms", millis(self.max_fetch_wait));
         if self.max_fetch_size > 0 {
             c.set("fetch.max.bytes", self.max_fetch_size.to_string());
+        }
+        if !self.group_instance_id.is_empty() {
+            c.set("group.instance.id", &self.group_instance_id);
         }
     }
 }
@@ -195,6 +259,16 @@ impl ComponentConfig for KafkaReceiverSettings {
         if self.max_in_flight_messages == 0 {
             return Err("max_in_flight_messages must be greater than 0".into());
         }
+        if self.group_rebalance_strategy == RebalanceStrategy::Sticky {
+            return Err("group_rebalance_strategy: sticky (eager) is not available in librdkafka; use cooperative-sticky (the same assignment, rebalanced incrementally), range or roundrobin".into());
+        }
+        let b = &self.error_backoff;
+        if b.enabled && !(0.0..=1.0).contains(&b.randomization_factor) {
+            return Err("error_backoff::randomization_factor must be within [0, 1]".into());
+        }
+        if b.enabled && (b.initial_interval.is_zero() || b.max_interval < b.initial_interval) {
+            return Err("error_backoff::initial_interval must be greater than 0 and at most max_interval".into());
+        }
         Ok(())
     }
 }
@@ -207,6 +281,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<KafkaReceiverConfig, String> {
         weir_core::testing::parse_config(text)
+    }
+
+    #[test]
+    fn newer_collector_group_keys_are_read() {
+        let c = parse(
+            "group_instance_id: gw-1\ngroup_rebalance_strategy: cooperative-sticky\nerror_backoff:\n  enabled: true\n\
+             \x20 initial_interval: 1s\n  max_interval: 10s\n  max_elapsed_time: 1m\n  multiplier: 1.5\n",
+        )
+        .unwrap();
+        let rd = client_config(&c).unwrap();
+        assert_eq!(rd.get("group.instance.id"), Some("gw-1"));
+        assert_eq!(rd.get("partition.assignment.strategy"), Some("cooperative-sticky"));
+        assert_eq!(c.error_backoff.schedule(), (Duration::from_secs(1), Duration::from_secs(10), 1.5));
+        assert_eq!(
+            ErrorBackoffConfig::default().schedule(),
+            (Duration::from_millis(100), Duration::from_secs(5), 2.0),
+            "weir's own retry schedule when disabled"
+        );
+        // librdkafka knows every property: creating a consumer checks them.
+        let consumer: Result<rdkafka::consumer::BaseConsumer, _> = rd.create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
     }
 
     #[test]
@@ -256,7 +351,8 @@ mod tests {
         assert!(parse("group_id: ''\n").unwrap_err().starts_with("group_id"));
         assert!(parse("max_in_flight_messages: 0\n").unwrap_err().starts_with("max_in_flight_messages"));
         assert!(parse("initial_offset: oldest\n").unwrap_err().contains("earliest"));
-        assert!(parse("group_rebalance_strategy: sticky\n").unwrap_err().contains("roundrobin"));
+        assert!(parse("group_rebalance_strategy: sticky\n").unwrap_err().contains("cooperative-sticky"));
+        assert!(parse("group_rebalance_strategy: magic\n").unwrap_err().contains("roundrobin"));
         assert!(parse("header_extraction:\n  extract_headers: true\n").is_err());
     }
 }

@@ -40,8 +40,8 @@ mod config;
 pub mod offsets;
 
 pub use config::{
-    AutocommitConfig, InitialOffset, KafkaReceiverConfig, KafkaReceiverSettings, MessageMarkingConfig,
-    RebalanceStrategy,
+    AutocommitConfig, ErrorBackoffConfig, InitialOffset, KafkaReceiverConfig, KafkaReceiverSettings,
+    MessageMarkingConfig, RebalanceStrategy,
 };
 
 use async_trait::async_trait;
@@ -69,10 +69,6 @@ const TRANSPORT: &str = "kafka";
 
 /// How long shutdown waits for the messages in flight before leaving them to the next owner.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// First and longest wait before offering a refused message to the pipelines again.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Factory of the `kafka` receiver.
 pub struct KafkaReceiverFactory;
@@ -173,6 +169,8 @@ struct Shared {
     wait_for_result: bool,
     skip_on_permanent_error: bool,
     commit_each: bool,
+    /// First and longest wait, and growth, between offers of a refused message (`error_backoff`).
+    backoff: (Duration, Duration, f64),
     shutdown: CancellationToken,
 }
 
@@ -245,6 +243,7 @@ impl Receiver for KafkaReceiver {
             routes,
             wait_for_result: self.config.message_marking.after,
             skip_on_permanent_error: self.config.message_marking.on_error,
+            backoff: self.config.error_backoff.schedule(),
             commit_each: !self.config.autocommit.enable,
             shutdown: shutdown.clone(),
         });
@@ -395,7 +394,8 @@ async fn handle(shared: Arc<Shared>, m: Incoming, _permit: OwnedSemaphorePermit)
 /// Offers `payload` to the pipelines until they take it (or refuse it for good, with
 /// `on_error: true`). Returns false when shutdown interrupted it.
 async fn deliver(shared: &Shared, route: &Route, payload: Payload, m: &Incoming) -> bool {
-    let mut wait = RETRY_FIRST;
+    let (first, longest, growth) = shared.backoff;
+    let mut wait = first;
     let mut attempts = 0u32;
     loop {
         let outcome = tokio::select! {
@@ -426,6 +426,6 @@ async fn deliver(shared: &Shared, route: &Route, payload: Payload, m: &Incoming)
             _ = tokio::time::sleep(delay) => {}
             _ = shared.shutdown.cancelled() => return false,
         }
-        wait = (wait * 2).min(RETRY_MAX);
+        wait = wait.mul_f64(growth).min(longest);
     }
 }

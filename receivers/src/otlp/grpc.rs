@@ -20,7 +20,7 @@ use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
 use weir_core::auth::ServerAuthenticator;
-use weir_core::{Consumer, Payload};
+use weir_core::{ClientMetadata, Consumer, Payload};
 
 /// The transport label of this server's metrics.
 const TRANSPORT: &str = "grpc";
@@ -37,6 +37,8 @@ pub(crate) struct ExportRouter {
     max_recv_msg_size: usize,
     /// `auth`: the authenticator every request must pass.
     authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    /// `include_metadata`: keep the call's metadata with its data.
+    include_metadata: bool,
 }
 
 impl ExportRouter {
@@ -44,8 +46,9 @@ impl ExportRouter {
         ctx: Arc<OtlpContext>,
         max_recv_msg_size: usize,
         authenticator: Option<Arc<dyn ServerAuthenticator>>,
+        include_metadata: bool,
     ) -> Self {
-        ExportRouter { ctx, max_recv_msg_size, authenticator }
+        ExportRouter { ctx, max_recv_msg_size, authenticator, include_metadata }
     }
 }
 
@@ -75,9 +78,11 @@ impl tower::Service<http::Request<Body>> for ExportRouter {
             };
             return Box::pin(async move { Ok(status.into_http()) });
         };
+        let metadata = self.include_metadata.then(|| Arc::new(ClientMetadata::from_headers(req.headers())));
         let handler = ExportHandler {
             consumer: consumer.clone(),
             wait_for_result: self.ctx.wait_for_result,
+            metadata,
             reached: Arc::new(AtomicBool::new(false)),
         };
         let mut grpc = tonic::server::Grpc::new(RawCodec)
@@ -121,6 +126,8 @@ fn unreadable_request_response(
 struct ExportHandler {
     consumer: Consumer,
     wait_for_result: bool,
+    /// The call's metadata, with `include_metadata`.
+    metadata: Option<Arc<ClientMetadata>>,
     /// Set once tonic has read the request and called the handler.
     reached: Arc<AtomicBool>,
 }
@@ -133,41 +140,60 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
         self.reached.store(true, Ordering::Release);
         let consumer = self.consumer.clone();
         let wait_for_result = self.wait_for_result;
+        let metadata = self.metadata.clone();
         Box::pin(async move {
-            export(&consumer, request.into_inner(), wait_for_result).await.map_err(|e| e.to_grpc())?;
+            export(&consumer, request.into_inner(), metadata, wait_for_result).await.map_err(|e| e.to_grpc())?;
             // An empty Export*ServiceResponse: no partial success to report.
             Ok(tonic::Response::new(Bytes::new()))
         })
     }
 }
 
-async fn export(consumer: &Consumer, body: Bytes, wait_for_result: bool) -> Result<(), ExportError> {
+async fn export(
+    consumer: &Consumer,
+    body: Bytes,
+    metadata: Option<Arc<ClientMetadata>>,
+    wait_for_result: bool,
+) -> Result<(), ExportError> {
     let signal = consumer.signal();
     let payload = Payload::new(signal, body).map_err(|e| {
         consumer.metrics().failed(TRANSPORT, 0);
         tracing::debug!(message = "Refused a malformed gRPC request.", %signal, error = %e);
         ExportError::BadRequest(format!("invalid OTLP protobuf {signal} request: {e}"))
     })?;
-    consumer.consume(payload, TRANSPORT, wait_for_result).await.map_err(|f| {
+    consumer.consume_with_metadata(payload, metadata, TRANSPORT, wait_for_result).await.map_err(|f| {
         tracing::debug!(message = "Pipeline refused a gRPC request.", %signal, error = %f, retryable = f.retryable);
         ExportError::Refused(f)
     })
 }
 
 /// Serves gRPC on `connections` until `shutdown`, then lets the requests in flight finish.
+///
+/// `keepalive::server_parameters`: the server pings quiet connections every `time` (grpc-go's
+/// 2h when unset) and closes those that do not answer within `timeout`; `max_connection_age`
+/// sends GOAWAY, and `max_connection_age_grace` bounds the requests still in flight after it.
+/// (`max_connection_idle` is applied by the listener.)
 pub(crate) async fn serve(
     connections: Connections,
     router: ExportRouter,
     max_concurrent_streams: u32,
+    keepalive: super::KeepaliveServerParameters,
     shutdown: CancellationToken,
 ) {
     let receiver = router.ctx.id.clone();
     let incoming = connections.into_stream();
     let streams = (max_concurrent_streams > 0).then_some(max_concurrent_streams);
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(streams)
-        .serve_with_incoming_shutdown(router, incoming, shutdown.cancelled_owned())
-        .await;
+        .http2_keepalive_interval(Some(keepalive.ping_interval()))
+        .http2_keepalive_timeout(Some(keepalive.ping_timeout()));
+    if !keepalive.max_connection_age.is_zero() {
+        builder = builder.max_connection_age(keepalive.max_connection_age);
+        if !keepalive.max_connection_age_grace.is_zero() {
+            builder = builder.max_connection_age_grace(keepalive.max_connection_age_grace);
+        }
+    }
+    let result = builder.serve_with_incoming_shutdown(router, incoming, shutdown.cancelled_owned()).await;
     match result {
         Ok(()) => tracing::debug!(message = "gRPC server stopped.", %receiver),
         Err(e) => tracing::error!(message = "gRPC server failed.", %receiver, error = %e),

@@ -2,6 +2,9 @@
 //!
 //! Each request goes through the Collector's checks in order (`otlphttp.go`, `confighttp`):
 //!
+//! - with `cors`, a browser's preflight (`OPTIONS` with `Access-Control-Request-Method`) is
+//!   answered at once, before `auth` (browsers send no credentials with it), and answers to
+//!   requests from an allowed `Origin` carry the CORS headers ([`Cors`]);
 //! 0. with `auth`, the request carries the token, else 401 (before anything else is looked at);
 //! 1. the path names a signal some pipeline takes from this receiver, else 404;
 //! 2. the method is `POST`, else 405;
@@ -25,14 +28,18 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, Method, StatusCode};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
+    ACCESS_CONTROL_REQUEST_METHOD, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, RETRY_AFTER, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use weir_core::auth::ServerAuthenticator;
-use weir_core::{Consumer, Payload, Signal};
+use weir_core::{ClientMetadata, Consumer, Payload, Signal};
 
 /// The transport label of this server's metrics.
 const TRANSPORT: &str = "http";
@@ -81,6 +88,10 @@ pub(crate) struct HttpExport {
     max_body: usize,
     /// `auth`: the authenticator every request must pass.
     authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    /// `cors`, when it allows any origin.
+    cors: Option<Cors>,
+    /// `include_metadata`: keep the request's headers with its data.
+    include_metadata: bool,
 }
 
 impl HttpExport {
@@ -89,10 +100,142 @@ impl HttpExport {
         paths: [(Signal, String); 3],
         max_body: usize,
         authenticator: Option<Arc<dyn ServerAuthenticator>>,
+        cors: Option<Cors>,
+        include_metadata: bool,
     ) -> Self {
         let routes =
             paths.into_iter().filter_map(|(signal, path)| Some((path, ctx.consumers.get(signal)?.clone()))).collect();
-        HttpExport { ctx, routes, max_body, authenticator }
+        HttpExport { ctx, routes, max_body, authenticator, cors, include_metadata }
+    }
+}
+
+/// The headers always allowed in cross-origin requests (rs/cors 1.11, as the Collector's
+/// `confighttp` documents them).
+const CORS_SAFE_HEADERS: [&str; 4] = ["accept", "accept-language", "content-type", "content-language"];
+
+/// `cors`: the answers rs/cors (with `AllowCredentials: true`, as `confighttp` sets it) gives.
+pub(crate) struct Cors {
+    any_origin: bool,
+    /// Lower-cased exact origins.
+    origins: Vec<String>,
+    /// Lower-cased (prefix, suffix) around an origin's one `*`.
+    wildcards: Vec<(String, String)>,
+    any_header: bool,
+    /// Lower-cased allowed request headers.
+    headers: Vec<String>,
+    exposed: Option<HeaderValue>,
+    max_age: i64,
+}
+
+impl Cors {
+    /// `None` when no origin is allowed: the Collector then leaves CORS off (and warns when
+    /// `allowed_headers` was set).
+    pub(crate) fn new(c: &super::CorsConfig) -> Option<Cors> {
+        if c.allowed_origins.is_empty() {
+            if !c.allowed_headers.is_empty() {
+                tracing::warn!(message = "The CORS configuration specifies allowed headers but no allowed origins, and is therefore ignored.");
+            }
+            return None;
+        }
+        let mut cors = Cors {
+            any_origin: false,
+            origins: Vec::new(),
+            wildcards: Vec::new(),
+            any_header: c.allowed_headers.iter().any(|h| h == "*"),
+            headers: CORS_SAFE_HEADERS.iter().map(|h| h.to_string()).collect(),
+            exposed: None,
+            max_age: c.max_age,
+        };
+        for o in &c.allowed_origins {
+            let o = o.to_ascii_lowercase();
+            if o == "*" {
+                cors.any_origin = true;
+            } else if let Some((prefix, suffix)) = o.split_once('*') {
+                cors.wildcards.push((prefix.to_string(), suffix.to_string()));
+            } else {
+                cors.origins.push(o);
+            }
+        }
+        if c.allowed_headers.is_empty() {
+            cors.headers.push("x-requested-with".into());
+        }
+        cors.headers.extend(c.allowed_headers.iter().map(|h| h.to_ascii_lowercase()));
+        if !c.exposed_headers.is_empty() {
+            cors.exposed = HeaderValue::from_str(&c.exposed_headers.join(", ")).ok();
+        }
+        Some(cors)
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        if self.any_origin {
+            return true;
+        }
+        let origin = origin.to_ascii_lowercase();
+        self.origins.contains(&origin)
+            || self.wildcards.iter().any(|(p, s)| {
+                origin.len() >= p.len() + s.len() && origin.starts_with(p.as_str()) && origin.ends_with(s.as_str())
+            })
+    }
+
+    /// rs/cors' default methods: the simple ones.
+    fn method_allowed(method: &str) -> bool {
+        matches!(method.to_ascii_uppercase().as_str(), "GET" | "POST" | "HEAD" | "OPTIONS")
+    }
+
+    /// Answers a preflight request: 204, with the permissions only when origin, method and
+    /// headers are all allowed (the browser then refuses the real request).
+    fn preflight(&self, req: &HeaderMap) -> Response {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            VARY,
+            HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+        );
+        let Some(origin) = req.get(ORIGIN).filter(|o| o.to_str().is_ok_and(|o| self.origin_allowed(o))) else {
+            return response;
+        };
+        let method = header(req, ACCESS_CONTROL_REQUEST_METHOD).unwrap_or("");
+        if !Self::method_allowed(method) {
+            return response;
+        }
+        let requested = req.get(ACCESS_CONTROL_REQUEST_HEADERS);
+        let names = requested.and_then(|v| v.to_str().ok()).unwrap_or("");
+        let headers_ok = self.any_header
+            || names
+                .split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .all(|n| self.headers.contains(&n));
+        if !headers_ok {
+            return response;
+        }
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        if let Ok(m) = HeaderValue::from_str(&method.to_ascii_uppercase()) {
+            h.insert(ACCESS_CONTROL_ALLOW_METHODS, m);
+        }
+        if let Some(requested) = requested.filter(|_| !names.trim().is_empty()) {
+            h.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+        }
+        h.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        if self.max_age != 0 {
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from(self.max_age.max(0)));
+        }
+        response
+    }
+
+    /// Adds the CORS headers to the answer of a request from an allowed origin.
+    fn decorate(&self, origin: Option<&HeaderValue>, method: &Method, response: &mut Response) {
+        let h = response.headers_mut();
+        h.append(VARY, HeaderValue::from_static("Origin"));
+        let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.origin_allowed(o))) else { return };
+        if !Self::method_allowed(method.as_str()) {
+            return;
+        }
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        if let Some(e) = &self.exposed {
+            h.insert(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+        }
+        h.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
 }
 
@@ -106,9 +249,22 @@ pub(crate) async fn serve(connections: Connections, export: HttpExport, shutdown
     }
 }
 
-/// Every request: routed by exact path (the paths are user input, so they are compared as
-/// strings rather than handed to a router's pattern syntax).
+/// Every request: CORS first (as the Collector's outermost middleware), then [`route`].
 async fn handle(State(export): State<Arc<HttpExport>>, req: Request) -> Response {
+    let Some(cors) = &export.cors else { return route(&export, req).await };
+    if req.method() == Method::OPTIONS && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+        return cors.preflight(req.headers());
+    }
+    let origin = req.headers().get(ORIGIN).cloned();
+    let method = req.method().clone();
+    let mut response = route(&export, req).await;
+    cors.decorate(origin.as_ref(), &method, &mut response);
+    response
+}
+
+/// Routed by exact path (the paths are user input, so they are compared as strings rather
+/// than handed to a router's pattern syntax).
+async fn route(export: &HttpExport, req: Request) -> Response {
     // As the Collector's auth middleware: before routing, and before the body is read.
     if let Some(auth) = &export.authenticator {
         if let Err(e) = auth.authenticate(req.headers()) {
@@ -128,7 +284,7 @@ async fn handle(State(export): State<Arc<HttpExport>>, req: Request) -> Response
             &format!("415 unsupported media type, supported: [{JSON}, {PROTOBUF}]"),
         );
     };
-    match export_request(&export, consumer, format, req).await {
+    match export_request(export, consumer, format, req).await {
         Ok(()) => success(format),
         Err(e) => error(format, &e),
     }
@@ -149,6 +305,7 @@ async fn export_request(
     };
     let encoding =
         Encoding::from_header(header(req.headers(), CONTENT_ENCODING)).map_err(|e| unreadable(decompress_error(e)))?;
+    let metadata = export.include_metadata.then(|| Arc::new(ClientMetadata::from_headers(req.headers())));
     let body = read_body(req, export.max_body).await.map_err(unreadable)?;
     let limit = export.max_body;
     let payload = if body.len() <= INLINE_DECODE_MAX {
@@ -159,7 +316,7 @@ async fn export_request(
         })?
     }
     .map_err(unreadable)?;
-    consumer.consume(payload, TRANSPORT, export.ctx.wait_for_result).await.map_err(|f| {
+    consumer.consume_with_metadata(payload, metadata, TRANSPORT, export.ctx.wait_for_result).await.map_err(|f| {
         tracing::debug!(message = "Pipeline refused an HTTP request.", %signal, error = %f, retryable = f.retryable);
         ExportError::Refused(f)
     })

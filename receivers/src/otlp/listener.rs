@@ -14,16 +14,21 @@
 //!   not a ClientHello) only holds its own permit until the deadline, never the loop.
 //! - **Refused handshakes are counted** in `weir_receiver_tls_handshake_failures` (labels
 //!   `receiver`, `transport`) and logged at debug, since any port scanner causes them.
+//! - **TCP or Unix sockets** (`transport: unix`), with or without TLS; socket buffer sizes
+//!   (`read_buffer_size`, `write_buffer_size`) are set on each accepted connection, and a
+//!   connection that carries no bytes for `max_connection_idle` is closed (read as ended).
 
 use axum::serve::Listener;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -44,12 +49,105 @@ pub(crate) struct AcceptSettings {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// 0: no limit.
     pub max_connections: usize,
+    /// `SO_RCVBUF` / `SO_SNDBUF` of each connection; 0 keeps the system's.
+    pub read_buffer_size: usize,
+    pub write_buffer_size: usize,
+    /// Close a connection that carried no bytes for this long.
+    pub max_idle: Option<Duration>,
+}
+
+/// A bound listening socket: TCP, or a Unix socket (removed again when dropped).
+pub(crate) enum Bound {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        if let Bound::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Bound {
+    /// The address served, for logs.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Bound::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Bound::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+
+    fn local(&self) -> SocketAddr {
+        match self {
+            Bound::Tcp(l) => l.local_addr().unwrap_or_else(|_| unspecified()),
+            Bound::Unix(..) => unspecified(),
+        }
+    }
+
+    async fn accept(&self) -> io::Result<(Plain, SocketAddr)> {
+        match self {
+            Bound::Tcp(l) => {
+                let (s, remote) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Either::Left(s), remote))
+            }
+            Bound::Unix(l, _) => {
+                let (s, _) = l.accept().await?;
+                Ok((Either::Right(s), unspecified()))
+            }
+        }
+    }
+}
+
+/// The peer address of a Unix-socket client (it has none).
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+/// A plaintext stream: TCP or Unix.
+type Plain = Either<TcpStream, UnixStream>;
+
+/// Sets the socket buffer sizes of an accepted connection (errors are logged, not fatal).
+fn set_buffer_sizes(io: &Plain, read: usize, write: usize) {
+    let sock = match io {
+        Either::Left(s) => socket2::SockRef::from(s),
+        Either::Right(s) => socket2::SockRef::from(s),
+    };
+    if read > 0 {
+        if let Err(error) = sock.set_recv_buffer_size(read) {
+            tracing::debug!(message = "Cannot set the receive buffer size.", %error, read);
+        }
+    }
+    if write > 0 {
+        if let Err(error) = sock.set_send_buffer_size(write) {
+            tracing::debug!(message = "Cannot set the send buffer size.", %error, write);
+        }
+    }
+}
+
+/// Closes (reads as ended) a connection that carried no bytes for `limit`.
+struct IdleTimer {
+    limit: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(limit: Duration) -> IdleTimer {
+        IdleTimer { limit, sleep: Box::pin(tokio::time::sleep(limit)) }
+    }
+
+    fn touch(&mut self) {
+        self.sleep.as_mut().reset(tokio::time::Instant::now() + self.limit);
+    }
 }
 
 /// One accepted connection, plaintext or TLS, holding its place under `max_connections`.
 pub(crate) struct Connection {
-    io: Either<TcpStream, Box<TlsStream<TcpStream>>>,
+    io: Either<Plain, Box<TlsStream<Plain>>>,
     remote: SocketAddr,
+    idle: Option<IdleTimer>,
     /// Released when the connection is dropped.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -62,8 +160,8 @@ pub(crate) struct Connections {
 
 impl Connections {
     /// Starts accepting on `listener` until `shutdown`.
-    pub(crate) fn start(listener: TcpListener, settings: AcceptSettings, shutdown: CancellationToken) -> Connections {
-        let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    pub(crate) fn start(listener: Bound, settings: AcceptSettings, shutdown: CancellationToken) -> Connections {
+        let local = listener.local();
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         tokio::spawn(accept_loop(listener, settings, tx, shutdown));
         Connections { ready, local }
@@ -77,7 +175,7 @@ impl Connections {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Bound,
     settings: AcceptSettings,
     ready: mpsc::Sender<Connection>,
     shutdown: CancellationToken,
@@ -112,10 +210,11 @@ async fn accept_loop(
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
+        set_buffer_sizes(&stream, settings.read_buffer_size, settings.write_buffer_size);
+        let idle = settings.max_idle.map(IdleTimer::new);
         match &acceptor {
             None => {
-                if ready.send(Connection { io: Either::Left(stream), remote, _permit: permit }).await.is_err() {
+                if ready.send(Connection { io: Either::Left(stream), remote, idle, _permit: permit }).await.is_err() {
                     return;
                 }
             }
@@ -128,7 +227,7 @@ async fn accept_loop(
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = ready
-                                .send(Connection { io: Either::Right(Box::new(tls)), remote, _permit: permit })
+                                .send(Connection { io: Either::Right(Box::new(tls)), remote, idle, _permit: permit })
                                 .await;
                         }
                         Ok(Err(e)) => {
@@ -176,13 +275,31 @@ impl tonic::transport::server::Connected for Connection {
 
 impl AsyncRead for Connection {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Some(idle) = &mut this.idle {
+            if buf.filled().len() > before {
+                idle.touch();
+            } else if r.is_pending() && idle.sleep.as_mut().poll(cx).is_ready() {
+                // Idle for max_connection_idle: the connection reads as ended and is closed.
+                return Poll::Ready(Ok(()));
+            }
+        }
+        r
     }
 }
 
 impl AsyncWrite for Connection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let (Some(idle), Poll::Ready(Ok(n))) = (&mut this.idle, &r) {
+            if *n > 0 {
+                idle.touch();
+            }
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -190,7 +307,14 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let (Some(idle), Poll::Ready(Ok(n))) = (&mut this.idle, &r) {
+            if *n > 0 {
+                idle.touch();
+            }
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -203,5 +327,25 @@ impl AsyncWrite for Connection {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn buffer_sizes_are_set_on_accepted_connections() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        let plain: Plain = Either::Left(server);
+        set_buffer_sizes(&plain, 64 * 1024, 32 * 1024);
+        let Either::Left(server) = &plain else { unreachable!() };
+        let sock = socket2::SockRef::from(server);
+        // Linux doubles the requested size for its bookkeeping.
+        assert!(sock.recv_buffer_size().unwrap() >= 64 * 1024);
+        assert!(sock.send_buffer_size().unwrap() >= 32 * 1024);
+        drop(client);
     }
 }

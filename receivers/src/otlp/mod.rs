@@ -37,11 +37,15 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols, DEFAULT_MAX_REQUEST_BODY_SIZE};
+pub use config::{
+    CorsConfig, GrpcConfig, HttpConfig, KeepaliveEnforcementPolicy, KeepaliveServerConfig, KeepaliveServerParameters,
+    OtlpReceiverConfig, Protocols, Transport, DEFAULT_GRPC_READ_BUFFER_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE,
+};
 
 use async_trait::async_trait;
+use listener::Bound;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_core::auth::{AuthSettings, ServerAuthenticator};
@@ -116,6 +120,9 @@ impl Security {
             transport,
             tls: self.tls.clone(),
             max_connections: self.max_connections,
+            read_buffer_size: 0,
+            write_buffer_size: 0,
+            max_idle: None,
         }
     }
 }
@@ -140,24 +147,41 @@ impl Receiver for OtlpReceiver {
         // `build` made a `Security` for exactly the servers that are on.
         let grpc = match (self.config.grpc(), self.grpc) {
             (Some(g), Some(security)) => {
-                Some((bind(&g.endpoint, "protocols::grpc::endpoint").await?, g.clone(), security))
+                Some((bind(g.transport, &g.endpoint, "protocols::grpc::endpoint").await?, g.clone(), security))
             }
             _ => None,
         };
         let http = match (self.config.http(), self.http) {
             (Some(h), Some(security)) => {
-                Some((bind(&h.endpoint, "protocols::http::endpoint").await?, h.clone(), security))
+                Some((bind(h.transport, &h.endpoint, "protocols::http::endpoint").await?, h.clone(), security))
             }
             _ => None,
         };
 
         let grpc_server = grpc.map(|(listener, g, grpc_security)| {
             log_start(&ctx.id, "gRPC", &listener, grpc_security.tls.is_some());
-            let router =
-                grpc::ExportRouter::new(ctx.clone(), g.max_recv_msg_size(), grpc_security.authenticator.clone());
-            let connections =
-                listener::Connections::start(listener, grpc_security.accept(&ctx.id, "grpc"), shutdown.clone());
-            grpc::serve(connections, router, g.max_concurrent_streams, shutdown.clone())
+            if let Some(ep) = &g.keepalive.enforcement_policy {
+                if *ep != KeepaliveEnforcementPolicy::default() {
+                    tracing::warn!(
+                        message = "keepalive::enforcement_policy is accepted but not enforced: clients that ping more often than min_time are answered, not disconnected.",
+                        receiver = %ctx.id,
+                    );
+                }
+            }
+            let router = grpc::ExportRouter::new(
+                ctx.clone(),
+                g.max_recv_msg_size(),
+                grpc_security.authenticator.clone(),
+                g.include_metadata,
+            );
+            let mut accept = grpc_security.accept(&ctx.id, "grpc");
+            accept.read_buffer_size = g.read_buffer_size;
+            accept.write_buffer_size = g.write_buffer_size;
+            let server_parameters = g.keepalive.server_parameters.clone().unwrap_or_default();
+            accept.max_idle =
+                (!server_parameters.max_connection_idle.is_zero()).then_some(server_parameters.max_connection_idle);
+            let connections = listener::Connections::start(listener, accept, shutdown.clone());
+            grpc::serve(connections, router, g.max_concurrent_streams, server_parameters, shutdown.clone())
         });
         let http_server = http.map(|(listener, h, http_security)| {
             log_start(&ctx.id, "HTTP", &listener, http_security.tls.is_some());
@@ -166,6 +190,8 @@ impl Receiver for OtlpReceiver {
                 h.paths(),
                 h.max_request_body_size(),
                 http_security.authenticator.clone(),
+                h.cors.as_ref().and_then(http::Cors::new),
+                h.include_metadata,
             );
             let connections =
                 listener::Connections::start(listener, http_security.accept(&ctx.id, "http"), shutdown.clone());
@@ -187,25 +213,53 @@ impl Receiver for OtlpReceiver {
     }
 }
 
-/// Binds `endpoint`. A bare `:port` means every IPv4 interface, as Go's `:port` does; a host
-/// name that resolves to several addresses (`localhost`) is bound on its first IPv4 address,
-/// as the Collector does, falling back to the others.
-async fn bind(endpoint: &str, key: &str) -> Result<TcpListener, BuildError> {
+/// Binds `endpoint` for its `transport`. A bare `:port` means every IPv4 interface, as Go's
+/// `:port` does, and an empty endpoint a free port on every interface; a host name that
+/// resolves to several addresses (`localhost`) is bound on its first IPv4 address, as the
+/// Collector does, falling back to the others (`tcp4`/`tcp6` keep only that family). A Unix
+/// socket path left behind by a process that is gone is replaced.
+async fn bind(transport: Transport, endpoint: &str, key: &str) -> Result<Bound, BuildError> {
     let fail = |e: std::io::Error| BuildError::new(format!("cannot listen on {endpoint} ({key}): {e}"));
-    let address = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
+    if transport == Transport::Unix {
+        let path = std::path::PathBuf::from(endpoint);
+        let listener = match UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if tokio::net::UnixStream::connect(&path).await.is_ok() {
+                    return Err(fail(e));
+                }
+                let _ = std::fs::remove_file(&path);
+                UnixListener::bind(&path).map_err(fail)?
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        return Ok(Bound::Unix(listener, path));
+    }
+    let address = if endpoint.is_empty() {
+        "0.0.0.0:0".to_string()
+    } else if endpoint.starts_with(':') {
+        format!("0.0.0.0{endpoint}")
+    } else {
+        endpoint.to_string()
+    };
     let mut addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(&address).await.map_err(fail)?.collect();
+    match transport {
+        Transport::Tcp4 => addresses.retain(|a| a.is_ipv4()),
+        Transport::Tcp6 => addresses.retain(|a| a.is_ipv6()),
+        _ => {}
+    }
     addresses.sort_by_key(|a| a.is_ipv6());
     let mut last_error = std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
     for a in addresses {
         match TcpListener::bind(a).await {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => return Ok(Bound::Tcp(listener)),
             Err(e) => last_error = e,
         }
     }
     Err(fail(last_error))
 }
 
-fn log_start(receiver: &str, protocol: &str, listener: &TcpListener, tls: bool) {
-    let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+fn log_start(receiver: &str, protocol: &str, listener: &Bound, tls: bool) {
+    let endpoint = listener.describe();
     tracing::info!(message = "Started the OTLP server.", %receiver, protocol, %endpoint, tls);
 }

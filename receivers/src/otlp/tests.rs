@@ -37,6 +37,9 @@ use weir_core::{BuildContext, BuildError, ComponentConfig, Exporter, ExporterFac
 
 type Received = Arc<Mutex<Vec<Payload>>>;
 
+/// The client metadata of every export (with `include_metadata`).
+type SeenMetadata = Arc<Mutex<Vec<Option<weir_core::ClientMetadata>>>>;
+
 /// `exporters::recording`: keeps every payload; can be told to fail.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,7 +63,7 @@ impl ExporterConfig for RecordingConfig {
     }
 }
 
-struct RecordingFactory(Received);
+struct RecordingFactory(Received, SeenMetadata);
 
 impl ExporterFactory for RecordingFactory {
     type Config = RecordingConfig;
@@ -74,17 +77,27 @@ impl ExporterFactory for RecordingFactory {
     }
 
     fn build(&self, _ctx: &BuildContext, config: &RecordingConfig) -> Result<Arc<dyn Exporter>, BuildError> {
-        Ok(Arc::new(Recording { received: self.0.clone(), config: config.clone() }))
+        Ok(Arc::new(Recording { received: self.0.clone(), metadata: self.1.clone(), config: config.clone() }))
     }
 }
 
 struct Recording {
     received: Received,
+    metadata: SeenMetadata,
     config: RecordingConfig,
 }
 
 #[async_trait]
 impl Exporter for Recording {
+    async fn export_with_metadata(
+        &self,
+        payload: Payload,
+        metadata: Option<&weir_core::ClientMetadata>,
+    ) -> Result<(), Failure> {
+        self.metadata.lock().expect("no test panics while holding the lock").push(metadata.cloned());
+        self.export(payload).await
+    }
+
     async fn export(&self, payload: Payload) -> Result<(), Failure> {
         match self.config.fail.as_str() {
             "retryable" => {
@@ -110,6 +123,7 @@ impl Exporter for Recording {
 struct Harness {
     service: Service,
     received: Received,
+    metadata: SeenMetadata,
     grpc: String,
     http: String,
 }
@@ -144,15 +158,17 @@ impl Harness {
             yaml.push_str(&format!("    {s}:\n      receivers: [otlp/{name}]\n      exporters: [recording]\n"));
         }
         let received = Received::default();
+        let metadata = SeenMetadata::default();
         let mut registry = Registry::new();
         crate::register(&mut registry);
-        registry.add_exporter(RecordingFactory(received.clone()));
+        registry.add_exporter(RecordingFactory(received.clone(), metadata.clone()));
         let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None)
             .unwrap_or_else(|e| panic!("invalid test config:\n{e}\n{yaml}"));
         let service = Service::start(&config, &registry, Default::default()).await.expect("the service starts");
         Harness {
             service,
             received,
+            metadata,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             http: format!("http://127.0.0.1:{http_port}"),
         }
@@ -705,7 +721,7 @@ async fn a_busy_port_fails_the_start() {
     );
     let mut registry = Registry::new();
     crate::register(&mut registry);
-    registry.add_exporter(RecordingFactory(Received::default()));
+    registry.add_exporter(RecordingFactory(Received::default(), SeenMetadata::default()));
     let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None).expect("valid config");
     let err = Service::start(&config, &registry, Default::default()).await.err().expect("the start fails");
     assert!(err.to_string().contains("protocols::http::endpoint"), "{err}");
@@ -713,9 +729,18 @@ async fn a_busy_port_fails_the_start() {
 
 #[tokio::test]
 async fn localhost_is_bound_on_ipv4_loopback() {
-    let listener = super::bind("localhost:0", "protocols::http::endpoint").await.expect("localhost can be bound");
-    let address = listener.local_addr().expect("a bound socket has an address");
-    assert_eq!(address.ip(), std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let listener = super::bind(super::Transport::Tcp, "localhost:0", "protocols::http::endpoint")
+        .await
+        .expect("localhost can be bound");
+    assert!(listener.describe().starts_with("127.0.0.1:"), "{}", listener.describe());
+}
+
+#[tokio::test]
+async fn an_empty_endpoint_listens_on_a_free_port_as_the_collector_does() {
+    let listener =
+        super::bind(super::Transport::Tcp, "", "protocols::http::endpoint").await.expect("a free port is found");
+    assert!(listener.describe().starts_with("0.0.0.0:"), "{}", listener.describe());
+    assert!(!listener.describe().ends_with(":0"));
 }
 
 #[test]
@@ -724,7 +749,7 @@ fn a_receiver_without_protocols_is_a_config_error() {
                 service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [recording]\n";
     let mut registry = Registry::new();
     crate::register(&mut registry);
-    registry.add_exporter(RecordingFactory(Received::default()));
+    registry.add_exporter(RecordingFactory(Received::default(), SeenMetadata::default()));
     let err = weir_core::config::load_str("test.yaml", yaml, &registry, &|_| None).err().expect("invalid");
     let err = err.to_string();
     assert!(err.contains("receivers::otlp"), "{err}");
@@ -775,7 +800,7 @@ fn auth_registry() -> Registry {
     let mut registry = Registry::new();
     crate::register(&mut registry);
     weir_extensions::register(&mut registry);
-    registry.add_exporter(RecordingFactory(Received::default()));
+    registry.add_exporter(RecordingFactory(Received::default(), SeenMetadata::default()));
     registry
 }
 
@@ -825,4 +850,179 @@ fn tls_files_are_checked_when_the_config_is_loaded() {
     let keys = "        tls:\n          cert_file: /nonexistent/cert.pem\n          key_file: /nonexistent/key.pem\n";
     let err = load_with_auth(keys, "", "").err().expect("invalid").to_string();
     assert!(err.contains("protocols::grpc::tls::cert_file: cannot read /nonexistent/cert.pem"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collector server keys: include_metadata, cors, transport: unix, keepalive.
+
+#[tokio::test]
+async fn include_metadata_carries_headers_and_grpc_metadata_to_the_exporter() {
+    let receiver = "
+    wait_for_result: true
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:GRPC_PORT
+        include_metadata: true
+      http:
+        endpoint: 127.0.0.1:HTTP_PORT
+        include_metadata: true
+";
+    let h = Harness::start("metadata", receiver, "", &["traces"]).await;
+    let headers = [("content-type", "application/x-protobuf"), ("X-Tenant", "acme")];
+    let r = http_request("POST", &format!("{}/v1/traces", h.http), &headers, full(traces(1).encode_to_vec())).await;
+    assert_eq!(r.status, 200);
+    let mut client = GrpcClient::connect(&h.grpc).await;
+    client.0.ready().await.unwrap();
+    let mut request = tonic::Request::new(Bytes::from(traces(1).encode_to_vec()));
+    request.metadata_mut().insert("x-tenant", "beta".parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static(TRACES_PATH);
+    client.0.unary(request, path, RawCodec).await.expect("the export succeeds");
+    let seen = h.metadata.lock().unwrap().clone();
+    let tenants: Vec<Vec<String>> = seen.iter().map(|m| m.as_ref().unwrap().get("x-tenant").to_vec()).collect();
+    assert_eq!(tenants, [vec!["acme".to_string()], vec!["beta".to_string()]]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_include_metadata_no_metadata_is_kept() {
+    let h = Harness::all_signals("no_metadata").await;
+    let headers = [("content-type", "application/x-protobuf"), ("x-tenant", "acme")];
+    http_request("POST", &format!("{}/v1/traces", h.http), &headers, full(traces(1).encode_to_vec())).await;
+    assert_eq!(h.metadata.lock().unwrap().clone(), [None]);
+    h.stop().await;
+}
+
+/// The README example of the Collector's otlp receiver (`cors` with a wildcard origin).
+const CORS: &str = "
+    protocols:
+      http:
+        endpoint: 127.0.0.1:HTTP_PORT
+        cors:
+          allowed_origins: [http://test.com, 'https://*.example.com']
+          allowed_headers: [Example-Header]
+          max_age: 7200
+";
+
+async fn preflight(url: &str, origin: &str, request_headers: &str) -> HttpResponse {
+    let headers = [
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", request_headers),
+    ];
+    http_request("OPTIONS", url, &headers, full(Bytes::new())).await
+}
+
+fn header<'a>(r: &'a HttpResponse, name: &str) -> Option<&'a str> {
+    r.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn cors_preflight_from_an_allowed_origin_is_answered_as_the_collector_does() {
+    let h = Harness::start("cors", CORS, "", &["traces"]).await;
+    let url = format!("{}/v1/traces", h.http);
+    let r = preflight(&url, "https://app.example.com", "content-type,example-header").await;
+    assert_eq!(r.status, 204);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(header(&r, "access-control-allow-methods"), Some("POST"));
+    assert_eq!(header(&r, "access-control-allow-headers"), Some("content-type,example-header"));
+    assert_eq!(header(&r, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(header(&r, "access-control-max-age"), Some("7200"));
+    assert_eq!(header(&r, "vary"), Some("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+    // The real request then carries the origin back.
+    let headers = [("content-type", "application/x-protobuf"), ("origin", "http://test.com")];
+    let r = http_request("POST", &url, &headers, full(traces(1).encode_to_vec())).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("http://test.com"));
+    assert_eq!(header(&r, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(h.received().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn cors_preflight_from_another_origin_or_with_other_headers_gets_no_permission() {
+    let h = Harness::start("cors_refused", CORS, "", &["traces"]).await;
+    let url = format!("{}/v1/traces", h.http);
+    for (origin, headers) in [
+        ("https://example.com.evil.org", "content-type"),
+        ("http://other.com", "content-type"),
+        ("https://app.example.com", "x-secret"),
+    ] {
+        let r = preflight(&url, origin, headers).await;
+        assert_eq!(r.status, 204, "{origin}");
+        assert_eq!(header(&r, "access-control-allow-origin"), None, "{origin} {headers}");
+        assert!(header(&r, "vary").is_some());
+    }
+    let headers = [("content-type", "application/x-protobuf"), ("origin", "http://other.com")];
+    let r = http_request("POST", &url, &headers, full(traces(1).encode_to_vec())).await;
+    assert_eq!(r.status, 200, "CORS is the browser's check; the server still serves the request");
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unix_sockets_serve_grpc_and_http() {
+    use hyper_util::rt::TokioIo;
+    let dir = tempfile::tempdir().unwrap();
+    let (g, hp) = (dir.path().join("grpc.sock"), dir.path().join("http.sock"));
+    // A stale socket file nobody serves is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&hp).unwrap());
+    let receiver = format!(
+        "    wait_for_result: true\n    protocols:\n      grpc:\n        transport: unix\n        endpoint: {}\n      http:\n        transport: unix\n        endpoint: {}\n",
+        g.display(),
+        hp.display()
+    );
+    let h = Harness::start("unix", &receiver, "", &["traces"]).await;
+    // HTTP/1.1 over the socket.
+    let io = TokioIo::new(tokio::net::UnixStream::connect(&hp).await.unwrap());
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, TestBody>(io).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post("http://localhost/v1/traces")
+        .header("content-type", "application/x-protobuf")
+        .body(full(traces(2).encode_to_vec()))
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+    // gRPC over the other socket.
+    let path = g.clone();
+    let channel = tonic::transport::Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+            let path = path.clone();
+            async move { tokio::net::UnixStream::connect(path).await.map(TokioIo::new) }
+        }))
+        .await
+        .unwrap();
+    let mut client = GrpcClient(tonic::client::Grpc::new(channel));
+    client.export(TRACES_PATH, Bytes::from(traces(3).encode_to_vec())).await.expect("the export succeeds");
+    let items: Vec<usize> = h.received().iter().map(Payload::items).collect();
+    assert_eq!(items, [2, 3]);
+    h.stop().await;
+    assert!(!hp.exists() && !g.exists(), "the socket files are removed at shutdown");
+}
+
+#[tokio::test]
+async fn grpc_connections_idle_for_max_connection_idle_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let receiver = "
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:GRPC_PORT
+        keepalive:
+          server_parameters:
+            max_connection_idle: 200ms
+";
+    let h = Harness::start("idle", receiver, "", &["traces"]).await;
+    let mut raw = tokio::net::TcpStream::connect(h.grpc.trim_start_matches("http://")).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection was closed");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    h.stop().await;
 }
