@@ -82,7 +82,7 @@
 //! a trace. (A key with ≥ 1 trace/s starts its windows at an offset in the first half, from a
 //! hash of the key, so that these keeps are spread out rather than bursting at the start.)
 //! These keeps are paced by a token bucket of 20% of the budget per second (holding one
-//! interval's worth, empty at the start): a keep costs what it adds beyond the table,
+//! interval's worth, full at the start): a keep costs what it adds beyond the table,
 //! spans × (1 − p); a trace that finds too few tokens is decided by the table and its key
 //! stays uncovered for its next trace. The bucket's recent spending is taken off the budget
 //! at each adjustment. Coverage depends on the instance's history (which keys were kept, the
@@ -183,7 +183,10 @@ const COVERAGE_SHARE: f64 = 0.2;
 /// Keys whose rates in a stratum rest on fewer traces than this share one probability in the
 /// water-filling: their estimates are too noisy to tell them apart (and a key whose rate is
 /// underestimated would keep everything).
-static SPARSE_TRACES: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| std::env::var("ZSPARSE").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0));
+const SPARSE_TRACES: f64 = 10.0;
+/// A key whose rates rest on fewer traces than this (decayed) is fresh: its coverage keep may
+/// take the bucket's upper half.
+const FRESH_TRACES: f64 = 0.5;
 /// Coverage: an uncovered key is left to the table while it expects at least this many kept
 /// traces in the rest of its window.
 const COVERAGE_EXPECTED: f64 = 3.0;
@@ -257,7 +260,6 @@ pub struct Verdict {
     pub priority: bool,
     pub key: String,
     pub probability: f64,
-    pub zz: String,
 }
 
 /// A per-key decaying log-scale histogram of durations.
@@ -383,10 +385,6 @@ struct Stratum {
     /// Spans and traces counted since the current change began.
     since_spans: f64,
     since_traces: f64,
-    zz_pred: f64,
-    zz_in: f64,
-    zz_fresh_in: f64,
-    zz_fresh_pred: f64,
 }
 
 impl Stratum {
@@ -404,10 +402,6 @@ impl Stratum {
             fast_traces: 0.0,
             since_spans: 0.0,
             since_traces: 0.0,
-            zz_pred: 0.0,
-            zz_in: 0.0,
-            zz_fresh_in: 0.0,
-            zz_fresh_pred: 0.0,
         }
     }
 
@@ -510,8 +504,6 @@ pub(crate) struct RateTable {
     coverage_refilled: Option<Instant>,
     coverage_spent: f64,
     coverage_rate: f64,
-    zz_adjusts: u64,
-    zz_secs: f64,
 }
 
 impl RateTable {
@@ -537,8 +529,6 @@ impl RateTable {
             coverage_refilled: None,
             coverage_spent: 0.0,
             coverage_rate: 0.0,
-            zz_adjusts: 0,
-            zz_secs: 0.0,
         }
     }
 }
@@ -612,8 +602,7 @@ impl Adaptive {
         };
         metrics.budget.set(c.target_spans_per_sec);
         let nanos = |d: &Duration| d.as_nanos().min(u64::MAX as u128) as u64;
-        let warm: f64 = std::env::var("ZWARM").ok().and_then(|v| v.parse().ok()).unwrap_or(0.2);
-        let bucket = warm * c.target_spans_per_sec * c.adjustment_interval.as_secs_f64();
+        let bucket = COVERAGE_SHARE * c.target_spans_per_sec * c.adjustment_interval.as_secs_f64();
         Ok(Adaptive {
             budget: c.target_spans_per_sec,
             interval: c.adjustment_interval,
@@ -727,16 +716,12 @@ impl Adaptive {
         let spans = t.spans as f64;
         // A key new to the stratum takes the stratum's mean probability; a key new altogether
         // (its rates rest on too few traces yet) is fresh.
-        let fresh_traces: f64 = std::env::var("ZFRESH").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
-        let fresh = state.evidence.iter().sum::<f64>() < fresh_traces;
+        let fresh = state.evidence.iter().sum::<f64>() < FRESH_TRACES;
         let new = state.rates == [0.0; STRATA];
         let mut p = if table.has_table {
             let s = &table.strata[stratum];
             let p_table = if state.rates[stratum] <= 0.0 { s.fresh_p } else { state.probabilities[stratum] };
-            let g = if std::env::var("ZNOGUARD").is_ok() { 1.0 } else { s.guard(window) };
-            let p = (p_table * g).min(1.0);
-            let snap: f64 = std::env::var("ZSNAP").ok().and_then(|v| v.parse().ok()).unwrap_or(2.0);
-            if p >= snap { 1.0 } else { p }
+            (p_table * s.guard(window)).min(1.0)
         } else {
             1.0
         };
@@ -747,7 +732,7 @@ impl Adaptive {
         // A key that may have no other chance in its window can take the bucket's last tokens;
         // others only its upper half, which leaves the rest to rarer keys.
         let extra = spans * (1.0 - p);
-        if table.has_table && extra > 0.0 && std::env::var("ZNOCOV").is_err() {
+        if table.has_table && extra > 0.0 {
             let cap = COVERAGE_SHARE * self.budget * self.interval.as_secs_f64();
             let floor = if new {
                 Some(0.0)
@@ -759,8 +744,11 @@ impl Adaptive {
                 let start = (since / window).floor() * window;
                 let uncovered = state.last_kept.is_none_or(|k| k < epoch + Duration::from_secs_f64(start));
                 let traces_left = state.trace_rates.iter().sum::<f64>() * (start + window - since);
-                (uncovered && traces_left * p < COVERAGE_EXPECTED)
-                    .then_some(if traces_left < LAST_CHANCE { 0.0 } else { cap / 2.0 })
+                (uncovered && traces_left * p < COVERAGE_EXPECTED).then_some(if traces_left < LAST_CHANCE {
+                    0.0
+                } else {
+                    cap / 2.0
+                })
             } else {
                 None
             };
@@ -786,9 +774,6 @@ impl Adaptive {
         s.fast_traces += 1.0;
         s.since_spans += spans;
         s.since_traces += 1.0;
-        s.zz_pred += p * spans;
-        s.zz_in += spans;
-        if state.rates[stratum] <= 0.0 { s.zz_fresh_in += spans; s.zz_fresh_pred += p * spans; }
         if keep {
             table.kept_now += spans;
             table.interval_kept += spans;
@@ -812,8 +797,7 @@ impl Adaptive {
                 s.spans_variance += (n as f64).powi(2) * (1.0 - q) / (q * q);
             }
         }
-        let zz = format!("s{stratum} fresh {fresh} rate0 {} g {:.3} pt {:.3}", table.keys[&key].rates[stratum] <= 0.0, table.strata[stratum].guard(window), table.keys[&key].probabilities[stratum]);
-        Verdict { keep, threshold, priority, key, probability: p, zz }
+        Verdict { keep, threshold, priority, key, probability: p }
     }
 
     /// Decays the fast levels to `now`.
@@ -839,7 +823,8 @@ impl Adaptive {
         let last = *t.coverage_refilled.get_or_insert(now);
         let rate = COVERAGE_SHARE * self.budget;
         let earned = now.saturating_duration_since(last).as_secs_f64() * rate;
-        t.coverage_tokens = (t.coverage_tokens + earned).min((rate * self.interval.as_secs_f64()).max(t.coverage_tokens));
+        t.coverage_tokens =
+            (t.coverage_tokens + earned).min((rate * self.interval.as_secs_f64()).max(t.coverage_tokens));
         t.coverage_refilled = Some(now);
     }
 
@@ -863,7 +848,7 @@ impl Adaptive {
         let next = *t.next_adjust.get_or_insert(now + self.interval);
         // A change begins when a stratum's fast level differs significantly from its rate;
         // from then on every stratum counts what comes, to measure the new levels.
-        let shifted = t.has_table && t.strata.iter().any(|s| s.fast(window).1) && std::env::var("ZNOCHANGE").is_err();
+        let shifted = t.has_table && t.strata.iter().any(|s| s.fast(window).1);
         let mut early = false;
         match t.change_start {
             None if shifted => {
@@ -912,8 +897,6 @@ impl Adaptive {
         let interval = self.interval.as_secs_f64();
         let t = &mut self.table;
         t.has_table = true;
-        t.zz_adjusts += 1;
-        t.zz_secs += secs;
         // Per stratum, a change of load. Within an interval (`change`, the time since it was
         // detected): the new level is what came since, if the stratum's own count differs
         // significantly from its rate, or its rate times the ratio of all strata together, if
@@ -1037,7 +1020,7 @@ impl Adaptive {
                 let r = k.rates[i];
                 if r <= 0.0 {
                     slots.push(None);
-                } else if k.evidence[i] >= *SPARSE_TRACES && !warming {
+                } else if k.evidence[i] >= SPARSE_TRACES && !warming {
                     slots.push(Some(entries.len()));
                     entries.push((r, weight(r)));
                 } else {
@@ -1188,18 +1171,5 @@ mod tests {
         assert_eq!(KeyField::parse("root.name"), Ok(KeyField::RootName));
         assert!(KeyField::parse("resource.").unwrap_err().contains("status_class"));
         assert!(KeyField::parse("name").is_err());
-    }
-}
-
-#[cfg(test)]
-impl Adaptive {
-    pub(crate) fn zz_pred(&self) -> [(f64, f64, f64, f64); 4] {
-        std::array::from_fn(|i| { let s = &self.table.strata[i]; (s.zz_pred, s.zz_in, s.zz_fresh_pred, s.zz_fresh_in) })
-    }
-    pub(crate) fn zz_debug(&self) -> String {
-        let t = &self.table;
-        let w = self.fast_window();
-        let st: Vec<String> = t.strata.iter().skip(3).map(|s| format!("[rate {:.0} kept {:.0} allow {:.0} fresh_p {:.3} fast {:.0} shifted {} age {:.2}]", s.rate, s.kept, s.allowance, s.fresh_p, s.fast(w).0, s.fast(w).1, s.age)).collect();
-        format!("adj {} secs {:.3} corr {:.3} cov_rate {:.1} tokens {:.0} out {:?} pred {:?} {}", t.zz_adjusts, t.zz_secs, t.correction, t.coverage_rate, t.coverage_tokens, t.output_rate.map(|x| x as i64), t.expected_rate.map(|x| x as i64), st.join(" "))
     }
 }

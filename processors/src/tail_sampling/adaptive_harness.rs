@@ -169,9 +169,6 @@ struct Decided {
     keep: bool,
     threshold: Option<u64>,
     priority: bool,
-    /// The probability the trace was decided with.
-    probability: f64,
-    zz: String,
 }
 
 /// Replays `seconds` of traffic at `spans_per_sec(t)` through `policy`, from simulated time
@@ -192,7 +189,7 @@ fn run(
         }
         let trace = w.trace();
         let v = policy.decide(&w.summary(&trace), t0 + Duration::from_secs_f64(t));
-        each(Decided { at: t, trace, keep: v.keep, threshold: v.threshold, priority: v.priority, probability: v.probability, zz: v.zz });
+        each(Decided { at: t, trace, keep: v.keep, threshold: v.threshold, priority: v.priority });
     }
 }
 
@@ -226,16 +223,22 @@ fn budget_holds_within_5_percent_over_60_s_windows_at_10x_the_input() {
     }
 }
 
+/// 140 s at a budget of 2,000 spans/s: 20k spans/s, ×10 at t = 60 s, back ÷10 at t = 100 s.
+/// The decisions and the kept spans per second.
+fn ten_x_steps(seed: u64) -> (Vec<Decided>, Vec<f64>) {
+    let mut policy = Adaptive::new("adaptive", &config(2000.0, 1000)).unwrap();
+    let mut w = Workload::new(seed, 200);
+    let mut decided = Vec::new();
+    let load = |t: f64| if (60.0..100.0).contains(&t) { 200_000.0 } else { 20_000.0 };
+    run(&mut policy, &mut w, Instant::now(), 140.0, load, |d| decided.push(d));
+    let out = output_per_second(&decided, 140);
+    (decided, out)
+}
+
 #[test]
 fn budget_settles_within_10_percent_in_5_s_after_10x_steps_up_and_down() {
     for seed in 1..=3 {
-        let mut policy = Adaptive::new("adaptive", &config(2000.0, 1000)).unwrap();
-        let mut w = Workload::new(seed, 200);
-        let mut decided = Vec::new();
-        // 20k spans/s, ×10 at t = 60 s, back ÷10 at t = 100 s.
-        let load = |t: f64| if (60.0..100.0).contains(&t) { 200_000.0 } else { 20_000.0 };
-        run(&mut policy, &mut w, Instant::now(), 140.0, load, |d| decided.push(d));
-        let out = output_per_second(&decided, 140);
+        let (_, out) = ten_x_steps(seed);
         for step in [60, 100] {
             // Settled 5 s after the step: the next two 5 s windows within ±10%, and the rest of
             // the phase within ±5%.
@@ -415,9 +418,6 @@ fn adjusted_counts_estimate_true_counts_per_service_and_key_without_bias() {
     // Per key (200 keys, some sampled hard): at most 1% beyond |z| 3, none beyond 4.5, and
     // the z-scores centred on 0.
     let zs: Vec<f64> = by_key.values().filter(|g| g[2] > 0.0).map(z).collect();
-    for (k, g) in by_key.iter().filter(|(k, g)| g[2] > 0.0 && (z(g).abs() > 3.0 || **k % 20 == 4)) {
-        eprintln!("key {k}: true {:.0}, estimated {:.0}, sd {:.1}, z {:.2}", g[0], g[1], g[2].sqrt(), z(g));
-    }
     let beyond = zs.iter().filter(|z| z.abs() > 3.0).count();
     assert!(zs.len() >= 30, "{} sampled keys", zs.len());
     assert!(beyond as f64 <= 0.01 * zs.len() as f64, "{beyond} of {} keys beyond |z| 3", zs.len());
@@ -533,17 +533,8 @@ fn no_one_second_window_passes_twice_the_budget_from_the_first_span() {
 #[test]
 fn a_10x_step_settles_within_10_percent_in_5_s_without_a_burst() {
     for seed in 1..=3 {
-        let mut policy = Adaptive::new("adaptive", &config(2000.0, 1000)).unwrap();
-        let mut w = Workload::new(seed, 200);
-        let mut decided = Vec::new();
-        let load = |t: f64| if (30.0..60.0).contains(&t) { 200_000.0 } else { 20_000.0 };
-        run(&mut policy, &mut w, Instant::now(), 90.0, load, |d| decided.push(d));
-        let out = output_per_second(&decided, 90);
-        for step in [30, 60] {
-            eprintln!(
-                "seed {seed}, step at {step} s: kept spans/s {:?}",
-                &out[step - 2..step + 8].iter().map(|v| *v as u64).collect::<Vec<_>>()
-            );
+        let (decided, out) = ten_x_steps(seed);
+        for step in [60, 100] {
             // Settled from 5 s after the step: every 2-second mean within ±10% (a 1-second
             // count has ~8% noise of its own).
             for from in (step + 5..step + 25).step_by(2) {
@@ -551,7 +542,7 @@ fn a_10x_step_settles_within_10_percent_in_5_s_without_a_burst() {
                 assert!((m / 2000.0 - 1.0).abs() <= 0.10, "seed {seed}: {m:.0} spans/s in [{from}, {}) s", from + 2);
             }
         }
-        let (worst, at) = max_one_second_window(&decided, 90);
+        let (worst, at) = max_one_second_window(&decided, 140);
         assert!(worst <= 2.0 * 2000.0, "seed {seed}: a burst of {worst:.0} spans in the second from {at} s");
     }
 }
@@ -989,7 +980,7 @@ fn study(s: &Scenario, which: usize, budget: f64, seed: u64) -> StudyRow {
         by_key.values().filter(|g| g[0] >= 1000.0 && g[2] > 0.0).map(|g| (g[1] - g[0]) / g[2].sqrt()).collect();
     let mut decided = Vec::new();
     for ((at, tr), (keep, _)) in traces.into_iter().zip(&decisions) {
-        decided.push(Decided { at, trace: tr, keep: *keep, threshold: None, priority: false, probability: 0.0, zz: String::new() });
+        decided.push(Decided { at, trace: tr, keep: *keep, threshold: None, priority: false });
     }
     StudyRow {
         budget_error: mean(&out.iter().map(|o| (o / budget - 1.0).abs()).collect::<Vec<_>>()),
@@ -1066,127 +1057,5 @@ fn study_weir_against_ema_throughput() {
                 100.0 * r.agreement,
             );
         }
-    }
-}
-
-#[test]
-fn zz_diag_recall() {
-    for seed in 1..=3 {
-        let mut policy = Adaptive::new("adaptive", &config(500.0, 1000)).unwrap();
-        let mut w = issue_workload(seed, 200);
-        w.keys.iter_mut().for_each(|k| k.median_ms = k.median_ms.min(100.0));
-        // [spans, kept spans] for: errors, flagged true outliers, flagged false positives, unflagged outliers, normal
-        let mut c = [[0.0f64; 2]; 5];
-        run(&mut policy, &mut w, Instant::now(), 120.0, |_| 20_000.0, |d| {
-            if d.at < 20.0 { return; }
-            let i = if d.trace.error { 0 } else if d.priority && d.trace.outlier { 1 } else if d.priority { 2 } else if d.trace.outlier { 3 } else { 4 };
-            c[i][0] += d.trace.spans as f64 / 100.0;
-            if d.keep { c[i][1] += d.trace.spans as f64 / 100.0; }
-        });
-        eprintln!("seed {seed}: spans/s [in, kept]: errors {:?} outliers {:?} false-pos {:?} missed-outliers {:?} normal {:?}", c[0], c[1], c[2], c[3], c[4]);
-    }
-}
-
-#[test]
-fn zz_diag_step() {
-    let zseed: u64 = std::env::var("ZSEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (seed, budget, from, to, fine): (u64, f64, f64, f64, &[(f64, f64)]) = match std::env::var("ZZ").as_deref() {
-        Ok("n1") => (2, 500.0, 29.0, 32.0, &[(29.8, 30.6)]),
-        Ok("steady") => (2, 500.0, 0.0, 29.0, &[]),
-        Ok("cold") => (1, 500.0, 0.0, 4.0, &[(0.0, 1.0)]),
-        _ => (1, 2000.0, 55.0, 115.0, &[(59.5, 61.0), (99.5, 101.0)]),
-    };
-    let seed = if zseed > 0 { zseed } else { seed };
-    let mut policy = Adaptive::new("adaptive", &config(budget, 1000)).unwrap();
-    let mut w = if budget == 500.0 { issue_workload(seed, 200) } else { Workload::new(seed, 200) };
-    let load = |t: f64| if budget == 500.0 { if (30.0..45.0).contains(&t) { 200_000.0 } else { 20_000.0 } } else if (60.0..100.0).contains(&t) { 200_000.0 } else { 20_000.0 };
-    let mut next = from;
-    let mut kept = [0.0; 5];
-    let mut last = [(0.0, 0.0, 0.0, 0.0); 4];
-    let mut last_t = 0.0;
-    let t0 = Instant::now();
-    let mut t = 0.0;
-    loop {
-        t += w.rng.exponential(MEAN_SPANS / load(t));
-        if t >= to { break; }
-        let trace = w.trace();
-        let v = policy.decide(&w.summary(&trace), t0 + Duration::from_secs_f64(t));
-        if v.keep {
-            let i = if trace.error { 3 } else if v.priority { 2 } else if v.probability >= 1.0 { 1 } else { 0 };
-            kept[i] += trace.spans as f64;
-            kept[4] += trace.spans as f64;
-        }
-        if t >= next {
-            let pr = policy.zz_pred();
-            let dt = t - last_t;
-            let d: Vec<String> = (0..4).map(|i| format!("{:.0}/{:.0} fresh {:.0}/{:.0}", (pr[i].0 - last[i].0) / dt, (pr[i].1 - last[i].1) / dt, (pr[i].2 - last[i].2) / dt, (pr[i].3 - last[i].3) / dt)).collect();
-            last = pr; last_t = t;
-            eprintln!("t {next:.2} kept {:?} pred/in {:?} {}", kept, d, policy.zz_debug());
-            kept = [0.0; 5];
-            next += if fine.iter().any(|(a, b)| (*a..*b).contains(&next)) { 0.05 } else if fine.is_empty() { 2.0 } else { 0.5 };
-        }
-    }
-}
-
-#[test]
-fn zz_diag_unbiased() {
-    let watch: Vec<usize> = std::env::var("ZKEYS").unwrap_or("169,148,180,86".into()).split(',').map(|x| x.parse().unwrap()).collect();
-    let mut hist: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for seed in 1..=20 {
-        let mut policy = Adaptive::new("adaptive", &config(10_000.0, 1000)).unwrap();
-        let mut w = Workload::new(100 + seed, 200);
-        run(&mut policy, &mut w, Instant::now(), 60.0, |_| 20_000.0, |d| {
-            if watch.contains(&d.trace.key) && d.probability < 1.0 {
-                let bucket = if d.probability > 0.9 { format!("{seed} t{:.3} p{:.5} keep {} {}", d.at, d.probability, d.keep, d.zz) } else { format!("t{:02} p{:.2} prio {} {}", (d.at as u64).min(10), (d.probability * 20.0).floor() / 20.0, d.priority, if d.at >= 1.0 { d.zz.clone() } else { String::new() }) };
-                let e = hist.entry(bucket).or_default();
-                e.0 += 1;
-                e.1 += d.keep as u64;
-            }
-        });
-    }
-    for (k, v) in hist { eprintln!("{k}: {v:?}"); }
-}
-
-#[test]
-fn zz_diag_svc4() {
-    let mut by_key: HashMap<usize, [f64; 4]> = HashMap::new();
-    for seed in 1..=20 {
-        let mut policy = Adaptive::new("adaptive", &config(10_000.0, 1000)).unwrap();
-        let mut w = Workload::new(100 + seed, 200);
-        run(&mut policy, &mut w, Instant::now(), 60.0, |_| 20_000.0, |d| {
-            if d.trace.key % 20 != 4 { return; }
-            let n = d.trace.spans as f64;
-            let g = by_key.entry(d.trace.key).or_default();
-            g[0] += n;
-            if let (true, Some(th)) = (d.keep, d.threshold) {
-                let p = (sampling::MAX_56 - th) as f64 / sampling::MAX_56 as f64;
-                g[1] += n / p;
-                g[2] += n * n * (1.0 - p) / (p * p);
-            }
-            g[3] += n * d.probability;
-        });
-    }
-    let mut v: Vec<_> = by_key.into_iter().collect();
-    v.sort_by_key(|x| x.0);
-    for (k, g) in v { eprintln!("key {k}: true {:.0} est {:.0} ({:+.2}%) z {:.2} mean p {:.3}", g[0], g[1], 100.0 * (g[1] / g[0] - 1.0), (g[1] - g[0]) / g[2].sqrt().max(1e-9), g[3] / g[0]); }
-}
-
-#[test]
-fn zz_diag_uniform() {
-    for p in [0.1, 0.2, 0.25, 0.273, 0.3, 0.4, 0.5] {
-        let th = sampling::threshold_for_probability(p).unwrap();
-        let pt = (sampling::MAX_56 - th) as f64 / sampling::MAX_56 as f64;
-        let (mut truth, mut est, mut var) = (0.0, 0.0, 0.0);
-        for seed in 1..=20 {
-            let mut policy = Adaptive::new("adaptive", &config(10_000.0, 1000)).unwrap();
-            let mut w = Workload::new(100 + seed, 200);
-            run(&mut policy, &mut w, Instant::now(), 60.0, |_| 20_000.0, |d| {
-                if d.trace.key != 4 { return; }
-                let n = d.trace.spans as f64;
-                truth += n;
-                if d.trace.randomness >= th { est += n / pt; var += n * n * (1.0 - pt) / (pt * pt); }
-            });
-        }
-        eprintln!("uniform p {p}: {:+.2}% z {:.2}", 100.0 * (est / truth - 1.0), (est - truth) / var.sqrt());
     }
 }
