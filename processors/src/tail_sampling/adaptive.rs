@@ -176,14 +176,16 @@ const FAST_OWN_TRACES: f64 = 20.0;
 /// Cold start: before the first rate table, spans are kept with p = 1 until this share of one
 /// interval's budget has been kept; then the first table is computed from what was seen.
 const COLD_GUARD: f64 = 0.25;
-/// Keeps with p = 1 beyond the table (the traces of keys new to a stratum, coverage keeps) are
-/// paced by a token bucket earning this share of the budget per second, holding at most one
-/// interval's worth (full at the start).
+/// Keeps with p = 1 beyond the table (coverage keeps) are paced by a token bucket earning this
+/// share of the budget per second, holding at most one interval's worth (full at the start).
+/// The traces of a key new altogether spend tokens too, but are not refused (the bucket may go
+/// below zero).
 const COVERAGE_SHARE: f64 = 0.2;
-/// Keys whose rates in a stratum rest on fewer traces than this share one probability in the
-/// water-filling: their estimates are too noisy to tell them apart (and a key whose rate is
-/// underestimated would keep everything).
-const SPARSE_TRACES: f64 = 10.0;
+/// A probability of at least this is rounded up to 1. A key thinned only a little keeps few
+/// traces at p < 1, and the Horvitz–Thompson variance of so few is badly estimated (a rare key
+/// whose few thinned traces were all dropped looks exact); keeping them all costs little, and
+/// the global correction takes it off the other keys.
+const ROUND_UP: f64 = 0.6;
 /// A key whose rates rest on fewer traces than this (decayed) is fresh: its coverage keep may
 /// take the bucket's upper half.
 const FRESH_TRACES: f64 = 0.5;
@@ -714,28 +716,34 @@ impl Adaptive {
         let priority = stratum != NORMAL;
         let epoch = *table.epoch.get_or_insert(now);
         let spans = t.spans as f64;
-        // A key new to the stratum takes the stratum's mean probability; a key new altogether
-        // (its rates rest on too few traces yet) is fresh.
+        // A key new to the stratum takes the stratum's mean probability; a key whose rates rest
+        // on too few traces yet is fresh; one with no measured rate at all is new.
         let fresh = state.evidence.iter().sum::<f64>() < FRESH_TRACES;
         let new = state.rates == [0.0; STRATA];
         let mut p = if table.has_table {
             let s = &table.strata[stratum];
             let p_table = if state.rates[stratum] <= 0.0 { s.fresh_p } else { state.probabilities[stratum] };
-            (p_table * s.guard(window)).min(1.0)
+            let p = (p_table * s.guard(window)).min(1.0);
+            if p >= ROUND_UP {
+                1.0
+            } else {
+                p
+            }
         } else {
             1.0
         };
-        // Keeps with p = 1 beyond the table, paced by the token bucket: a key's traces in a
-        // stratum new to it (until the next adjustment measures it), so that it is represented
-        // and counted exactly from its first trace; and coverage keeps, for a key with no kept
-        // trace yet in its window that the table is unlikely to keep before the window ends.
-        // A key that may have no other chance in its window can take the bucket's last tokens;
-        // others only its upper half, which leaves the rest to rarer keys.
+        // Keeps with p = 1 beyond the table. A new key's traces, until the next adjustment
+        // measures it, so that it is represented and counted exactly from its first trace (which
+        // may be its only one in the coverage window): they spend tokens but are never refused.
+        // Then, paced by the token bucket, a fresh key's traces and coverage keeps, for a key
+        // with no kept trace yet in its window that the table is unlikely to keep before the
+        // window ends. A key that may have no other chance in its window can take the bucket's
+        // last tokens; others only its upper half, which leaves the rest to rarer keys.
         let extra = spans * (1.0 - p);
         if table.has_table && extra > 0.0 {
             let cap = COVERAGE_SHARE * self.budget * self.interval.as_secs_f64();
             let floor = if new {
-                Some(0.0)
+                Some(f64::NEG_INFINITY)
             } else if fresh {
                 Some(cap / 2.0)
             } else if let Some(c) = self.coverage {
@@ -1008,35 +1016,12 @@ impl Adaptive {
         // normal traffic gets what priority leaves.
         let available = (budget - t.coverage_rate).max(0.0);
         let priority_budget = self.max_share * available;
-        // While the table has less than an interval of history (the first second), every key
-        // is sparse: one probability per stratum.
-        let warming = t.output_secs < interval;
         let mut keys: Vec<&mut KeyState> = t.keys.values_mut().collect();
         let mut fill = |i: usize, budget: f64| -> f64 {
-            // Each key with enough evidence is an entry; the others share one, weighted as
-            // many keys as it holds.
-            let (mut entries, mut slots, mut pool) = (Vec::new(), Vec::new(), (0.0, 0.0));
-            for k in keys.iter() {
-                let r = k.rates[i];
-                if r <= 0.0 {
-                    slots.push(None);
-                } else if k.evidence[i] >= SPARSE_TRACES && !warming {
-                    slots.push(Some(entries.len()));
-                    entries.push((r, weight(r)));
-                } else {
-                    slots.push(Some(usize::MAX));
-                    (pool.0, pool.1) = (pool.0 + r, pool.1 + weight(r));
-                }
-            }
-            let pooled = entries.len();
-            entries.push(pool);
+            let entries: Vec<(f64, f64)> = keys.iter().map(|k| (k.rates[i], weight(k.rates[i]))).collect();
             let (ps, used) = water_fill(&entries, budget);
-            for (k, slot) in keys.iter_mut().zip(slots) {
-                k.probabilities[i] = match slot {
-                    None => 1.0,
-                    Some(usize::MAX) => ps[pooled],
-                    Some(e) => ps[e],
-                };
+            for (k, p) in keys.iter_mut().zip(ps) {
+                k.probabilities[i] = p;
             }
             used
         };
