@@ -39,7 +39,7 @@ fn workload(n: usize) -> Vec<TraceSummary> {
                 spans: 1 + (next() % 16) as u32,
                 error,
                 duration_ns: 1_000_000 + next() % 100_000_000,
-                priority_attribute: false,
+                marked: false,
                 randomness: next() >> 8,
                 incoming_threshold: None,
             }

@@ -146,8 +146,8 @@ pub struct PolicyConfig {
 /// (by default service, root span name and status class); a rate table gives each key a
 /// sampling probability by water-filling the budget over the keys' recent rates, so rare keys
 /// keep everything and frequent keys absorb the cut. Priority traces (errors, latency
-/// outliers of their key, an explicit attribute) come first, from a reserved share of the
-/// budget. Decisions are consistent (keep iff R ≥ T) and every kept span carries `ot=th`.
+/// outliers, an explicit attribute) come first and take what they need of the budget, up to
+/// `priority.max_share`. Decisions are consistent (keep iff R ≥ T) and every kept span carries `ot=th`.
 /// See the `adaptive` module for the algorithm.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -178,7 +178,7 @@ pub struct AdaptiveConfig {
     /// (`th:0`). Default `60s`; `0s` turns it off.
     #[serde(with = "weir_core::config::duration")]
     pub coverage_interval: std::time::Duration,
-    /// What makes a trace a priority trace, and the share of the budget reserved for them.
+    /// What makes a trace a priority trace, and the ceiling of the budget they may take.
     pub priority: PriorityConfig,
     /// How many keys (the busiest) get a `key_probability` metric series. Default 20.
     pub metrics_max_keys: usize,
@@ -199,29 +199,54 @@ impl Default for AdaptiveConfig {
     }
 }
 
-/// `adaptive.priority`: traces kept first, from a reserved share of the budget.
+/// `adaptive.priority`: what makes a trace critical, and how much of the budget critical traces
+/// may take.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PriorityConfig {
     /// Traces with a span of status ERROR are priority traces. Default `true`. Also keeps a
     /// late ERROR span of a dropped trace (with `th:0`).
     pub errors: bool,
-    /// Traces longer than this quantile of their key's recent durations are priority traces
-    /// (a streaming, decaying histogram per key with a ~100 s memory; it applies once the key
-    /// has had 20 traces, and 1 / (1 − q) for high quantiles). Default 0.99; 0 turns it off.
+    /// Relative slowness: traces longer than this quantile of their key's recent durations
+    /// are priority traces (a streaming, decaying histogram per key with a ~100 s memory; it
+    /// applies once the key has had 20 traces, and 1 / (1 − q) for high quantiles). It catches
+    /// a trace that is slow *for its operation*. Default 0.99; 0 turns it off.
     pub latency_quantile: f64,
+    /// Absolute slowness: traces longer than this are priority traces whatever their key's
+    /// usual duration, so an operation that is slow all the time (whose p99 is itself slow)
+    /// still has its slow traces kept. Default `1s`; `0s` turns it off. A trace is a latency
+    /// outlier when it is over either threshold.
+    #[serde(with = "weir_core::config::duration")]
+    pub latency_threshold: Duration,
+    /// Absolute thresholds for single keys, replacing `latency_threshold` for them: the key
+    /// as `weir simulate` and the `key_probability` metric print it (the `key_fields` values
+    /// joined with ` • `, e.g. `checkout • POST /cart • ok`) → a duration (`0s`: no absolute
+    /// threshold for that key). Default empty.
+    #[serde(with = "duration_map")]
+    pub latency_thresholds: std::collections::BTreeMap<String, Duration>,
     /// Traces with this attribute (on a span or resource) are priority traces.
     pub attribute: Option<PriorityAttributeConfig>,
-    /// Share of the budget reserved for priority traces, 0 to 1. While priority traffic fits
-    /// in it, every priority trace is kept; beyond it, priority traces are thinned by
-    /// water-filling over their keys, consistently and with `th`. What priority traffic does
-    /// not use goes to the other traces. Default 0.5.
-    pub reserved_share: f64,
+    /// The ceiling: the largest share of the budget (0 to 1) that priority traces may take.
+    /// Below it priority takes what it needs — every priority trace is kept — and the other
+    /// traces get the rest, which keeps every key represented. When priority traffic alone
+    /// is above it, priority traces are themselves sampled, consistently and with `th`:
+    /// errors (and the attribute) first, latency outliers from what errors leave, each
+    /// water-filled over its keys. Default 0.9. (`reserved_share`, its former name, is
+    /// accepted.)
+    #[serde(alias = "reserved_share")]
+    pub max_share: f64,
 }
 
 impl Default for PriorityConfig {
     fn default() -> Self {
-        PriorityConfig { errors: true, latency_quantile: 0.99, attribute: None, reserved_share: 0.5 }
+        PriorityConfig {
+            errors: true,
+            latency_quantile: 0.99,
+            latency_threshold: Duration::from_secs(1),
+            latency_thresholds: Default::default(),
+            attribute: None,
+            max_share: 0.9,
+        }
     }
 }
 
@@ -385,6 +410,19 @@ pub struct RateAllocationConfig {
     pub policy: String,
     /// Percent of `max_total_spans_per_second` this sub-policy may sample.
     pub percent: u64,
+}
+
+/// Reads a map of names to durations (`{key: 250ms}`).
+mod duration_map {
+    use serde::{Deserialize, Deserializer};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "weir_core::config::duration")] Duration);
+        Ok(BTreeMap::<String, Wrap>::deserialize(d)?.into_iter().map(|(k, w)| (k, w.0)).collect())
+    }
 }
 
 /// Reads an optional duration (`null` or absent → `None`).
@@ -637,8 +675,8 @@ fn validate_adaptive(c: &AdaptiveConfig) -> Result<(), String> {
     if !(0.0..1.0).contains(&q) {
         return Err("priority.latency_quantile must be in [0, 1) (0 turns latency priority off)".into());
     }
-    if !(0.0..=1.0).contains(&c.priority.reserved_share) {
-        return Err("priority.reserved_share must be between 0 and 1".into());
+    if !(0.0..=1.0).contains(&c.priority.max_share) {
+        return Err("priority.max_share (formerly reserved_share) must be between 0 and 1".into());
     }
     if c.priority.attribute.as_ref().is_some_and(|a| a.key.is_empty()) {
         return Err("priority.attribute.key is required".into());

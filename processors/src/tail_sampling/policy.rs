@@ -173,7 +173,7 @@ impl<'a> TraceFacts<'a> {
             };
             key.push(value.unwrap_or_else(|| MISSING.to_string()));
         }
-        let priority_attribute = match a.priority_attribute() {
+        let marked = match a.priority_attribute() {
             Some(pa) => self.any_attribute(&pa.key, |v| {
                 pa.values.is_empty() || v.as_str().is_some_and(|s| pa.values.iter().any(|x| x == s))
             })?,
@@ -184,7 +184,7 @@ impl<'a> TraceFacts<'a> {
             spans: self.trace.spans.len() as u32,
             error,
             duration_ns,
-            priority_attribute,
+            marked,
             randomness: self.randomness()?,
             incoming_threshold: incoming,
         })

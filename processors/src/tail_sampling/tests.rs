@@ -1177,7 +1177,7 @@ const ADAPTIVE_1S: &str = "{tail_sampling/adaptive: {decision_wait: 1s, policies
 #[test]
 fn adaptive_config_is_validated_naming_the_key() {
     let ok = parse("{policies: [{name: a, type: adaptive, adaptive: {target_spans_per_sec: 10, key_fields: [resource.service.name, root.name, root.http.route, span.db.system, root.kind, status_class], priority: {errors: true, latency_quantile: 0.95, reserved_share: 0.3, attribute: {key: vip, values: [gold]}}}}]}").unwrap();
-    assert_eq!(ok.policies[0].adaptive.as_ref().unwrap().priority.reserved_share, 0.3);
+    assert_eq!(ok.policies[0].adaptive.as_ref().unwrap().priority.max_share, 0.3);
     let err = |text: &str| parse(text).unwrap_err();
     assert!(err("{policies: [{name: a, type: adaptive, adaptive: {}}]}")
         .contains("adaptive.target_spans_per_sec is required"));
