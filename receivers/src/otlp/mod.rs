@@ -32,8 +32,8 @@
 mod config;
 mod grpc;
 mod http;
-mod listener;
-mod status;
+pub(crate) mod listener;
+pub(crate) mod status;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +41,7 @@ pub use config::{
     CorsConfig, GrpcConfig, HttpConfig, KeepaliveEnforcementPolicy, KeepaliveServerConfig, KeepaliveServerParameters,
     OtlpReceiverConfig, Protocols, Transport, DEFAULT_GRPC_READ_BUFFER_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE,
 };
+pub(crate) use http::read_decoded_body;
 
 use async_trait::async_trait;
 use listener::Bound;
@@ -218,7 +219,7 @@ impl Receiver for OtlpReceiver {
 /// resolves to several addresses (`localhost`) is bound on its first IPv4 address, as the
 /// Collector does, falling back to the others (`tcp4`/`tcp6` keep only that family). A Unix
 /// socket path left behind by a process that is gone is replaced.
-async fn bind(transport: Transport, endpoint: &str, key: &str) -> Result<Bound, BuildError> {
+pub(crate) async fn bind(transport: Transport, endpoint: &str, key: &str) -> Result<Bound, BuildError> {
     let fail = |e: std::io::Error| BuildError::new(format!("cannot listen on {endpoint} ({key}): {e}"));
     if transport == Transport::Unix {
         let path = std::path::PathBuf::from(endpoint);
