@@ -261,3 +261,6 @@ impl Receiver for JaegerReceiver {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -562,7 +562,13 @@ pub(crate) mod writer {
                 Protocol::Compact => {
                     let last = *self.last.last().unwrap();
                     let t = if v { 1 } else { 2 };
-                    self.out.push((((id - last) as u8) << 4) | t);
+                    let delta = id - last;
+                    if (1..=15).contains(&delta) {
+                        self.out.push(((delta as u8) << 4) | t);
+                    } else {
+                        self.out.push(t);
+                        self.varint(Self::zigzag(i64::from(id)));
+                    }
                     *self.last.last_mut().unwrap() = id;
                 }
             }
@@ -688,7 +694,7 @@ mod tests {
         w.stop();
         for cut in 0..w.out.len() {
             let mut r = Reader::new(&w.out[..cut], Protocol::Compact);
-            let read = (|| {
+            let read: Result<(), ThriftError> = (|| {
                 r.message_begin()?;
                 r.struct_begin();
                 loop {

@@ -282,7 +282,7 @@ fn status(attrs: &mut Attrs, kind: i32) -> Option<Status> {
             }
         }
     }
-    exists.then(|| Status { code: code as i32, message })
+    exists.then_some(Status { code: code as i32, message })
 }
 
 fn take_description(attrs: &mut Attrs) -> Option<String> {
