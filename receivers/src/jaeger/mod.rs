@@ -263,4 +263,4 @@ impl Receiver for JaegerReceiver {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -307,7 +307,7 @@ async fn start(ports: &Ports) -> (Service, tokio::sync::mpsc::UnboundedReceiver<
 }
 
 /// The Python of tests/clients/.venv-protobuf3, made from requirements-protobuf3.txt if missing.
-fn client_python() -> PathBuf {
+pub(crate) fn client_python() -> PathBuf {
     let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients");
     let venv = clients.join(".venv-protobuf3");
     let python = venv.join("bin/python");
