@@ -85,7 +85,19 @@ impl tower::Service<http::Request<tonic::body::Body>> for PostSpansRouter {
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
             .max_decoding_message_size(self.max_recv_msg_size);
-        Box::pin(async move { Ok(grpc.unary(handler, req).await) })
+        let consumer = self.consumer.clone();
+        Box::pin(async move {
+            let response = grpc.unary(handler, req).await;
+            // A request tonic could not read (too large, bad compression): counted as failed,
+            // and an oversized one is RESOURCE_EXHAUSTED as grpc-go says (tonic: OUT_OF_RANGE).
+            match response.extensions().get::<tonic::Status>().map(|s| (s.code(), s.message().to_string())) {
+                Some((tonic::Code::OutOfRange, message)) => {
+                    consumer.metrics().failed(TRANSPORT_GRPC, 0);
+                    Ok(tonic::Status::resource_exhausted(format!("{message} (max_recv_msg_size_mib)")).into_http())
+                }
+                _ => Ok(response),
+            }
+        })
     }
 }
 

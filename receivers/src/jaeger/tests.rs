@@ -591,5 +591,26 @@ async fn bad_input_is_counted_and_the_receiver_keeps_serving() {
     assert_eq!(post(batch, "application/vnd.apache.thrift.binary").await, 202);
     let p = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the HTTP batch arrives").unwrap();
     assert_eq!(p.items(), 1);
+
+    // gRPC: a malformed message is INVALID_ARGUMENT, one above max_recv_msg_size_mib (4 MiB)
+    // RESOURCE_EXHAUSTED.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", ports.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .expect("the gRPC server accepts connections");
+    let grpc = tonic::client::Grpc::new(channel);
+    let call = |body: Vec<u8>| {
+        let mut grpc = grpc.clone();
+        async move {
+            grpc.ready().await.unwrap();
+            let path = http::uri::PathAndQuery::from_static(super::serve::POST_SPANS_PATH);
+            grpc.unary(tonic::Request::new(bytes::Bytes::from(body)), path, weir_core::grpc::RawBytesCodec).await
+        }
+    };
+    let e = call(vec![0x0a, 0x05, 0x0a]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    let e = call(vec![0; 5 << 20]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
     service.shutdown().await;
 }
