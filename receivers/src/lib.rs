@@ -16,6 +16,8 @@ pub mod kafka;
 pub mod nop;
 pub mod otlp;
 mod server;
+#[cfg(test)]
+mod test_support;
 mod translate;
 pub mod zipkin;
 

@@ -181,6 +181,22 @@ pub(crate) async fn read_http_body(req: Request, limit: usize) -> Result<Bytes, 
     otlp::read_decoded_body(req, limit).await
 }
 
+/// A plain-text HTTP answer.
+pub(crate) fn text(status: http::StatusCode, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// The plain-text answer to a refused request (`jaeger`'s and `zipkin`'s HTTP servers): its
+/// status, and `Retry-After` when the pipeline said when to retry.
+pub(crate) fn error_response(e: &ExportError) -> axum::response::Response {
+    let mut response = text(e.http_status(), e.to_string());
+    if let Some(d) = e.retry_after() {
+        response.headers_mut().insert(http::header::RETRY_AFTER, otlp::status::retry_after_secs(d).into());
+    }
+    response
+}
+
 /// Counts and logs requests and packets a receiver could not read, at most one log line per
 /// transport every [`LOG_EVERY`], with how many were suppressed in between (bad input can
 /// arrive thousands of times a second; the log must not become the bottleneck).

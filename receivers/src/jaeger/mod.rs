@@ -263,4 +263,4 @@ impl Receiver for JaegerReceiver {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -4,13 +4,13 @@ use super::model::{self, AgentCall, Batch, Source};
 use super::thrift::Protocol;
 use super::translate::to_resource_spans;
 use super::UdpServerConfig;
-use crate::server::{BadInput, Bound, Connections, ExportError, GrpcServerConfig, HttpServerConfig, Secured};
+use crate::server::{text, BadInput, Bound, Connections, ExportError, GrpcServerConfig, HttpServerConfig, Secured};
 use crate::translate::encode_traces;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -196,10 +196,6 @@ fn is_thrift(content_type: &str) -> bool {
         || media.eq_ignore_ascii_case("application/vnd.apache.thrift.binary")
 }
 
-fn text(status: StatusCode, body: String) -> Response {
-    (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-}
-
 /// Jaeger's collector answers: 202 accepted, 400 unreadable or of another content type, 404 /
 /// 405 for other paths and methods; weir adds 413 (too large) and 503 (+ `Retry-After`) when a
 /// pipeline cannot take the spans.
@@ -236,12 +232,7 @@ async fn handle_http(State(s): State<Arc<HttpState>>, req: Request) -> Response 
             if !matches!(e, ExportError::Refused(_)) {
                 s.consumer.metrics().failed(TRANSPORT_HTTP, 0);
             }
-            let mut response = text(e.http_status(), e.to_string());
-            if let Some(d) = e.retry_after() {
-                let secs = crate::otlp::status::retry_after_secs(d);
-                response.headers_mut().insert(RETRY_AFTER, secs.into());
-            }
-            response
+            crate::server::error_response(&e)
         }
     }
 }

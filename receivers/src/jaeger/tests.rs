@@ -8,16 +8,15 @@ use super::translate::to_resource_spans;
 use super::JaegerReceiverConfig;
 use crate::jaeger::thrift::writer::{self, Writer};
 use crate::jaeger::thrift::Protocol;
+use crate::test_support::{collect, hex, map_of, run_client, start_traces};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, ResourceSpans, Status};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 use weir_core::runtime::Service;
-use weir_core::testing::{accept_all, parse_config, CollectingSink};
-use weir_core::{Payload, Registry};
+use weir_core::testing::parse_config;
+use weir_core::Payload;
 
 // ---------------------------------------------------------------------------------------------
 // Keys
@@ -291,81 +290,11 @@ struct Ports {
 }
 
 async fn start(ports: &Ports) -> (Service, tokio::sync::mpsc::UnboundedReceiver<Payload>) {
-    weir_core::telemetry::prometheus();
-    let yaml = format!(
-        "receivers:\n  jaeger:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_http: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_compact: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_binary: {{endpoint: \"127.0.0.1:{}\", max_packet_size: 60000}}\nexporters:\n  test:\nservice:\n  pipelines:\n    traces: {{receivers: [jaeger], exporters: [test]}}\n",
+    let receivers = format!(
+        "  jaeger:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_http: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_compact: {{endpoint: \"127.0.0.1:{}\"}}\n      thrift_binary: {{endpoint: \"127.0.0.1:{}\", max_packet_size: 60000}}",
         ports.grpc, ports.http, ports.compact, ports.binary
     );
-    let mut registry = Registry::new();
-    crate::register(&mut registry);
-    let (sink, rx) = CollectingSink::new("test", accept_all);
-    registry.add_exporter(sink);
-    let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None)
-        .unwrap_or_else(|e| panic!("invalid test config:\n{e}\n{yaml}"));
-    let service = Service::start(&config, &registry, Default::default()).await.expect("the service starts");
-    (service, rx)
-}
-
-/// The Python of tests/clients/.venv-protobuf3, made from requirements-protobuf3.txt if missing.
-pub(crate) fn client_python() -> PathBuf {
-    let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients");
-    let venv = clients.join(".venv-protobuf3");
-    let python = venv.join("bin/python");
-    let ready = |p: &PathBuf| {
-        Command::new(p)
-            .args(["-c", "import opentelemetry.exporter.jaeger.thrift, opentelemetry.exporter.jaeger.proto.grpc"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready(&python) {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success());
-        assert!(ok, "cannot create {}", venv.display());
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(clients.join("requirements-protobuf3.txt"))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok && ready(&python),
-            "cannot install tests/clients/requirements-protobuf3.txt into {}",
-            venv.display()
-        );
-    }
-    python
-}
-
-async fn send(protocol: &str, port: u16) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/send_jaeger.py");
-    let python = client_python();
-    let protocol = protocol.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).args(["--protocol", &protocol, "--port", &port.to_string()]).output()
-    })
-    .await
-    .unwrap()
-    .expect("the client runs");
-    assert!(out.status.success(), "client failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn json_of(v: &Option<AnyValue>) -> serde_json::Value {
-    match v.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.clone().into(),
-        Some(Value::BoolValue(b)) => (*b).into(),
-        Some(Value::IntValue(i)) => (*i).into(),
-        Some(Value::DoubleValue(d)) => (*d).into(),
-        other => panic!("unexpected attribute value {other:?}"),
-    }
-}
-
-fn map_of(attrs: &[KeyValue]) -> serde_json::Map<String, serde_json::Value> {
-    let m: serde_json::Map<_, _> = attrs.iter().map(|kv| (kv.key.clone(), json_of(&kv.value))).collect();
-    assert_eq!(m.len(), attrs.len(), "duplicate keys in {attrs:?}");
-    m
+    start_traces(&receivers, "jaeger").await
 }
 
 /// Every received span, as JSON comparable with what the client sent, keyed by span id.
@@ -491,20 +420,10 @@ async fn python_jaeger_exporters_over_all_four_protocols() {
         ("thrift_http", ports.http),
         ("grpc", ports.grpc),
     ] {
-        let sent = send(protocol, port).await;
+        let sent = run_client("send_jaeger.py", protocol, port).await;
         let sent_spans = sent["spans"].as_array().unwrap().clone();
         assert_eq!(sent_spans.len(), 5, "{protocol}");
-        let mut payloads = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while payloads.iter().map(Payload::items).sum::<usize>() < sent_spans.len() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => payloads.push(p),
-                _ => {
-                    panic!("{protocol}: only {} of 5 spans arrived", payloads.iter().map(Payload::items).sum::<usize>())
-                }
-            }
-        }
-        let got = received(&payloads);
+        let got = received(&collect(&mut rx, sent_spans.len(), protocol).await);
         assert_eq!(got.len(), sent_spans.len(), "{protocol}");
         for want in &sent_spans {
             let id = want["span_id"].as_str().unwrap();

@@ -14,11 +14,11 @@ pub mod model;
 pub mod translate;
 
 use crate::otlp::Transport;
-use crate::server::{BadInput, Bound, Connections, ExportError, HttpServerConfig, Secured};
+use crate::server::{text, BadInput, Bound, Connections, ExportError, HttpServerConfig, Secured};
 use async_trait::async_trait;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -148,10 +148,6 @@ struct ZipkinState {
     bad: BadInput,
 }
 
-fn text(status: StatusCode, body: String) -> Response {
-    (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-}
-
 async fn handle(State(s): State<Arc<ZipkinState>>, req: Request) -> Response {
     if let Some(auth) = &s.authenticator {
         if let Err(e) = auth.authenticate(req.headers()) {
@@ -193,11 +189,7 @@ async fn handle(State(s): State<Arc<ZipkinState>>, req: Request) -> Response {
             if !matches!(e, ExportError::Refused(_)) {
                 s.consumer.metrics().failed(TRANSPORT, 0);
             }
-            let mut response = text(e.http_status(), e.to_string());
-            if let Some(d) = e.retry_after() {
-                response.headers_mut().insert(RETRY_AFTER, crate::otlp::status::retry_after_secs(d).into());
-            }
-            response
+            crate::server::error_response(&e)
         }
     }
 }

@@ -5,16 +5,13 @@
 use super::model::read_json_v2;
 use super::translate::to_resource_spans;
 use super::ZipkinReceiverConfig;
+use crate::test_support::{collect, hex, map_of, run_client, start_traces};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Status};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
-use weir_core::runtime::Service;
-use weir_core::testing::{accept_all, parse_config, CollectingSink};
-use weir_core::{Payload, Registry};
+use weir_core::testing::parse_config;
+use weir_core::Payload;
 
 #[test]
 fn keys_and_defaults() {
@@ -145,24 +142,6 @@ fn unreadable_bodies_are_errors() {
 // ---------------------------------------------------------------------------------------------
 // The server, driven by the OpenTelemetry Python Zipkin exporters
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn value_json(v: &Option<AnyValue>) -> serde_json::Value {
-    match v.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.clone().into(),
-        Some(Value::BoolValue(b)) => (*b).into(),
-        Some(Value::IntValue(i)) => (*i).into(),
-        Some(Value::DoubleValue(d)) => (*d).into(),
-        other => panic!("unexpected value {other:?}"),
-    }
-}
-
-fn map_of(attrs: &[KeyValue]) -> serde_json::Map<String, serde_json::Value> {
-    attrs.iter().map(|kv| (kv.key.clone(), value_json(&kv.value))).collect()
-}
-
 fn received(payloads: &[Payload]) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for p in payloads {
@@ -235,45 +214,14 @@ fn expected(sent: &serde_json::Value) -> serde_json::Value {
     })
 }
 
-async fn send(protocol: &str, port: u16) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/send_zipkin.py");
-    let python = crate::jaeger::tests::client_python();
-    let protocol = protocol.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).args(["--protocol", &protocol, "--port", &port.to_string()]).output()
-    })
-    .await
-    .unwrap()
-    .expect("the client runs");
-    assert!(out.status.success(), "client failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_zipkin_exporters_json_and_protobuf() {
-    weir_core::telemetry::prometheus();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let yaml = format!(
-        "receivers:\n  zipkin:\n    endpoint: \"127.0.0.1:{port}\"\nexporters:\n  test:\nservice:\n  pipelines:\n    traces: {{receivers: [zipkin], exporters: [test]}}\n"
-    );
-    let mut registry = Registry::new();
-    crate::register(&mut registry);
-    let (sink, mut rx) = CollectingSink::new("test", accept_all);
-    registry.add_exporter(sink);
-    let config = weir_core::config::load_str("test.yaml", &yaml, &registry, &|_| None).unwrap();
-    let service = Service::start(&config, &registry, Default::default()).await.expect("the service starts");
+    let (service, mut rx) = start_traces(&format!("  zipkin:\n    endpoint: \"127.0.0.1:{port}\""), "zipkin").await;
     for protocol in ["json", "proto"] {
-        let sent = send(protocol, port).await;
+        let sent = run_client("send_zipkin.py", protocol, port).await;
         let sent_spans = sent["spans"].as_array().unwrap().clone();
-        let mut payloads = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while payloads.iter().map(Payload::items).sum::<usize>() < sent_spans.len() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => payloads.push(p),
-                _ => panic!("{protocol}: spans missing"),
-            }
-        }
-        let got = received(&payloads);
+        let got = received(&collect(&mut rx, sent_spans.len(), protocol).await);
         assert_eq!(got.len(), 5, "{protocol}");
         for want in &sent_spans {
             let id = want["span_id"].as_str().unwrap();
