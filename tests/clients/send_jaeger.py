@@ -16,21 +16,7 @@ import argparse
 import json
 import sys
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
-
-finished = []
-
-
-class Recorder(SpanProcessor):
-    """Keeps every ended span, as the exporter was given it."""
-
-    def on_end(self, span):
-        finished.append(span)
+import sample_trace
 
 
 def wire_times(protocol, start, end):
@@ -89,51 +75,20 @@ def main():
     p.add_argument("--port", type=int, required=True)
     args = p.parse_args()
     service = f"jaeger-{args.protocol}"
-    resource = Resource.create({"service.name": service, "deployment.environment": "test", "host.name": "box-1"})
-    provider = TracerProvider(resource=resource)
-    trace.set_tracer_provider(provider)
-    provider.add_span_processor(Recorder())
-    provider.add_span_processor(SimpleSpanProcessor(exporter(args.protocol, args.port)))
-    tracer = provider.get_tracer("weir.e2e", "1.2.3")
-
-    other = SpanContext(
-        trace_id=0x0102030405060708090A0B0C0D0E0F10, span_id=0x1112131415161718, is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-    )
-    with tracer.start_as_current_span("checkout", kind=SpanKind.SERVER, links=[Link(other)]) as root:
-        root.set_attribute("http.method", "POST")
-        root.set_attribute("http.status_code", 200)
-        root.set_attribute("retry", False)
-        root.set_attribute("ratio", 0.25)
-        root.set_attribute("tags", ("a", "b"))
-        root.add_event("cart.loaded", {"items": 3, "note": "ok"})
-        root.set_status(Status(StatusCode.OK))
-        with tracer.start_as_current_span("charge", kind=SpanKind.CLIENT) as child:
-            child.set_attribute("peer.service", "payments")
-            child.set_status(Status(StatusCode.ERROR, "card declined"))
-        with tracer.start_as_current_span("enqueue", kind=SpanKind.PRODUCER):
-            pass
-        with tracer.start_as_current_span("consume", kind=SpanKind.CONSUMER):
-            pass
-        with tracer.start_as_current_span("compute"):
-            pass
-    provider.shutdown()
+    finished = sample_trace.send(service, exporter(args.protocol, args.port))
 
     sent = []
     # The spans as the SDK made them, read back from the exporter's input.
     for s in finished:
-        ctx = s.get_span_context()
         start, end = wire_times(args.protocol, s.start_time, s.end_time)
         sent.append(
             {
-                "trace_id": f"{ctx.trace_id:032x}",
-                "span_id": f"{ctx.span_id:016x}",
-                "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else "",
+                **sample_trace.ids(s),
                 "name": s.name,
                 "kind": s.kind.name.lower(),
                 "start": start,
                 "end": end,
-                "flags": int(ctx.trace_flags),
+                "flags": int(s.get_span_context().trace_flags),
                 "attributes": {k: (str(v) if isinstance(v, tuple) else v) for k, v in s.attributes.items()},
                 "resource": dict(s.resource.attributes),
                 "scope": [s.instrumentation_scope.name, s.instrumentation_scope.version],

@@ -11,19 +11,7 @@ import argparse
 import json
 import sys
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
-
-finished = []
-
-
-class Recorder(SpanProcessor):
-    """Keeps every ended span, as the exporter was given it."""
-
-    def on_end(self, span):
-        finished.append(span)
+import sample_trace
 
 
 def usec(ns):
@@ -40,35 +28,11 @@ def main():
     else:
         from opentelemetry.exporter.zipkin.json import ZipkinExporter
     service = f"zipkin-{args.protocol}"
-    resource = Resource.create({"service.name": service, "deployment.environment": "test", "host.name": "box-1"})
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(Recorder())
-    provider.add_span_processor(
-        SimpleSpanProcessor(ZipkinExporter(endpoint=f"http://127.0.0.1:{args.port}/api/v2/spans"))
-    )
-    tracer = provider.get_tracer("weir.e2e", "1.2.3")
-    with tracer.start_as_current_span("checkout", kind=SpanKind.SERVER) as root:
-        root.set_attribute("http.method", "POST")
-        root.set_attribute("http.status_code", 200)
-        root.set_attribute("retry", False)
-        root.set_attribute("ratio", 0.25)
-        root.set_attribute("tags", ("a", "b"))
-        root.add_event("cart.loaded", {"items": 3, "note": "ok"})
-        root.set_status(Status(StatusCode.OK))
-        with tracer.start_as_current_span("charge", kind=SpanKind.CLIENT) as child:
-            child.set_attribute("peer.service", "payments")
-            child.set_status(Status(StatusCode.ERROR, "card declined"))
-        with tracer.start_as_current_span("enqueue", kind=SpanKind.PRODUCER):
-            pass
-        with tracer.start_as_current_span("consume", kind=SpanKind.CONSUMER):
-            pass
-        with tracer.start_as_current_span("compute"):
-            pass
-    provider.shutdown()
+    exporter = ZipkinExporter(endpoint=f"http://127.0.0.1:{args.port}/api/v2/spans")
+    finished = sample_trace.send(service, exporter, link=False)
 
     sent = []
     for s in finished:
-        ctx = s.get_span_context()
         start = usec(s.start_time)
         attributes = {}
         for k, v in s.attributes.items():
@@ -80,9 +44,7 @@ def main():
                 attributes[k] = str(v)
         sent.append(
             {
-                "trace_id": f"{ctx.trace_id:032x}",
-                "span_id": f"{ctx.span_id:016x}",
-                "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else "",
+                **sample_trace.ids(s),
                 "name": s.name,
                 "kind": s.kind.name.lower(),
                 "start": start * 1000,
