@@ -15,6 +15,8 @@ pub(crate) enum Encoding {
     Identity,
     Gzip,
     Zstd,
+    /// zlib (RFC 1950), sent as `deflate` or `zlib` (Go's `confighttp` reads both so).
+    Zlib,
 }
 
 impl Encoding {
@@ -25,6 +27,7 @@ impl Encoding {
             "" | "identity" => Ok(Encoding::Identity),
             "gzip" | "x-gzip" => Ok(Encoding::Gzip),
             "zstd" => Ok(Encoding::Zstd),
+            "deflate" | "zlib" => Ok(Encoding::Zlib),
             _ => Err(DecompressError::Unsupported(raw.to_string())),
         }
     }
@@ -34,6 +37,7 @@ impl Encoding {
             Encoding::Identity => "identity",
             Encoding::Gzip => "gzip",
             Encoding::Zstd => "zstd",
+            Encoding::Zlib => "deflate",
         }
     }
 }
@@ -65,6 +69,9 @@ pub(crate) fn decompress(
         Encoding::Identity => Ok(input),
         Encoding::Gzip => gunzip(&input, limit).map(bytes::Bytes::from),
         Encoding::Zstd => unzstd(&input, limit).map(bytes::Bytes::from),
+        Encoding::Zlib => {
+            read_bounded(flate2::read::ZlibDecoder::new(&input[..]), limit, Encoding::Zlib).map(bytes::Bytes::from)
+        }
     }
 }
 

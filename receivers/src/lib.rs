@@ -3,20 +3,30 @@
 //! - [`otlp`]: OTLP over gRPC and HTTP (protobuf and JSON), the Collector's `otlp` receiver.
 //! - [`kafka`] (cargo feature `kafka`, on by default): OTLP messages from Kafka topics, in a
 //!   consumer group, offsets committed after delivery.
+//! - [`jaeger`]: Jaeger spans over gRPC, thrift HTTP and the agent's UDP protocols.
+//! - [`zipkin`]: Zipkin v2 spans (JSON and protobuf) over HTTP.
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
 
 mod decompress;
+pub mod jaeger;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod nop;
 pub mod otlp;
+mod server;
+#[cfg(test)]
+mod test_support;
+mod translate;
+pub mod zipkin;
 
 /// Adds every receiver of this crate to `registry`.
 pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(otlp::OtlpReceiverFactory);
     registry.add_receiver(nop::NopReceiverFactory);
+    registry.add_receiver(jaeger::JaegerReceiverFactory);
+    registry.add_receiver(zipkin::ZipkinReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }

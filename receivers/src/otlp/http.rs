@@ -322,6 +322,22 @@ async fn export_request(
     })
 }
 
+/// Reads the body as sent and decompresses it per `Content-Encoding`, both bounded by `limit`
+/// (steps 4 to 6, for the receivers that share this server's manners).
+pub(crate) async fn read_decoded_body(req: Request, limit: usize) -> Result<Bytes, ExportError> {
+    let encoding = Encoding::from_header(header(req.headers(), CONTENT_ENCODING)).map_err(decompress_error)?;
+    let body = read_body(req, limit).await?;
+    if body.len() <= INLINE_DECODE_MAX {
+        return decompress::decompress(encoding, body, limit).map_err(decompress_error);
+    }
+    tokio::task::spawn_blocking(move || decompress::decompress(encoding, body, limit))
+        .await
+        .map_err(|e| {
+            ExportError::Refused(weir_core::Failure::permanent(format!("decompressing the request failed: {e}")))
+        })?
+        .map_err(decompress_error)
+}
+
 /// Reads the body as sent, refusing it once it passes `limit` bytes.
 async fn read_body(req: Request, limit: usize) -> Result<Bytes, ExportError> {
     let too_large = || ExportError::TooLarge(format!("the request body exceeds max_request_body_size ({limit} bytes)"));

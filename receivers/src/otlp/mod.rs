@@ -32,8 +32,8 @@
 mod config;
 mod grpc;
 mod http;
-mod listener;
-mod status;
+pub(crate) mod listener;
+pub(crate) mod status;
 #[cfg(test)]
 mod tests;
 
@@ -41,15 +41,16 @@ pub use config::{
     CorsConfig, GrpcConfig, HttpConfig, KeepaliveEnforcementPolicy, KeepaliveServerConfig, KeepaliveServerParameters,
     OtlpReceiverConfig, Protocols, Transport, DEFAULT_GRPC_READ_BUFFER_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE,
 };
+pub(crate) use http::read_decoded_body;
 
+use crate::server::Secured as Security;
 use async_trait::async_trait;
 use listener::Bound;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use weir_core::auth::{AuthSettings, ServerAuthenticator};
-use weir_core::tls::{TlsServerSettings, ALPN_H2, ALPN_HTTP1};
+use weir_core::tls::{ALPN_H2, ALPN_HTTP1};
 use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
 
 /// Factory of the `otlp` receiver.
@@ -68,11 +69,13 @@ impl ReceiverFactory for OtlpReceiverFactory {
 
     fn build(&self, ctx: &BuildContext, config: &OtlpReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
         let grpc = match config.grpc() {
-            Some(g) => Some(Security::new(ctx, "grpc", &g.tls, &g.auth, g.max_connections, &[ALPN_H2])?),
+            Some(g) => Some(Security::new(ctx, "protocols::grpc", &g.tls, &g.auth, g.max_connections, &[ALPN_H2])?),
             None => None,
         };
         let http = match config.http() {
-            Some(h) => Some(Security::new(ctx, "http", &h.tls, &h.auth, h.max_connections, &[ALPN_H2, ALPN_HTTP1])?),
+            Some(h) => {
+                Some(Security::new(ctx, "protocols::http", &h.tls, &h.auth, h.max_connections, &[ALPN_H2, ALPN_HTTP1])?)
+            }
             None => None,
         };
         Ok(Box::new(OtlpReceiver { id: ctx.id.to_string(), config: config.clone(), grpc, http }))
@@ -85,46 +88,6 @@ struct OtlpReceiver {
     config: OtlpReceiverConfig,
     grpc: Option<Security>,
     http: Option<Security>,
-}
-
-/// One server's `tls`, `auth` and `max_connections`, with the files read.
-struct Security {
-    tls: Option<Arc<rustls::ServerConfig>>,
-    authenticator: Option<Arc<dyn ServerAuthenticator>>,
-    max_connections: usize,
-}
-
-impl Security {
-    fn new(
-        ctx: &BuildContext,
-        protocol: &str,
-        tls: &Option<TlsServerSettings>,
-        auth: &Option<AuthSettings>,
-        max_connections: usize,
-        alpn: &[&[u8]],
-    ) -> Result<Security, BuildError> {
-        let tls = match tls {
-            Some(t) => Some(t.server_config(alpn).map_err(|e| BuildError::new(format!("protocols::{protocol}::{e}")))?),
-            None => None,
-        };
-        let authenticator = match auth {
-            Some(a) => Some(ctx.server_authenticator(&a.authenticator)?),
-            None => None,
-        };
-        Ok(Security { tls, authenticator, max_connections })
-    }
-
-    fn accept(&self, receiver: &str, transport: &'static str) -> listener::AcceptSettings {
-        listener::AcceptSettings {
-            receiver: receiver.to_string(),
-            transport,
-            tls: self.tls.clone(),
-            max_connections: self.max_connections,
-            read_buffer_size: 0,
-            write_buffer_size: 0,
-            max_idle: None,
-        }
-    }
 }
 
 /// What both servers of one receiver share.
@@ -218,7 +181,7 @@ impl Receiver for OtlpReceiver {
 /// resolves to several addresses (`localhost`) is bound on its first IPv4 address, as the
 /// Collector does, falling back to the others (`tcp4`/`tcp6` keep only that family). A Unix
 /// socket path left behind by a process that is gone is replaced.
-async fn bind(transport: Transport, endpoint: &str, key: &str) -> Result<Bound, BuildError> {
+pub(crate) async fn bind(transport: Transport, endpoint: &str, key: &str) -> Result<Bound, BuildError> {
     let fail = |e: std::io::Error| BuildError::new(format!("cannot listen on {endpoint} ({key}): {e}"));
     if transport == Transport::Unix {
         let path = std::path::PathBuf::from(endpoint);
