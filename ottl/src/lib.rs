@@ -33,6 +33,7 @@ pub mod location;
 mod node;
 pub mod parse;
 mod run;
+mod source;
 pub mod value;
 
 pub use context::ContextKind;
@@ -41,6 +42,7 @@ pub use eval::Ctx;
 pub use funcs::{CONVERTERS, EDITORS, MAX_REGEX_SIZE};
 pub use node::{Node, NodeKind};
 pub use run::{filter, transform, FilterSpec, Outcome, RunStats};
+pub use source::Source;
 
 use compile::Compiler;
 use serde::Deserialize;
