@@ -303,3 +303,32 @@ impl StatementGroup {
         Ok(())
     }
 }
+
+/// Whether any of `span` holds on a span, or any of `spanevent` on one of its events, the
+/// span given as its received bytes with its resource's and scope's (tail sampling's
+/// `ottl_condition`, connectors). Nothing is decoded: the conditions read the bytes in place.
+pub fn span_matches(
+    span: &Conditions,
+    spanevent: &Conditions,
+    resource: &[u8],
+    scope: &[u8],
+    span_bytes: &[u8],
+    stats: &mut RunStats,
+) -> Result<bool, EvalError> {
+    let mut r = Node::new(NodeKind::Resource, resource);
+    let mut s = Node::new(NodeKind::Scope, scope);
+    let mut item = Node::new(NodeKind::Span, span_bytes);
+    if !span.is_empty() && span.any(&Ctx::new(&mut r, Some(&mut s), Some(&mut item), None), stats)? {
+        return Ok(true);
+    }
+    if spanevent.is_empty() {
+        return Ok(false);
+    }
+    let mut events = std::mem::take(item.children_mut()?);
+    for e in events.iter_mut().flatten() {
+        if spanevent.any(&Ctx::new(&mut r, Some(&mut s), Some(&mut item), Some(e)), stats)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
