@@ -332,3 +332,57 @@ pub fn span_matches(
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_statements_are_refused_not_crashed_on() {
+        // Deep nesting.
+        let deep = format!("set(attributes[\"x\"], {}1{})", "[".repeat(10_000), "]".repeat(10_000));
+        let e = Statement::compile(&deep, ContextKind::Span).unwrap_err();
+        assert!(e.message.contains("nested"), "{e}");
+        let deep_not = format!("{}true", "not ".repeat(100_000));
+        assert!(Condition::compile(&deep_not, ContextKind::Span).is_err());
+        // Just under the size limit, without brackets: must not overflow the stack.
+        let many_not = format!("{}true", "not ".repeat(parse::MAX_STATEMENT_LEN / 4 - 2));
+        assert!(Condition::compile(&many_not, ContextKind::Span).unwrap_err().message.contains("`not`"));
+        let many_minus = format!("1 == {}1", "-".repeat(parse::MAX_STATEMENT_LEN - 10));
+        assert!(Condition::compile(&many_minus, ContextKind::Span).unwrap_err().message.contains("operators"));
+        let long_sum = format!("1 == 1{}", " + 1".repeat(parse::MAX_STATEMENT_LEN / 4 - 4));
+        assert!(Condition::compile(&long_sum, ContextKind::Span).unwrap_err().message.contains("operators"));
+        let long_and = format!("true{}", " and true".repeat(parse::MAX_STATEMENT_LEN / 9 - 1));
+        // A long flat `and` is fine: it is one node with many items.
+        assert!(Condition::compile(&long_and, ContextKind::Span).is_ok());
+        // A regex that compiles far larger than the limit.
+        let huge = r#"IsMatch(name, "(\\w{100}){100}")"#;
+        let e = Condition::compile(huge, ContextKind::Span).unwrap_err();
+        assert!(e.message.contains("regular expression"), "{e}");
+        // Garbage, unterminated strings, invalid paths, stray bytes.
+        for text in
+            ["", "(", "\"", "set(", "name ==", "name == \"x", "attributes[", "x.y.z == 1", "\u{0}\u{ffff}", "1 +"]
+        {
+            assert!(Condition::compile(text, ContextKind::Span).is_err(), "{text:?}");
+            assert!(Statement::compile(text, ContextKind::Span).is_err(), "{text:?}");
+        }
+        // Very long input is refused by size.
+        let long = format!("name == \"{}\"", "a".repeat(parse::MAX_STATEMENT_LEN + 1));
+        assert!(Condition::compile(&long, ContextKind::Span).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_in_the_data_is_an_error_or_a_mismatch_never_a_panic() {
+        // A span whose name (field 5) holds invalid UTF-8, and an attribute whose value does.
+        let mut span = vec![0x2a, 2, 0xff, 0xfe];
+        // attributes (field 9): KeyValue { key: "k", value: AnyValue { string_value: [0xc3] } }
+        span.extend_from_slice(&[0x4a, 8, 0x0a, 1, b'k', 0x12, 3, 0x0a, 1, 0xc3]);
+        for text in [r#"name == "x""#, r#"attributes["k"] == "x""#, r#"IsMatch(name, "x")"#, r#"Len(name) > 1"#] {
+            let c = Condition::compile(text, ContextKind::Span).unwrap();
+            let (mut r, mut s, mut i) =
+                (Node::new(NodeKind::Resource, &[]), Node::new(NodeKind::Scope, &[]), Node::new(NodeKind::Span, &span));
+            let r = c.eval(&Ctx::new(&mut r, Some(&mut s), Some(&mut i), None));
+            assert!(!matches!(r, Ok(true)), "{text}: {r:?}");
+        }
+    }
+}

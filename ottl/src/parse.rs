@@ -41,6 +41,9 @@ use winnow::token::take_while;
 pub const MAX_STATEMENT_LEN: usize = 64 * 1024;
 /// Deepest nesting of `(`, `[` and `{` accepted.
 pub const MAX_DEPTH: usize = 64;
+/// Most arithmetic operators (`+ - * /`, signs included) in one statement: each chain nests
+/// the tree one level deeper.
+pub const MAX_OPERATORS: usize = 256;
 
 /// The input: the text left, and the length of the whole statement (to compute offsets).
 type In<'i> = Stateful<&'i str, usize>;
@@ -155,7 +158,7 @@ fn check_bounds(text: &str) -> Result<(), OttlError> {
             format!("the statement is {} bytes long; at most {MAX_STATEMENT_LEN} are accepted", text.len()),
         ));
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut depth, mut in_string, mut escaped, mut operators) = (0usize, false, false, 0usize);
     for (at, c) in text.char_indices() {
         if in_string {
             match (escaped, c) {
@@ -178,6 +181,15 @@ fn check_bounds(text: &str) -> Result<(), OttlError> {
                 }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(OttlError::at(
+                        Span::new(at, at + 1),
+                        format!("more than {MAX_OPERATORS} arithmetic operators in one statement"),
+                    ));
+                }
+            }
             _ => {}
         }
     }
@@ -287,6 +299,14 @@ fn not_expr(i: &mut In<'_>) -> R<Expr> {
     let mut nots = 0usize;
     while eat_keyword(i, "not") {
         nots += 1;
+        if nots > MAX_DEPTH {
+            // The tree (and its compile and drop) would nest this deep.
+            return Err(ErrMode::Cut(PErr {
+                rem: i.input.len(),
+                expected: Vec::new(),
+                message: Some(format!("more than {MAX_DEPTH} `not` in a row")),
+            }));
+        }
     }
     let mut e = cmp_expr(i)?;
     for _ in 0..nots {
