@@ -27,8 +27,10 @@
 //! floats with an optional sign, `0x` byte literals, enums as upper-case identifiers.
 //!
 //! Hostile input is bounded before it is parsed: statements longer than
-//! [`MAX_STATEMENT_LEN`] bytes or nesting brackets deeper than [`MAX_DEPTH`] are refused, so
-//! recursion is bounded by construction.
+//! [`MAX_STATEMENT_LEN`] bytes, nesting brackets deeper than [`MAX_DEPTH`], with more than
+//! [`MAX_OPERATORS`] arithmetic operators or more than [`MAX_DEPTH`] `not` in a row are
+//! refused, so the tree's depth (and the recursion of parsing, compiling and dropping it) is
+//! bounded by construction.
 
 use crate::ast::*;
 use crate::error::OttlError;
