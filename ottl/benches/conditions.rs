@@ -41,8 +41,11 @@ fn request() -> Vec<u8> {
                 spans: (0..SPANS / 4)
                     .map(|i| {
                         let n = r * SPANS / 4 + i;
-                        let route =
-                            if n % 8 == 0 { "/healthz".to_string() } else { format!("/api/v1/items/{}", n % 13) };
+                        let route = if n.is_multiple_of(8) {
+                            "/healthz".to_string()
+                        } else {
+                            format!("/api/v1/items/{}", n % 13)
+                        };
                         Span {
                             trace_id: (n as u128 * 0x9E37_79B9_7F4A_7C15).to_be_bytes().to_vec(),
                             span_id: (n as u64 + 1).to_be_bytes().to_vec(),

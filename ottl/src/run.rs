@@ -211,6 +211,9 @@ enum Part<'a> {
     Arena(Range<usize>),
 }
 
+/// A scope header and its items.
+type ScopePlan<'p> = (Part<'p>, Vec<Part<'p>>);
+
 fn encode(signal: Signal, docs: &[ResourceDoc<'_>]) -> Result<Outcome, EvalError> {
     let changed = docs.iter().any(|r| {
         r.node.is_changed()
@@ -228,7 +231,7 @@ fn encode(signal: Signal, docs: &[ResourceDoc<'_>]) -> Result<Outcome, EvalError
         Part::Arena(start..arena.len())
     };
     // Plan every piece first (the arena grows), then lend it to the Regroup.
-    let mut plan: Vec<(Part<'_>, Vec<(Part<'_>, Vec<Part<'_>>)>)> = Vec::new();
+    let mut plan: Vec<(Part<'_>, Vec<ScopePlan<'_>>)> = Vec::new();
     let mut count = 0usize;
     for r in docs {
         let mut scopes = Vec::new();

@@ -358,6 +358,10 @@ impl<'a> ListV<'a> {
             ListV::Values(v) => v.len(),
         })
     }
+
+    pub fn is_empty(&self) -> Result<bool, EvalError> {
+        Ok(self.len()? == 0)
+    }
 }
 
 impl Value<'_> {
