@@ -1,4 +1,5 @@
-//! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler` and `tail_sampling`.
+//! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler`, `tail_sampling`,
+//! `transform` and `filter`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -13,17 +14,25 @@
 //!   the Collector's `hash_seed`, `equalizing` and `proportional` modes.
 //! - [`tail_sampling`] buffers spans by trace, in bytes, and keeps or drops whole traces by the
 //!   Collector's policies.
+//! - [`transform`] and [`filter`] run OTTL ([`weir_ottl`]) over items read in place, rewriting
+//!   only the items a statement changes, dropping those a condition matches.
 
 pub mod batch;
+pub mod filter;
 pub mod memory_limiter;
 mod metrics;
+mod ottl_processor;
 pub mod probabilistic_sampler;
 pub mod tail_sampling;
+pub mod transform;
 
 pub use batch::{BatchConfig, BatchFactory};
+pub use filter::{FilterConfig, FilterFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
+pub use ottl_processor::OttlProcessor;
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerFactory};
 pub use tail_sampling::{TailSamplingConfig, TailSamplingFactory};
+pub use transform::{TransformConfig, TransformFactory};
 
 /// Registers every processor of this crate.
 pub fn register(registry: &mut weir_core::Registry) {
@@ -31,4 +40,6 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(MemoryLimiterFactory::new());
     registry.add_processor(ProbabilisticSamplerFactory);
     registry.add_processor(TailSamplingFactory::default());
+    registry.add_processor(TransformFactory);
+    registry.add_processor(FilterFactory);
 }

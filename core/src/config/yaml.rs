@@ -40,6 +40,20 @@ impl fmt::Display for Location {
     }
 }
 
+/// How a scalar was written: where its value starts relative to the node's location, and
+/// which characters of the value took two in the file (`''` in single quotes, escapes in
+/// double quotes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarStyle {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// `|`: the value starts on the next line.
+    Literal,
+    /// `>`: the value starts on the next line.
+    Folded,
+}
+
 /// One YAML node and where it starts.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -54,6 +68,8 @@ pub enum NodeKind {
     Scalar {
         value: String,
         plain: bool,
+        /// How it was written (for readers that locate positions inside the value).
+        style: ScalarStyle,
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -214,6 +230,13 @@ fn pass_through<E: de::Error>(e: DeError) -> E {
         return E::custom(message);
     }
     out
+}
+
+/// A located error raised by a `Deserialize` implementation that reads [`RawNode`]s: when the
+/// deserializer is this module's, the error keeps `loc` (a position inside a scalar, say)
+/// instead of taking the node's.
+pub fn located_error<E: de::Error>(message: impl Into<String>, loc: Location) -> E {
+    pass_through(DeError::new(message, loc))
 }
 
 /// A node of the configuration, kept as it is (with its location) to be read later.
@@ -420,6 +443,13 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
         match ev {
             Event::Scalar(value, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
+                let scalar_style = match style {
+                    TScalarStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                    TScalarStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                    TScalarStyle::Literal => ScalarStyle::Literal,
+                    TScalarStyle::Folded => ScalarStyle::Folded,
+                    _ => ScalarStyle::Plain,
+                };
                 let node = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL") {
                     // An empty value (`key:` and nothing more) is placed at its key: yaml-rust2
                     // marks it where the next token starts, often on a later line.
@@ -430,7 +460,7 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                     Node { kind: NodeKind::Null, loc }
                 } else {
                     match expand_env(&value, self.env) {
-                        Ok(v) => Node { kind: NodeKind::Scalar { value: v, plain }, loc },
+                        Ok(v) => Node { kind: NodeKind::Scalar { value: v, plain, style: scalar_style }, loc },
                         Err(msg) => {
                             self.error = Some(DeError::new(msg, loc));
                             return;
@@ -555,7 +585,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let r = match &self.kind {
             NodeKind::Null => visitor.visit_unit(),
-            NodeKind::Scalar { value, plain: true } => {
+            NodeKind::Scalar { value, plain: true, .. } => {
                 if let Some(b) = parse_bool(value) {
                     visitor.visit_bool(b)
                 } else if let Some(i) = parse_int(value) {
@@ -571,7 +601,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                     visitor.visit_borrowed_str(value)
                 }
             }
-            NodeKind::Scalar { value, plain: false } => visitor.visit_borrowed_str(value),
+            NodeKind::Scalar { value, plain: false, .. } => visitor.visit_borrowed_str(value),
             NodeKind::Seq(items) => visitor.visit_seq(Seq::new(items)),
             NodeKind::Map(entries) => visitor.visit_map(Map { entries: entries.iter(), value: None, key: "" }),
         };

@@ -26,6 +26,7 @@ pub const POLICY_TYPES: &[&str] = &[
     "drop",
     "composite",
     "adaptive",
+    "ottl_condition",
 ];
 
 /// Settings of the `tail_sampling` processor.
@@ -138,8 +139,42 @@ pub struct PolicyConfig {
     pub drop: Option<DropConfig>,
     pub composite: Option<CompositeConfig>,
     pub adaptive: Option<AdaptiveConfig>,
-    /// Not supported; accepted only to refuse it with a useful message.
-    pub ottl_condition: Option<serde_ignored::Ignored>,
+    pub ottl_condition: Option<OttlConditionConfig>,
+}
+
+/// `ottl_condition`: samples a trace when any span matches any `span` condition or any span
+/// event matches any `spanevent` condition (OTTL, span and spanevent contexts; paths may omit
+/// the context's name). `error_mode` (default `propagate`): a condition that fails makes the
+/// policy's result not sampled under `propagate`; under `ignore` (logged) and `silent` the
+/// failing condition counts as false and the others are still tried.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OttlConditionConfig {
+    pub error_mode: weir_ottl::ErrorMode,
+    pub span: Vec<weir_ottl::Source>,
+    pub spanevent: Vec<weir_ottl::Source>,
+}
+
+impl Default for OttlConditionConfig {
+    fn default() -> Self {
+        OttlConditionConfig { error_mode: weir_ottl::ErrorMode::Propagate, span: Vec::new(), spanevent: Vec::new() }
+    }
+}
+
+impl OttlConditionConfig {
+    /// The compiled `span` and `spanevent` conditions; the error names the condition and its
+    /// line and column.
+    pub(crate) fn compile(&self) -> Result<(weir_ottl::Conditions, weir_ottl::Conditions), String> {
+        let one = |key: &str, sources: &[weir_ottl::Source], ctx| {
+            let texts: Vec<String> = sources.iter().map(|s| s.text.clone()).collect();
+            weir_ottl::Conditions::compile(&texts, ctx, self.error_mode)
+                .map_err(|(i, e)| format!("ottl_condition.{key}[{i}]: {}", sources[i].describe(&e)))
+        };
+        Ok((
+            one("span", &self.span, weir_ottl::ContextKind::Span)?,
+            one("spanevent", &self.spanevent, weir_ottl::ContextKind::SpanEvent)?,
+        ))
+    }
 }
 
 /// `adaptive` (weir's own): holds an output budget in spans per second. Every trace gets a key
@@ -437,20 +472,6 @@ mod optional_duration {
     }
 }
 
-/// A value that is parsed as anything and then ignored.
-mod serde_ignored {
-    use serde::{Deserialize, Deserializer};
-
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct Ignored;
-
-    impl<'de> Deserialize<'de> for Ignored {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
-        }
-    }
-}
-
 impl ComponentConfig for TailSamplingConfig {
     fn validate(&self) -> Result<(), String> {
         if self.decision_wait.is_zero() {
@@ -638,11 +659,11 @@ pub(crate) fn validate_policy(p: &PolicyConfig, at: &str, depth: usize) -> Resul
             validate_adaptive(c).map_err(|e| format!("{at}: adaptive.{e}"))?;
         }
         "ottl_condition" => {
-            return Err(format!(
-                "{at}: type ottl_condition is not supported by weir (it has no OTTL engine); express the condition \
-                 with string_attribute, numeric_attribute, boolean_attribute, status_code, latency, span_count or \
-                 trace_state, combined with and, not or drop"
-            ));
+            let c = section(&p.ottl_condition, at, ty)?;
+            if c.span.is_empty() && c.spanevent.is_empty() {
+                return Err(format!("{at}: ottl_condition needs at least one span or spanevent condition"));
+            }
+            c.compile().map_err(|e| format!("{at}: {e}"))?;
         }
         "" => return Err(format!("{at}: type is required; valid types are {}", POLICY_TYPES.join(", "))),
         other => {

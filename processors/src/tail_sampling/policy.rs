@@ -7,7 +7,7 @@ use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use tokio::time::Instant;
 use weir_core::pdata::views::{Attributes, SpanFields, SpanKind};
-use weir_core::pdata::{AnyValue, AnyValueView, ResourceGroupView, SpanView, WireError};
+use weir_core::pdata::{AnyValue, AnyValueView, ResourceGroupView, ScopeGroupView, SpanView, WireError};
 use weir_core::sampling as tracestate;
 
 /// One policy's result, as the Collector names them.
@@ -69,6 +69,39 @@ impl<'a> TraceFacts<'a> {
 
     fn resource_attributes(&self, group: usize) -> Result<Attributes<'a>, WireError> {
         Ok(ResourceGroupView::new(&self.trace.groups[group].resource).resource()?.attributes())
+    }
+
+    /// Whether a span or span event of the trace matches `c`, read in place. Under
+    /// `propagate` a failing condition makes the result false (not sampled).
+    fn ottl_matches(&self, policy: &str, c: &OttlCondition) -> Result<bool, WireError> {
+        let mut stats = weir_ottl::RunStats::default();
+        let mut found = false;
+        for s in &self.trace.spans {
+            let g = &self.trace.groups[s.group as usize];
+            let resource = ResourceGroupView::new(&g.resource).resource()?.bytes();
+            let scope = ScopeGroupView::new(&g.scope).scope()?.bytes();
+            let bytes = self.trace.span_bytes(s);
+            match weir_ottl::span_matches(&c.span, &c.spanevent, resource, scope, bytes, &mut stats) {
+                Ok(true) => {
+                    found = true;
+                    break;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::debug!(message = "ottl_condition failed; the trace is not sampled by it.", policy, %error);
+                    break;
+                }
+            }
+        }
+        if stats.log {
+            tracing::warn!(
+                message = "ottl_condition failed on some spans.",
+                policy,
+                errors = stats.errors,
+                first = stats.first_error.as_deref().unwrap_or("")
+            );
+        }
+        Ok(found)
     }
 
     pub(crate) fn span_count(&self) -> u64 {
@@ -247,6 +280,13 @@ enum Kind {
     Drop(Vec<Policy>),
     Composite(Composite),
     Adaptive(Box<Adaptive>),
+    Ottl(Box<OttlCondition>),
+}
+
+/// `ottl_condition`: compiled `span` and `spanevent` conditions.
+struct OttlCondition {
+    span: weir_ottl::Conditions,
+    spanevent: weir_ottl::Conditions,
 }
 
 struct StringAttribute {
@@ -404,6 +444,10 @@ impl Policy {
                 let b = c.boolean_attribute.as_ref().ok_or_else(missing)?;
                 Kind::Boolean { key: b.key.clone(), value: b.value, invert: b.invert_match }
             }
+            "ottl_condition" => {
+                let (span, spanevent) = c.ottl_condition.as_ref().ok_or_else(missing)?.compile()?;
+                Kind::Ottl(Box::new(OttlCondition { span, spanevent }))
+            }
             "and" => Kind::And(build_all(&c.and.as_ref().ok_or_else(missing)?.and_sub_policy)?),
             "drop" => Kind::Drop(build_all(&c.drop.as_ref().ok_or_else(missing)?.drop_sub_policy)?),
             "not" => {
@@ -516,6 +560,7 @@ impl Policy {
                 let want = *value;
                 matched(t.any_attribute(key, |v| matches!(v.get(), Ok(AnyValue::Bool(b)) if b == want))?, *invert)
             }
+            Kind::Ottl(c) => matched(t.ottl_matches(&self.name, c)?, false),
             Kind::And(subs) => {
                 let mut threshold = None;
                 for s in subs.iter_mut() {

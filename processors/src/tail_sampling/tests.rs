@@ -184,13 +184,54 @@ fn the_collector_readme_example_parses() {
 }
 
 #[test]
-fn ottl_condition_is_refused_naming_the_equivalent_policies() {
-    let e = parse(
-        "policies: [{name: ottl, type: ottl_condition, ottl_condition: {error_mode: ignore, span: ['attributes[\"a\"] == \"b\"']}}]",
+fn ottl_condition_errors_name_the_condition_and_its_position() {
+    let e = parse("policies: [{name: ottl, type: ottl_condition, ottl_condition: {error_mode: ignore}}]").unwrap_err();
+    assert!(e.contains("at least one span or spanevent condition"), "{e}");
+    let e = parse("policies: [{name: ottl, type: ottl_condition, ottl_condition: {span: ['name == ']}}]").unwrap_err();
+    assert!(e.contains("ottl_condition.span[0]") && e.contains("line 1"), "{e}");
+}
+
+/// The Collector's README / testdata policy (`test-policy-12`); a missing attribute is nil,
+/// and nil != "x" holds, as in OTTL.
+#[tokio::test(start_paused = true)]
+async fn ottl_condition_samples_when_a_span_or_span_event_matches() {
+    let event = |name: &str, attrs: Vec<KeyValue>| opentelemetry_proto::tonic::trace::v1::span::Event {
+        name: name.into(),
+        attributes: attrs,
+        ..Default::default()
+    };
+    let with_events = |mut sp: Span, events| {
+        sp.events = events;
+        sp
+    };
+    let policy = r#"[{name: ottl, type: ottl_condition, ottl_condition: {
+        error_mode: ignore,
+        span: ["attributes[\"test_attr_key_1\"] == \"test_attr_val_1\"", "attributes[\"test_attr_key_2\"] != \"test_attr_val_1\""],
+        spanevent: ["name != \"test_span_event_name\"", "attributes[\"test_event_attr_key_2\"] != \"test_event_attr_val_1\""]}}]"#;
+    let k2 = || vec![s("test_attr_key_2", "test_attr_val_1")];
+    let kept = kept_with(
+        policy,
+        vec![
+            request(vec![with_attrs(
+                span(1, 1, 0),
+                vec![s("test_attr_key_1", "test_attr_val_1"), s("test_attr_key_2", "test_attr_val_1")],
+            )]),
+            request(vec![with_attrs(span(2, 1, 0), k2())]),
+            request(vec![with_events(
+                with_attrs(span(3, 1, 0), k2()),
+                vec![event("test_span_event_name", vec![s("test_event_attr_key_2", "test_event_attr_val_1")])],
+            )]),
+            request(vec![with_events(
+                with_attrs(span(4, 1, 0), k2()),
+                vec![event("other", vec![s("test_event_attr_key_2", "test_event_attr_val_1")])],
+            )]),
+            request(vec![with_events(with_attrs(span(5, 1, 0), k2()), vec![event("test_span_event_name", vec![])])]),
+            // Trace 6: the matching span is the second of the trace.
+            request(vec![with_attrs(span(6, 1, 0), k2()), span(6, 2, 1)]),
+        ],
     )
-    .unwrap_err();
-    assert!(e.contains("ottl_condition is not supported"), "{e}");
-    assert!(e.contains("string_attribute") && e.contains("drop"), "{e}");
+    .await;
+    assert_eq!(kept, set(&[1, 4, 5, 6]));
 }
 
 #[test]
