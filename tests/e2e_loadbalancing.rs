@@ -244,6 +244,16 @@ fn gauge(metrics: &str, name: &str, label: &str) -> Option<f64> {
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// What an agent's `loadbalancing` exporter queues hold (its own and its backends').
+fn queued_items(agent: &Weir) -> f64 {
+    agent
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("otelcol_exporter_queue_size") && l.contains("loadbalancing"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn python_traces(grpc: u16, n: usize, service: &str) -> BTreeSet<(String, String)> {
     let sent = run_client(
         Command::new(python()).arg(repo_root().join("tests/clients/send_python.py")).args([
@@ -270,19 +280,20 @@ fn python_traces(grpc: u16, n: usize, service: &str) -> BTreeSet<(String, String
 fn agents_route_whole_traces_to_three_gateways_and_survive_losing_one() {
     let dns = Dns::start(&GATEWAY_IPS);
     let gateway_port = free_port();
-    let mut gateways: Vec<Weir> = GATEWAY_IPS
-        .iter()
-        .map(|ip| Weir::start(&format!("gateway {ip}"), &gateway_config(ip, gateway_port)))
-        .collect();
+    let mut gateways: Vec<Weir> =
+        GATEWAY_IPS.iter().map(|ip| Weir::start(&format!("gateway {ip}"), &gateway_config(ip, gateway_port))).collect();
     let (a1, a2) = (free_port(), free_port());
     let agents = [
         Weir::start("agent 1", &agent_config(a1, gateway_port, dns.port)),
         Weir::start("agent 2", &agent_config(a2, gateway_port, dns.port)),
     ];
-    let resolved = |n: f64| {
-        agents.iter().all(|a| gauge(&a.metrics(), "otelcol_loadbalancer_num_backends", "dns") == Some(n))
-    };
-    assert!(eventually(Duration::from_secs(10), || resolved(3.0)), "the agents resolved 3 gateways\n{}", agents[0].log());
+    let resolved =
+        |n: f64| agents.iter().all(|a| gauge(&a.metrics(), "otelcol_loadbalancer_num_backends", "dns") == Some(n));
+    assert!(
+        eventually(Duration::from_secs(10), || resolved(3.0)),
+        "the agents resolved 3 gateways\n{}",
+        agents[0].log()
+    );
 
     // 1. Steady state: the Python SDK through agent 1, the load generator through agent 2.
     let python = python_traces(a1, 40, "python-checkout");
@@ -324,8 +335,10 @@ fn agents_route_whole_traces_to_three_gateways_and_survive_losing_one() {
     let load = run_loadgen(a2, 64, 250, 4000, 2);
     std::thread::sleep(Duration::from_millis(1500));
     let victim = gateways.pop().expect("three gateways");
+    victim.signal("KILL");
+    std::thread::sleep(Duration::from_millis(300));
+    // Read after the kill: what it wrote (and acknowledged) up to its last instant.
     let written_by_victim_at_kill = written_spans(&victim);
-    drop(victim); // SIGKILL
     dns.set(&GATEWAY_IPS[..2]);
     let python_after = python_traces(a1, 20, "python-after-kill");
     let loaded = loadgen_items(load);
@@ -339,22 +352,19 @@ fn agents_route_whole_traces_to_three_gateways_and_survive_losing_one() {
     let expected_unique = before.len() as u64 + acked;
     assert!(
         eventually(Duration::from_secs(60), || union(&gateways).len() as u64 >= expected_unique),
-        "every acknowledged span arrived: {} of {expected_unique}\n{}",
+        "every acknowledged span arrived: {} of {expected_unique}; agents' queues {:?}\n{}",
         union(&gateways).len(),
+        agents.iter().map(|a| queued_items(a)).collect::<Vec<_>>(),
         agents[1].log()
     );
     let after = union(&gateways);
     assert!(python_after.is_subset(&after), "every Python span sent after the kill arrived");
     assert_eq!(after.len() as u64, expected_unique, "nothing arrived that was not sent");
     // Queues drained on both agents.
-    let queued = |a: &Weir| -> f64 {
-        a.metrics()
-            .lines()
-            .filter(|l| l.starts_with("otelcol_exporter_queue_size") && l.contains("loadbalancing"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    assert!(eventually(Duration::from_secs(20), || agents.iter().all(|a| queued(a) == 0.0)), "the agents' queues drained");
+    assert!(
+        eventually(Duration::from_secs(20), || agents.iter().all(|a| queued_items(a) == 0.0)),
+        "the agents' queues drained"
+    );
 
     // What moved and what was lost.
     let mut places: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
@@ -385,4 +395,5 @@ fn agents_route_whole_traces_to_three_gateways_and_survive_losing_one() {
     for g in &mut gateways {
         assert!(g.terminate(Duration::from_secs(30)).success(), "{}", g.log());
     }
+    drop(victim);
 }

@@ -30,7 +30,11 @@ const SPANS: usize = 512;
 const T0: u64 = 1_764_100_000_000_000_000;
 
 fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        ..Default::default()
+    }
 }
 
 /// Series `s` (0..1000): name `s / 4`, kind and status from the low bits.
@@ -63,11 +67,18 @@ fn request(offset: usize) -> Payload {
     let req = ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", "room-service"), kv("host.name", "node-1"), kv("k8s.pod.name", "room-7f9c")],
+                attributes: vec![
+                    kv("service.name", "room-service"),
+                    kv("host.name", "node-1"),
+                    kv("k8s.pod.name", "room-7f9c"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "opentelemetry.instrumentation.flask".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "opentelemetry.instrumentation.flask".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],

@@ -85,8 +85,7 @@ fn push_bytes(key: &mut Vec<u8>, b: &[u8]) {
 impl Aggregator {
     pub fn new(config: SpanMetricsConfig) -> Aggregator {
         let excluded = |d: &str| config.exclude_dimensions.iter().any(|e| e == d);
-        let defaults =
-            [!excluded(SERVICE_NAME), !excluded(SPAN_NAME), !excluded(SPAN_KIND), !excluded(STATUS_CODE)];
+        let defaults = [!excluded(SERVICE_NAME), !excluded(SPAN_NAME), !excluded(SPAN_KIND), !excluded(STATUS_CODE)];
         Aggregator {
             bounds: config.bounds(),
             defaults,
@@ -216,10 +215,8 @@ impl Aggregator {
                         push_bytes(key, scope.version()?.as_bytes());
                     }
 
-                    let rs = self
-                        .resources
-                        .get_mut(self.resource_key.as_slice())
-                        .expect("the resource was inserted above");
+                    let rs =
+                        self.resources.get_mut(self.resource_key.as_slice()).expect("the resource was inserted above");
                     rs.last_seen = now;
                     let limit = self.config.aggregation_cardinality_limit;
                     let known = rs.series.contains_key(self.key.as_slice());
@@ -233,7 +230,8 @@ impl Aggregator {
                         let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
                         rs.overflow = Some(s);
                     } else if !known && (limit == 0 || rs.series.len() < limit) {
-                        let attrs = self.attributes(service, &f, &span_dims, &resource_dims, &span, with_scope, scope)?;
+                        let attrs =
+                            self.attributes(service, &f, &span_dims, &resource_dims, &span, with_scope, scope)?;
                         let s = self.new_series(attrs, now);
                         let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
                         rs.series.insert(self.key.as_slice().into(), s);
@@ -438,7 +436,10 @@ impl Aggregator {
                         aggregation_temporality: temporality,
                     })
                 } else {
-                    metric::Data::Histogram(ProtoHistogram { data_points: explicit, aggregation_temporality: temporality })
+                    metric::Data::Histogram(ProtoHistogram {
+                        data_points: explicit,
+                        aggregation_temporality: temporality,
+                    })
                 };
                 metrics.push(Metric {
                     name: self.config.metric_name("duration"),

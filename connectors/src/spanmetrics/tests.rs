@@ -115,7 +115,8 @@ fn calls_and_duration_have_the_collectors_names_units_and_dimensions() {
     assert!(sum.is_monotonic);
     assert_eq!(sum.aggregation_temporality, 2, "cumulative by default");
     assert_eq!(calls_of(&req, "GET /cart"), 2);
-    let select = sum.data_points.iter().find(|p| attr(&p.attributes, "span.name").as_deref() == Some("SELECT")).unwrap();
+    let select =
+        sum.data_points.iter().find(|p| attr(&p.attributes, "span.name").as_deref() == Some("SELECT")).unwrap();
     let keys: Vec<&str> = select.attributes.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(keys, ["service.name", "span.name", "span.kind", "status.code"]);
     assert_eq!(attr(&select.attributes, "service.name").as_deref(), Some("checkout"));
@@ -147,7 +148,8 @@ fn cumulative_counts_keep_growing_from_the_same_start() {
     agg.aggregate(&traces(service("a"), vec![server("x", 1), server("x", 1)]), T0 + 20).unwrap();
     let second = flush(&mut agg, T0 + 30);
     assert_eq!((calls_of(&first, "x"), calls_of(&second, "x")), (1, 3));
-    let start = |r: &ExportMetricsServiceRequest| sum_points(metric(r, "traces.span.metrics.calls"))[0].start_time_unix_nano;
+    let start =
+        |r: &ExportMetricsServiceRequest| sum_points(metric(r, "traces.span.metrics.calls"))[0].start_time_unix_nano;
     assert_eq!(start(&first), start(&second));
 }
 
@@ -345,12 +347,12 @@ async fn spans_are_acknowledged_once_counted_and_metrics_flow_to_the_metrics_pip
     let (sink, mut rx) = CollectingSink::new("sink", accept_all);
     registry.add_receiver(source);
     registry.add_exporter(sink);
-    let yaml = "receivers: {test: }\nexporters: {sink: }\nconnectors:\n  spanmetrics:\n    metrics_flush_interval: 50ms\n\
+    let yaml =
+        "receivers: {test: }\nexporters: {sink: }\nconnectors:\n  spanmetrics:\n    metrics_flush_interval: 50ms\n\
                 service:\n  pipelines:\n    traces: {receivers: [test], exporters: [spanmetrics]}\n\
                 \x20   metrics: {receivers: [spanmetrics], exporters: [sink]}\n";
     let config = weir_core::config::load_str("spanmetrics.yaml", yaml, &registry, &|_| None).expect("valid");
-    let running =
-        weir_core::runtime::Service::start(&config, &registry, Default::default()).await.expect("starts");
+    let running = weir_core::runtime::Service::start(&config, &registry, Default::default()).await.expect("starts");
     let consumer = consumers.recv().await.expect("started").traces.expect("traces routed");
     consumer.consume(traces(service("a"), vec![server("x", 1); 5]), "test", true).await.expect("acknowledged");
     let got = rx.recv().await.expect("metrics flushed");

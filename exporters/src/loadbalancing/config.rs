@@ -148,7 +148,12 @@ pub struct K8sResolver {
 
 impl Default for K8sResolver {
     fn default() -> Self {
-        K8sResolver { service: String::new(), ports: vec![4317], timeout: Duration::from_secs(1), return_hostnames: false }
+        K8sResolver {
+            service: String::new(),
+            ports: vec![4317],
+            timeout: Duration::from_secs(1),
+            return_hostnames: false,
+        }
     }
 }
 
@@ -256,11 +261,9 @@ impl ComponentConfig for LoadBalancingConfig {
                 return Err("routing_attributes: routing_key attributes needs at least one attribute".into())
             }
             "attributes" => {}
-            other => {
-                return Err(format!(
-                    "unsupported routing_key: {other} (choose traceID, service, resource, metric, streamID or attributes)"
-                ))
-            }
+            other => return Err(format!(
+                "unsupported routing_key: {other} (choose traceID, service, resource, metric, streamID or attributes)"
+            )),
         }
         if self.protocol.otlp.sending_queue.storage.is_some() {
             return Err("protocol::otlp::sending_queue::storage: the backends' queues are in memory; \

@@ -116,7 +116,8 @@ impl Slices {
 
     /// Replaces everything with a list response's body.
     pub fn apply_list(&mut self, body: &[u8]) -> Result<(), String> {
-        let list: SliceList = serde_json::from_slice(body).map_err(|e| format!("unreadable EndpointSlice list: {e}"))?;
+        let list: SliceList =
+            serde_json::from_slice(body).map_err(|e| format!("unreadable EndpointSlice list: {e}"))?;
         self.by_name = list.items.iter().map(|s| (s.metadata.name.clone(), self.hosts(s))).collect();
         self.resource_version = list.metadata.resource_version;
         Ok(())
@@ -149,12 +150,8 @@ impl Slices {
 
     /// The backends: every ready host on every port, sorted, without duplicates.
     pub fn backends(&self, ports: &[u16]) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .by_name
-            .values()
-            .flatten()
-            .flat_map(|h| ports.iter().map(move |p| format!("{h}:{p}")))
-            .collect();
+        let mut v: Vec<String> =
+            self.by_name.values().flatten().flat_map(|h| ports.iter().map(move |p| format!("{h}:{p}"))).collect();
         v.sort();
         v.dedup();
         v
@@ -171,8 +168,9 @@ pub struct ApiClient {
 impl ApiClient {
     /// The in-cluster client; an error says what is missing.
     pub fn in_cluster() -> Result<ApiClient, String> {
-        let host = std::env::var("KUBERNETES_SERVICE_HOST")
-            .map_err(|_| "resolver::k8s runs inside a Kubernetes cluster: KUBERNETES_SERVICE_HOST is not set".to_string())?;
+        let host = std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| {
+            "resolver::k8s runs inside a Kubernetes cluster: KUBERNETES_SERVICE_HOST is not set".to_string()
+        })?;
         let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
         let dir = Path::new(SERVICE_ACCOUNT);
         let token = std::fs::read_to_string(dir.join("token"))

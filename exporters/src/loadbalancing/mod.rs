@@ -187,11 +187,10 @@ impl LoadBalancer {
         let inner = OtlpExporter::new(&id, self.signal, &otlp, self.credentials.clone()).map_err(|e| e.to_string())?;
         let left = CancellationToken::new();
         let exporter = Arc::new(BackendExporter { inner, left: left.clone() });
-        let (queue, task) = weir_core::exporterhelper::spawn(&id, self.signal, exporter, &otlp.exporter_settings(), None)?;
+        let (queue, task) =
+            weir_core::exporterhelper::spawn(&id, self.signal, exporter, &otlp.exporter_settings(), None)?;
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
-        let outcome = |ok: bool| {
-            metrics::counter!("otelcol_loadbalancer_backend_outcome", "endpoint" => address.clone(), "success" => ok.to_string())
-        };
+        let outcome = |ok: bool| metrics::counter!("otelcol_loadbalancer_backend_outcome", "endpoint" => address.clone(), "success" => ok.to_string());
         Ok(Arc::new(Backend {
             endpoint: endpoint.to_string(),
             queue,
@@ -230,7 +229,8 @@ impl LoadBalancer {
             gone.left.cancel();
         }
         tracing::info!(message = "The backends changed.", exporter = %self.id, backends = ?endpoints);
-        metrics::gauge!("otelcol_loadbalancer_num_backends", "resolver" => self.resolver_name).set(endpoints.len() as f64);
+        metrics::gauge!("otelcol_loadbalancer_num_backends", "resolver" => self.resolver_name)
+            .set(endpoints.len() as f64);
         metrics::counter!("otelcol_loadbalancer_num_backend_updates", "resolver" => self.resolver_name).increment(1);
         let routing = Arc::new(Routing { ring: HashRing::new(&endpoints), backends });
         *self.routing.write().unwrap_or_else(|p| p.into_inner()) = routing;
@@ -262,7 +262,9 @@ impl LoadBalancer {
                     lb.resolution(result.is_ok());
                     match result {
                         Ok(list) => lb.on_backends(list),
-                        Err(error) => tracing::warn!(message = "Failed to resolve the backends.", exporter = %lb.id, %error),
+                        Err(error) => {
+                            tracing::warn!(message = "Failed to resolve the backends.", exporter = %lb.id, %error)
+                        }
                     }
                 }
             });

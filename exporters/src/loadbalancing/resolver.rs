@@ -83,11 +83,42 @@ pub async fn resolve_dns(config: &DnsResolver) -> Result<Vec<String>, String> {
 /// The A and AAAA records of `name` from the server `ns`.
 async fn query_both(ns: SocketAddr, name: &str) -> Result<Vec<IpAddr>, String> {
     let (a, aaaa) = tokio::join!(query(ns, name, TYPE_A), query(ns, name, TYPE_AAAA));
-    let (a, aaaa) = (a?, aaaa?);
-    if a.nxdomain && aaaa.nxdomain {
+    merge_answers(name, a, aaaa)
+}
+
+/// The addresses of the A and AAAA answers. As Go's resolver (the Collector's), one query
+/// failing is not an error when the other gave addresses: a server without upstreams (dnsmasq
+/// with `--no-resolv`) refuses the AAAA question of a name it only has an A record for.
+pub fn merge_answers(
+    name: &str,
+    a: Result<Answer, String>,
+    aaaa: Result<Answer, String>,
+) -> Result<Vec<IpAddr>, String> {
+    let mut addrs = Vec::new();
+    let mut error = None;
+    let mut nxdomain = true;
+    for answer in [a, aaaa] {
+        match answer {
+            Ok(answer) => {
+                nxdomain &= answer.nxdomain;
+                addrs.extend(answer.addrs);
+            }
+            Err(e) => {
+                nxdomain = false;
+                error.get_or_insert(e);
+            }
+        }
+    }
+    if !addrs.is_empty() {
+        return Ok(addrs);
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if nxdomain {
         return Err(format!("{name}: no such host"));
     }
-    Ok(a.addrs.into_iter().chain(aaaa.addrs).collect())
+    Ok(addrs)
 }
 
 const TYPE_A: u16 = 1;
@@ -204,6 +235,17 @@ mod tests {
         assert_eq!(got, ["a", "b:4317"]);
         assert_eq!(endpoint_with_port("a"), "a:4317");
         assert_eq!(endpoint_with_port("[::1]:55690"), "[::1]:55690");
+    }
+
+    #[test]
+    fn one_refused_question_does_not_hide_the_other_answers_addresses() {
+        let v4 = || Ok(Answer { addrs: vec!["127.0.0.2".parse().unwrap()], nxdomain: false });
+        let refused = || Err("the DNS server answered with rcode 5".to_string());
+        let nx = || Ok(Answer { addrs: Vec::new(), nxdomain: true });
+        assert_eq!(merge_answers("gw", v4(), refused()).unwrap(), ["127.0.0.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(merge_answers("gw", refused(), v4()).unwrap().len(), 1);
+        assert!(merge_answers("gw", refused(), nx()).unwrap_err().contains("rcode 5"));
+        assert!(merge_answers("gw", nx(), nx()).unwrap_err().contains("no such host"));
     }
 
     #[test]

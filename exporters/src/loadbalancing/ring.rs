@@ -108,7 +108,13 @@ mod tests {
         let got: Vec<(u32, &str)> = r.points().collect();
         assert_eq!(
             got,
-            [(1401, "endpoint-1"), (4175, "endpoint-1"), (14133, "endpoint-1"), (17836, "endpoint-1"), (21667, "endpoint-1")]
+            [
+                (1401, "endpoint-1"),
+                (4175, "endpoint-1"),
+                (14133, "endpoint-1"),
+                (17836, "endpoint-1"),
+                (21667, "endpoint-1")
+            ]
         );
     }
 

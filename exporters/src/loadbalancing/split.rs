@@ -23,8 +23,8 @@ use super::ring::HashRing;
 use weir_core::pdata::edit::{copy_fields, write_bytes_field};
 use weir_core::pdata::proto;
 use weir_core::pdata::views::{DataPointView, LogRecordView, MetricKind, MetricView, SpanKind};
-use weir_core::pdata::{Regroup, WireError};
 use weir_core::pdata::SpanView;
+use weir_core::pdata::{Regroup, WireError};
 use weir_core::{Payload, Signal};
 
 /// Splits requests of one signal by one routing key.

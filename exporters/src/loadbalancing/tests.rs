@@ -218,10 +218,9 @@ async fn service_routing_sends_each_service_to_one_backend() {
 
 #[tokio::test]
 async fn no_resolved_backend_is_a_retryable_failure() {
-    let config = parse(
-        "resolver:\n  dns:\n    hostname: lb.test\n    nameservers: [\"127.0.0.1:9\"]\n    timeout: 100ms\n",
-    )
-    .unwrap();
+    let config =
+        parse("resolver:\n  dns:\n    hostname: lb.test\n    nameservers: [\"127.0.0.1:9\"]\n    timeout: 100ms\n")
+            .unwrap();
     let lb = build(&config, Signal::Traces);
     let err = lb.export(traces(1, 1)).await.unwrap_err();
     assert!(err.retryable);
@@ -253,8 +252,11 @@ fn invalid_settings_name_the_key() {
     assert!(err("resolver:\n  static: {}\n").starts_with("resolver::static::hostnames"));
     assert!(err("resolver:\n  dns:\n    port: 4317\n").starts_with("resolver::dns::hostname"));
     assert!(err("resolver:\n  aws_cloud_map:\n    namespace: x\n").contains("aws_cloud_map is not supported"));
-    assert!(err("routing_key: spanID\nresolver:\n  static:\n    hostnames: [a]\n").contains("unsupported routing_key: spanID"));
-    assert!(err("routing_key: attributes\nresolver:\n  static:\n    hostnames: [a]\n").starts_with("routing_attributes"));
+    assert!(err("routing_key: spanID\nresolver:\n  static:\n    hostnames: [a]\n")
+        .contains("unsupported routing_key: spanID"));
+    assert!(
+        err("routing_key: attributes\nresolver:\n  static:\n    hostnames: [a]\n").starts_with("routing_attributes")
+    );
     assert!(err(
         "resolver:\n  static:\n    hostnames: [a]\nprotocol:\n  otlp:\n    sending_queue:\n      storage: file_storage\n"
     )

@@ -120,4 +120,3 @@ impl TestServer {
         self.task.stop().await;
     }
 }
-
