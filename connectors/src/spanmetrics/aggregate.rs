@@ -11,6 +11,7 @@
 
 use super::config::{SpanMetricsConfig, SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE};
 use super::histogram::{Explicit, Exponential, Histogram};
+use hashbrown::HashMap;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -20,7 +21,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use std::collections::HashMap;
 use weir_core::pdata::views::{AnyValueView, SpanKind, StatusCode};
 use weir_core::pdata::wire::WireError;
 use weir_core::{Payload, Signal};

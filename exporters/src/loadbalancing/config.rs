@@ -261,9 +261,11 @@ impl ComponentConfig for LoadBalancingConfig {
                 return Err("routing_attributes: routing_key attributes needs at least one attribute".into())
             }
             "attributes" => {}
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unsupported routing_key: {other} (choose traceID, service, resource, metric, streamID or attributes)"
-            )),
+            ))
+            }
         }
         if self.protocol.otlp.sending_queue.storage.is_some() {
             return Err("protocol::otlp::sending_queue::storage: the backends' queues are in memory; \
