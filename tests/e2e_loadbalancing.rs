@@ -354,7 +354,7 @@ fn agents_route_whole_traces_to_three_gateways_and_survive_losing_one() {
         eventually(Duration::from_secs(60), || union(&gateways).len() as u64 >= expected_unique),
         "every acknowledged span arrived: {} of {expected_unique}; agents' queues {:?}\n{}",
         union(&gateways).len(),
-        agents.iter().map(|a| queued_items(a)).collect::<Vec<_>>(),
+        agents.iter().map(queued_items).collect::<Vec<_>>(),
         agents[1].log()
     );
     let after = union(&gateways);

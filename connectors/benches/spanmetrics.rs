@@ -39,8 +39,8 @@ fn kv(k: &str, v: &str) -> KeyValue {
 
 /// Series `s` (0..1000): name `s / 4`, kind and status from the low bits.
 fn span_of(series: usize, i: usize) -> Span {
-    let kind = if series % 2 == 0 { span::SpanKind::Server } else { span::SpanKind::Client };
-    let code = if (series / 2) % 2 == 0 { status::StatusCode::Ok } else { status::StatusCode::Error };
+    let kind = if series.is_multiple_of(2) { span::SpanKind::Server } else { span::SpanKind::Client };
+    let code = if (series / 2).is_multiple_of(2) { status::StatusCode::Ok } else { status::StatusCode::Error };
     Span {
         trace_id: (i as u128 * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835).to_be_bytes().to_vec(),
         span_id: (i as u64 + 1).to_be_bytes().to_vec(),
@@ -50,7 +50,7 @@ fn span_of(series: usize, i: usize) -> Span {
         start_time_unix_nano: T0 + i as u64 * 1000,
         end_time_unix_nano: T0 + i as u64 * 1000 + (i as u64 % 700) * 1_000_000,
         attributes: vec![
-            kv("http.request.method", if i % 3 == 0 { "POST" } else { "GET" }),
+            kv("http.request.method", if i.is_multiple_of(3) { "POST" } else { "GET" }),
             kv("http.route", "/api/v1/rooms/{id}"),
             kv("url.scheme", "https"),
             kv("server.address", "rooms.internal"),
