@@ -10,6 +10,10 @@ Scenarios (traces, OTLP/gRPC in, 512 spans per request, ~370-byte spans):
             Collector-default 1000 would let the queue hold gigabytes while the sink lags.
 weir runs with memory_limiter (512 MiB) in front of batch, as the Collector recommends.
   fixed50k  receive -> batch -> discard at a fixed 50k spans/s: CPU and peak RSS
+  lbforward receive -> batch -> loadbalancing (routing_key traceID, 3 static backends, no
+            compression: every batch is split by trace id into 3 parts and each part sent to its
+            backend) to the sink, which listens on 0.0.0.0 and is reached as 127.0.0.2/3/4;
+            rotel does its plain forward to the sink (it has no load balancer; always gzip)
 
 For each run it reports the system-under-test's CPU-seconds (user+sys, from /proc) per million
 spans delivered by the load generator, spans/s, and peak RSS. Prints a Markdown table of medians
@@ -83,13 +87,13 @@ ADAPTIVE = """
 TAIL_SECTIONS = {"tail100k": TAIL.format(), "tailsat": TAIL.format(), "adaptive100k": ADAPTIVE}
 
 
-def weir_config(grpc_port, exporter_id, exporter, health, metrics, tail=None):
+def weir_config(grpc_port, exporter_id, exporter, health, metrics, tail=None, bind="127.0.0.1"):
     processors = "memory_limiter, tail_sampling, batch" if tail else "memory_limiter, batch"
     return f"""
 receivers:
   otlp:
     protocols:
-      grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
+      grpc: {{ endpoint: "{bind}:{grpc_port}" }}
 processors:
   memory_limiter: {{ check_interval: 100ms, limit_mib: 512 }}
   batch: {{ send_batch_size: 8192, timeout: 200ms }}{tail or ""}
@@ -121,11 +125,11 @@ class Proc:
         self.log.close()
 
 
-def start_weir(tmp, name, exporter_id, exporter, tail=None):
+def start_weir(tmp, name, exporter_id, exporter, tail=None, bind="127.0.0.1"):
     port, health, metrics = free_port(), free_port(), free_port()
     path = os.path.join(tmp, f"{name}.yaml")
     with open(path, "w") as f:
-        f.write(weir_config(port, exporter_id, exporter, health, metrics, tail))
+        f.write(weir_config(port, exporter_id, exporter, health, metrics, tail, bind))
     p = Proc([os.path.join(ROOT, "target/release/weir"), "run", "--config", path], log=os.path.join(tmp, f"{name}.log"))
     wait_port(port)
     p.metrics_port = metrics
@@ -245,7 +249,7 @@ def main():
     ap.add_argument("--peers-dir", default=os.path.expanduser("~/.cache/weir-peers"))
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--scenarios", default="discard,forward,fixed50k",
-                    help="comma-separated: discard, forward, fixed50k, tail100k, adaptive100k, tailsat "
+                    help="comma-separated: discard, forward, fixed50k, lbforward, tail100k, adaptive100k, tailsat "
                          "(tail scenarios run weir with tail_sampling; rotel, which has none, "
                          "runs the same load into its blackhole for reference)")
     args = ap.parse_args()
@@ -259,10 +263,16 @@ def main():
             for system in ("weir", "rotel"):
                 for scenario in args.scenarios.split(","):
                     sink = None
-                    if scenario == "forward":
-                        sink, sink_port = start_weir(tmp, "sink", "nop", "{}")
+                    if scenario in ("forward", "lbforward"):
+                        sink, sink_port = start_weir(tmp, "sink", "nop", "{}", bind="0.0.0.0")
                     if system == "weir":
-                        if scenario == "forward":
+                        if scenario == "lbforward":
+                            backends = ", ".join(f"127.0.0.{i}:{sink_port}" for i in (2, 3, 4))
+                            p, port = start_weir(tmp, f"sut-{scenario}", "loadbalancing",
+                                                 f'{{ routing_key: traceID, resolver: {{ static: {{ hostnames: [{backends}] }} }}, '
+                                                 f'protocol: {{ otlp: {{ compression: none, sending_queue: {{ queue_size: 20 }} }} }}, '
+                                                 f'sending_queue: {{ queue_size: 20 }} }}')
+                        elif scenario == "forward":
                             p, port = start_weir(tmp, f"sut-{scenario}", "otlp",
                                                  f'{{ endpoint: "127.0.0.1:{sink_port}", compression: gzip, '
                                                  f'sending_queue: {{ queue_size: 20 }} }}')
@@ -270,7 +280,7 @@ def main():
                             p, port = start_weir(tmp, f"sut-{scenario}", "nop", "{}", tail=TAIL_SECTIONS.get(scenario))
                     else:
                         p, port = start_rotel(tmp, f"rotel-{scenario}", args.peers_dir,
-                                              sink_port if scenario == "forward" else None)
+                                              sink_port if sink else None)
                     time.sleep(1)
                     rate = {"fixed50k": 50_000, "tail100k": 100_000, "adaptive100k": 100_000}.get(scenario, 0)
                     try:

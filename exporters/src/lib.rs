@@ -9,6 +9,7 @@
 //! | `parquet` (feature `parquet`, on by default) | traces, metrics, logs | Parquet files, hive-partitioned by UTC date and hour, for DuckDB, pyarrow, Spark |
 //! | `clickhouse` (feature `clickhouse`, on by default) | traces, metrics, logs | the Collector's ClickHouse tables, RowBinary over HTTP(S) |
 //! | `kafka` (feature `kafka`, on by default) | traces, metrics, logs | Kafka topics, the Collector's message formats (rdkafka) |
+//! | `loadbalancing` | traces, metrics, logs | a set of OTLP/gRPC backends, each key (trace id, service, …) always to the same one (the Collector's ring) |
 //! | `nop` | traces, metrics, logs | nowhere (benchmarks and tests) |
 //!
 //! An exporter only *sends*: the sending queue, concurrency, per-attempt timeout, retries with
@@ -27,6 +28,7 @@ pub mod debug;
 pub mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod loadbalancing;
 pub mod nop;
 pub mod otlp;
 pub mod otlphttp;
@@ -43,6 +45,7 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_exporter(debug::DebugExporterFactory);
     registry.add_exporter(file::FileExporterFactory);
     registry.add_exporter(nop::NopExporterFactory);
+    registry.add_exporter(loadbalancing::LoadBalancingFactory);
     #[cfg(feature = "parquet")]
     registry.add_exporter(parquet::ParquetExporterFactory);
     #[cfg(feature = "clickhouse")]
@@ -62,7 +65,7 @@ mod tests {
     fn register_adds_every_exporter_and_the_aliases() {
         let mut r = weir_core::Registry::new();
         super::register(&mut r);
-        let mut expected = vec!["debug", "file", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
+        let mut expected = vec!["debug", "file", "loadbalancing", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
         if cfg!(feature = "parquet") {
             expected.push("parquet");
         }

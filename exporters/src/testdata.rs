@@ -15,6 +15,8 @@ use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSp
 use prost::Message;
 use weir_core::{Payload, Signal};
 
+pub mod grpc;
+
 /// 2026-01-02T03:04:05Z in nanoseconds.
 pub const T0: u64 = 1_767_323_045_000_000_000;
 

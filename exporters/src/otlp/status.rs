@@ -6,6 +6,10 @@
 //! | RESOURCE_EXHAUSTED | retryable only when the server attached `RetryInfo` |
 //! | anything else | permanent |
 //!
+//! A call that failed in the transport (the connection reset or closed mid-call: tonic reports
+//! `UNKNOWN "transport error"` with the hyper error as its source) is `UNAVAILABLE`, as grpc-go
+//! (the Collector) reports it: the server never answered, so the data is retried.
+//!
 //! A `google.rpc.RetryInfo` in the status details becomes [`Failure::retry_after`], which the
 //! plumbing waits at least before the next attempt.
 
@@ -18,7 +22,9 @@ use weir_core::Failure;
 /// Classifies a failed call.
 pub fn failure_from_status(status: &Status) -> Failure {
     let retry_after = retry_delay(status.details()).ok().flatten();
-    let retryable = match status.code() {
+    let code =
+        if status.code() == Code::Unknown && is_transport_failure(status) { Code::Unavailable } else { status.code() };
+    let retryable = match code {
         Code::Cancelled
         | Code::DeadlineExceeded
         | Code::Aborted
@@ -28,12 +34,24 @@ pub fn failure_from_status(status: &Status) -> Failure {
         Code::ResourceExhausted => retry_after.is_some(),
         _ => false,
     };
-    let message = format!("rpc error: code = {:?} desc = {}", status.code(), status.message());
+    let message = format!("rpc error: code = {:?} desc = {}", code, status.message());
     let failure = if retryable { Failure::retryable(message) } else { Failure::permanent(message) };
     match retry_after {
         Some(d) if retryable => failure.with_retry_after(d),
         _ => failure,
     }
+}
+
+/// Whether `status` was made by tonic from a transport error (no answer from the server).
+fn is_transport_failure(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<hyper::Error>() || e.is::<std::io::Error>() || e.is::<tonic::transport::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The `RetryInfo.retry_delay` in an encoded `google.rpc.Status` (the `grpc-status-details-bin`
@@ -93,6 +111,17 @@ pub(crate) mod tests {
         }
         let body = RpcStatus { code: code as i32, message: message.into(), details };
         Status::with_details(code, message, body.encode_to_vec().into())
+    }
+
+    #[test]
+    fn a_connection_lost_mid_call_is_unavailable_as_in_grpc_go() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let s = Status::from_error(Box::new(reset));
+        let f = failure_from_status(&s);
+        assert!(f.retryable, "{}", f.message);
+        assert!(f.message.contains("Unavailable"), "{}", f.message);
+        // An UNKNOWN the server sent stays permanent.
+        assert!(!failure_from_status(&Status::new(Code::Unknown, "transport error")).retryable);
     }
 
     #[test]

@@ -1,131 +1,17 @@
-//! The `otlp` exporter against a real gRPC server on loopback, which records what it receives
-//! (path, `grpc-encoding`, metadata, the decompressed message bytes) and answers from a script.
+//! The `otlp` exporter against a real gRPC server on loopback
+//! ([`testdata::grpc::TestServer`]), which records what it receives (path, `grpc-encoding`,
+//! metadata, the decompressed message bytes) and answers from a script.
 
 use super::*;
 use crate::otlp::status::tests::status_with_retry_info;
 use crate::testdata;
-use bytes::Bytes;
+use crate::testdata::grpc::TestServer;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Mutex;
-use tonic::codegen::{BoxFuture, Service};
-use tonic::server::UnaryService;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 
-/// One call as the server saw it.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    grpc_encoding: Option<String>,
-    headers: http::HeaderMap,
-    message: Bytes,
-}
-
-#[derive(Default)]
-struct Script {
-    received: Mutex<Vec<Received>>,
-    /// Statuses to answer, in order, before answering OK.
-    failures: Mutex<VecDeque<Status>>,
-    /// The OK response message.
-    response: Mutex<Bytes>,
-}
-
-/// A raw-bytes gRPC server serving every path.
-#[derive(Clone)]
-struct RecordingServer(Arc<Script>);
-
-impl Service<http::Request<tonic::body::Body>> for RecordingServer {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Infallible>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let handler =
-            Handler { script: self.0.clone(), path: req.uri().path().to_string(), headers: req.headers().clone() };
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawBytesCodec)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .accept_compressed(CompressionEncoding::Deflate);
-            Ok(grpc.unary(handler, req).await)
-        })
-    }
-}
-
-struct Handler {
-    script: Arc<Script>,
-    path: String,
-    headers: http::HeaderMap,
-}
-
-impl UnaryService<Bytes> for Handler {
-    type Response = Bytes;
-    type Future = BoxFuture<tonic::Response<Bytes>, Status>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let grpc_encoding = self.headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).map(str::to_string);
-        self.script.received.lock().unwrap().push(Received {
-            path: self.path.clone(),
-            grpc_encoding,
-            headers: self.headers.clone(),
-            message: request.into_inner(),
-        });
-        let answer = match self.script.failures.lock().unwrap().pop_front() {
-            Some(status) => Err(status),
-            None => Ok(tonic::Response::new(self.script.response.lock().unwrap().clone())),
-        };
-        Box::pin(async move { answer })
-    }
-}
-
-struct TestServer {
-    addr: SocketAddr,
-    script: Arc<Script>,
-    task: testdata::ServerTask,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let script = Arc::new(Script::default());
-        let svc = RecordingServer(script.clone());
-        let task = testdata::ServerTask::spawn(|shutdown| async move {
-            tonic::transport::Server::builder()
-                .serve_with_incoming_shutdown(svc, TcpIncoming::from(listener), shutdown)
-                .await
-                .unwrap();
-        });
-        TestServer { addr, script, task }
-    }
-
-    fn fail_next(&self, status: Status) {
-        self.script.failures.lock().unwrap().push_back(status);
-    }
-
-    fn respond_with(&self, message: Vec<u8>) {
-        *self.script.response.lock().unwrap() = Bytes::from(message);
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.script.received.lock().unwrap().clone()
-    }
-
-    fn config(&self, extra: &str) -> OtlpConfig {
-        weir_core::testing::parse_exporter_config(&format!("endpoint: {}\n{extra}", self.addr)).unwrap()
-    }
-
-    async fn stop(self) {
-        self.task.stop().await;
-    }
+fn config(server: &TestServer, extra: &str) -> OtlpConfig {
+    weir_core::testing::parse_exporter_config(&format!("endpoint: {}\n{extra}", server.addr)).unwrap()
 }
 
 fn exporter(signal: Signal, config: &OtlpConfig) -> Arc<OtlpExporter> {
@@ -137,7 +23,7 @@ async fn unavailable_with_retry_info_is_retried_and_the_same_bytes_arrive() {
     let server = TestServer::start().await;
     server.fail_next(status_with_retry_info(Code::Unavailable, "warming up", Some(Duration::from_millis(20))));
     let payload = testdata::traces(3);
-    let e = exporter(Signal::Traces, &server.config(""));
+    let e = exporter(Signal::Traces, &config(&server, ""));
 
     testdata::send_through_plumbing(e, payload.clone()).await.unwrap();
 
@@ -154,7 +40,7 @@ async fn unavailable_with_retry_info_is_retried_and_the_same_bytes_arrive() {
 async fn retry_info_delay_is_reported_as_retry_after() {
     let server = TestServer::start().await;
     server.fail_next(status_with_retry_info(Code::ResourceExhausted, "throttled", Some(Duration::from_secs(7))));
-    let e = exporter(Signal::Traces, &server.config(""));
+    let e = exporter(Signal::Traces, &config(&server, ""));
 
     let f = e.export(testdata::traces(1)).await.unwrap_err();
     assert!(f.retryable);
@@ -167,7 +53,7 @@ async fn retry_info_delay_is_reported_as_retry_after() {
 async fn permanent_errors_are_not_retried() {
     let server = TestServer::start().await;
     server.fail_next(Status::new(Code::InvalidArgument, "bad span"));
-    let e = exporter(Signal::Traces, &server.config(""));
+    let e = exporter(Signal::Traces, &config(&server, ""));
 
     let f = testdata::send_through_plumbing(e, testdata::traces(2)).await.unwrap_err();
     assert!(!f.retryable);
@@ -183,7 +69,7 @@ async fn partial_success_counts_as_sent_and_is_not_retried() {
         partial_success: Some(ExportTracePartialSuccess { rejected_spans: 1, error_message: "span too old".into() }),
     };
     server.respond_with(response.encode_to_vec());
-    let e = exporter(Signal::Traces, &server.config(""));
+    let e = exporter(Signal::Traces, &config(&server, ""));
 
     testdata::send_through_plumbing(e, testdata::traces(2)).await.unwrap();
     assert_eq!(server.received().len(), 1);
@@ -200,7 +86,7 @@ async fn compression_is_applied_as_configured() {
         ("compression: deflate\n", Some("deflate")),
         ("compression: none\n", None),
     ] {
-        let e = exporter(Signal::Logs, &server.config(setting));
+        let e = exporter(Signal::Logs, &config(&server, setting));
         e.export(payload.clone()).await.unwrap();
         let last = server.received().pop().unwrap();
         assert_eq!(last.grpc_encoding.as_deref(), expected, "{setting:?}");
@@ -212,7 +98,7 @@ async fn compression_is_applied_as_configured() {
 #[tokio::test]
 async fn each_signal_goes_to_its_service_with_the_configured_metadata() {
     let server = TestServer::start().await;
-    let config = server.config("headers:\n  X-Api-Key: secret\n");
+    let config = config(&server, "headers:\n  X-Api-Key: secret\n");
     for signal in Signal::ALL {
         exporter(signal, &config).export(testdata::of(signal)).await.unwrap();
     }
@@ -247,7 +133,7 @@ async fn an_unreachable_backend_is_a_retryable_failure_not_a_start_up_error() {
 #[tokio::test]
 async fn empty_payloads_are_not_sent() {
     let server = TestServer::start().await;
-    let e = exporter(Signal::Traces, &server.config(""));
+    let e = exporter(Signal::Traces, &config(&server, ""));
     e.export(Payload::empty(Signal::Traces)).await.unwrap();
     assert!(server.received().is_empty());
     server.stop().await;
@@ -256,7 +142,7 @@ async fn empty_payloads_are_not_sent() {
 #[tokio::test]
 async fn a_header_grpc_cannot_carry_fails_every_export_as_grpc_go_does() {
     let server = TestServer::start().await;
-    let e = exporter(Signal::Traces, &server.config("headers:\n  \"can you have a . here?\": x\n"));
+    let e = exporter(Signal::Traces, &config(&server, "headers:\n  \"can you have a . here?\": x\n"));
     let f = e.export(testdata::of(Signal::Traces)).await.unwrap_err();
     assert!(!f.retryable);
     assert!(f.message.contains("illegal characters"), "{}", f.message);
