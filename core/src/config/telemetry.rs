@@ -948,7 +948,7 @@ fn read_attribute(node: &Node) -> Result<(String, AttributeValue), String> {
     let ty = ty.as_deref().unwrap_or("");
     let scalar = |n: &Node, ty: &str| -> Result<AttributeValue, String> {
         let (s, plain) = match &n.kind {
-            NodeKind::Scalar { value, plain } => (value.as_str(), *plain),
+            NodeKind::Scalar { value, plain, .. } => (value.as_str(), *plain),
             _ => return Err(format!("{name}: value must be a scalar or a list of scalars")),
         };
         Ok(match ty {
