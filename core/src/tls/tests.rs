@@ -135,3 +135,40 @@ fn special_and_huge_files_are_not_read() {
     let err = TlsServerSettings { cert_file: huge, ..pki.server() }.server_config(&[]).unwrap_err();
     assert!(err.to_string().contains("is larger than"), "{err}");
 }
+
+#[test]
+fn checking_settings_reads_no_file() {
+    // The Collector's own fixtures name files that exist only where the config runs.
+    let server = TlsServerSettings {
+        cert_file: "/nonexistent/cert.pem".into(),
+        key_file: "/nonexistent/key.pem".into(),
+        client_ca_file: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    server.check().unwrap();
+    assert_eq!(
+        server.files().into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["cert_file", "key_file", "client_ca_file"]
+    );
+    let client = TlsClientSettings { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() };
+    client.check().unwrap();
+    // Building reads them, and says which key names which file.
+    let err = server.server_config(&[]).unwrap_err();
+    assert!(err.to_string().starts_with("tls::cert_file: cannot read /nonexistent/cert.pem"), "{err}");
+    let err = client.client_config(&[]).unwrap_err();
+    assert!(err.to_string().starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+}
+
+#[test]
+fn checking_settings_still_refuses_what_no_file_can_fix() {
+    let err = TlsServerSettings::default().check().unwrap_err();
+    assert_eq!(err.key, "cert_file");
+    let client = TlsClientSettings { cert_file: Some("c.pem".into()), ..Default::default() };
+    assert_eq!(client.check().unwrap_err().key, "key_file");
+    let versions = TlsClientSettings {
+        min_version: Some(TlsVersion::Tls13),
+        max_version: Some(TlsVersion::Tls12),
+        ..Default::default()
+    };
+    assert_eq!(versions.check().unwrap_err().key, "min_version");
+}

@@ -187,9 +187,8 @@ impl ClickHouseConfig {
 impl ComponentConfig for ClickHouseConfig {
     fn validate(&self) -> Result<(), String> {
         let uri = self.endpoint_uri()?;
-        if uri.scheme_str() == Some("https") {
-            TlsClientSettings::client_config(self.tls.as_ref().unwrap_or(&TlsClientSettings::default()), &[])
-                .map_err(|e| e.to_string())?;
+        if let (Some("https"), Some(tls)) = (uri.scheme_str(), &self.tls) {
+            tls.check().map_err(|e| e.to_string())?;
         }
         self.compression.check_supported("compression", &COMPRESSIONS)?;
         check_name("database", &self.database)?;
@@ -269,8 +268,8 @@ mod tests {
         assert!(parse("endpoint: tcp://ch:9000\n").unwrap_err().contains("native protocol"));
         assert_eq!(parse("endpoint: https://ch:8443\n").unwrap().endpoint_uri().unwrap().scheme_str(), Some("https"));
         assert!(parse("endpoint: ch:8123\n").unwrap_err().contains("http://"));
-        let err = parse("endpoint: https://ch:8443\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
-        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        let c = parse("endpoint: https://ch:8443\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap();
+        assert_eq!(c.files(), [("tls::ca_file".to_string(), "/nonexistent/ca.pem".into())]);
     }
 
     #[test]

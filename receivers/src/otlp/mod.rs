@@ -32,7 +32,6 @@
 mod config;
 mod grpc;
 mod http;
-mod listener;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -43,12 +42,12 @@ pub use config::{
 };
 
 use async_trait::async_trait;
-use listener::Bound;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_core::auth::{AuthSettings, ServerAuthenticator};
+use weir_core::listener::{self, Bound};
 use weir_core::tls::{TlsServerSettings, ALPN_H2, ALPN_HTTP1};
 use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
 
