@@ -102,6 +102,11 @@ pub struct TlsServerSettings {
     /// mutual TLS: a client without a certificate signed by one of them is refused during the
     /// handshake.
     pub client_ca_file: Option<PathBuf>,
+    /// PEM file of CA certificates. Accepted because the Collector's server `tls` has it (it
+    /// fills the root pool, which a server does not use to check clients): weir reads it at
+    /// start, so a missing or malformed file is an error as in the Collector, and otherwise
+    /// ignores it. Clients are checked against `client_ca_file`.
+    pub ca_file: Option<PathBuf>,
     /// Lowest TLS version accepted: `"1.2"` (default) or `"1.3"`.
     pub min_version: Option<TlsVersion>,
     /// Highest TLS version accepted: `"1.2"` or `"1.3"` (default).
@@ -124,6 +129,7 @@ impl TlsServerSettings {
     pub fn files(&self) -> Vec<(&'static str, PathBuf)> {
         let mut out = vec![("cert_file", self.cert_file.clone()), ("key_file", self.key_file.clone())];
         out.extend(self.client_ca_file.clone().map(|f| ("client_ca_file", f)));
+        out.extend(self.ca_file.clone().map(|f| ("ca_file", f)));
         out
     }
 
@@ -133,6 +139,9 @@ impl TlsServerSettings {
         let provider = provider();
         let certs = read_certificates("cert_file", &self.cert_file)?;
         let key = read_private_key("key_file", &self.key_file)?;
+        if let Some(path) = &self.ca_file {
+            root_store("ca_file", path)?;
+        }
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions(self.min_version, self.max_version)?)
             .map_err(|e| TlsError::new("min_version", e.to_string()))?;

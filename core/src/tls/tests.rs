@@ -68,6 +68,16 @@ fn a_missing_file_is_named_with_its_key() {
 }
 
 #[test]
+fn a_servers_ca_file_is_read_at_start_and_otherwise_unused() {
+    let pki = Pki::new("server-ca");
+    let with_ca = TlsServerSettings { ca_file: Some(pki.path("ca.pem")), ..pki.server() };
+    assert_eq!(with_ca.files().last().unwrap(), &("ca_file", pki.path("ca.pem")));
+    with_ca.server_config(&[]).unwrap();
+    let err = TlsServerSettings { ca_file: Some(pki.path("nope.pem")), ..pki.server() }.server_config(&[]).unwrap_err();
+    assert_eq!(err.key, "ca_file", "{err}");
+}
+
+#[test]
 fn a_file_without_pem_blocks_is_refused() {
     let pki = Pki::new("garbage");
     let err = TlsServerSettings { cert_file: pki.path("garbage.pem"), ..pki.server() }.server_config(&[]).unwrap_err();

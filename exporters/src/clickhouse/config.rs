@@ -219,6 +219,11 @@ impl ComponentConfig for ClickHouseConfig {
         }
         Ok(())
     }
+
+    fn files(&self) -> Vec<(String, std::path::PathBuf)> {
+        let https = self.endpoint_uri().is_ok_and(|u| u.scheme_str() == Some("https"));
+        crate::transport::tls_files(https, &self.tls)
+    }
 }
 
 #[cfg(test)]
