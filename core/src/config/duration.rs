@@ -57,7 +57,7 @@ pub fn format(d: Duration) -> String {
     if d.is_zero() {
         return "0s".into();
     }
-    if d.subsec_nanos() % 1_000_000 != 0 && d < Duration::from_secs(1) {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) && d < Duration::from_secs(1) {
         return match d.subsec_nanos() {
             n if n % 1_000 != 0 => format!("{n}ns"),
             n => format!("{}us", n / 1_000),
