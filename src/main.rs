@@ -81,6 +81,14 @@ fn main() -> ExitCode {
                     let (p, q) = (&c.pipelines[from], &c.pipelines[to]);
                     println!("  {} → connector {connector} → {} ({} to {})", p.id, q.id, p.signal, q.signal);
                 }
+                // As in the Collector, certificates and token files are read at start, not here.
+                let files = c.files_read_at_start(&registry);
+                if !files.is_empty() {
+                    println!("  files validate does not open (weir opens them when it starts):");
+                    for (key, file) in files {
+                        println!("    {key}: {}", file.display());
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -498,29 +498,39 @@ fn max_connections_holds_further_clients_until_one_closes() {
 }
 
 #[test]
-fn validate_names_the_tls_file_that_is_wrong() {
+fn a_wrong_tls_file_is_named_when_weir_starts_and_not_read_by_validate() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().expect("temp dir");
-    let check = |tls: &str| -> String {
-        let config = receiver_config(4317, &format!(", tls: {tls}"), 4318, "");
+    let config = |tls: &str| receiver_config(free_port(), &format!(", tls: {tls}"), free_port(), "");
+    // `weir validate` reads no file (the Collector does not either): it names them as unchecked.
+    let validate = |tls: &str| -> String {
         let path = dir.path().join("pipelines.yaml");
-        std::fs::write(&path, config).expect("write");
+        std::fs::write(&path, config(tls)).expect("write");
         let out =
             Command::new(env!("CARGO_BIN_EXE_weir")).args(["validate", "--config"]).arg(&path).output().expect("run");
-        assert!(!out.status.success(), "weir validate must fail for {tls}");
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+        assert!(out.status.success(), "weir validate reads no TLS file: {tls}");
+        String::from_utf8_lossy(&out.stdout).to_string()
     };
     let p = |name: &str| pki.path(name).display().to_string();
-    let mismatch = check(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("server.pem"), p("client-key.pem")));
-    // Located at the key the message names (`key_file`, line 5), not at the component.
-    assert!(mismatch.contains("pipelines.yaml:5:91: receivers::otlp"), "{mismatch}");
+    let listed = validate(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("nope.pem"), p("server-key.pem")));
+    assert!(listed.contains("files validate does not open"), "{listed}");
+    assert!(
+        listed.contains("receivers::otlp::protocols::grpc::tls::cert_file") && listed.contains("nope.pem"),
+        "{listed}"
+    );
+    // `weir run` reads them at start and refuses, naming the key and the file.
+    let start = |tls: &str| Weir::refused_to_start(&config(tls));
+    let mismatch = start(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("server.pem"), p("client-key.pem")));
     assert!(mismatch.contains("protocols::grpc::tls::key_file"), "{mismatch}");
     assert!(mismatch.contains("does not belong to the certificate"), "{mismatch}");
-    let missing = check(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("nope.pem"), p("server-key.pem")));
-    assert!(missing.contains("tls::cert_file: cannot read") && missing.contains("nope.pem"), "{missing}");
+    let missing = start(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", p("nope.pem"), p("server-key.pem")));
+    assert!(
+        missing.contains("protocols::grpc::tls::cert_file: cannot read") && missing.contains("nope.pem"),
+        "{missing}"
+    );
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "hello\n").expect("write");
     let unreadable =
-        check(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", garbage.display(), p("server-key.pem")));
+        start(&format!("{{ cert_file: \"{}\", key_file: \"{}\" }}", garbage.display(), p("server-key.pem")));
     assert!(unreadable.contains("no certificate found"), "{unreadable}");
 }

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -124,6 +125,14 @@ pub trait ComponentConfig: DeserializeOwned + Default + Send + Sync + 'static {
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
         Vec::new()
     }
+
+    /// The files this config names that the component opens when it starts (TLS certificates
+    /// and keys, token files, output files), by key path (`protocols::grpc::tls::cert_file`).
+    /// Loading a configuration never reads them, as in the Collector; `weir validate` lists
+    /// them as not checked.
+    fn files(&self) -> Vec<(String, PathBuf)> {
+        Vec::new()
+    }
 }
 
 /// A squashed config is checked part by part: the shared settings first.
@@ -136,6 +145,12 @@ impl<T: ComponentConfig, S: ComponentConfig> ComponentConfig for Squash<T, S> {
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
         let mut all = self.shared.authenticators();
         all.extend(self.own.authenticators());
+        all
+    }
+
+    fn files(&self) -> Vec<(String, PathBuf)> {
+        let mut all = self.shared.files();
+        all.extend(self.own.files());
         all
     }
 }
@@ -331,6 +346,9 @@ pub trait Extension: Send + 'static {
 #[derive(Clone)]
 pub struct ExtensionContext {
     pub health: crate::telemetry::Health,
+    /// When the service's exporters last gave up on data (`health_check`'s
+    /// `check_collector_pipeline` reads it).
+    pub export_failures: crate::exporterhelper::ExportFailures,
 }
 
 /// Factory of a receiver type.

@@ -26,9 +26,10 @@ pub fn default_topic(signal: Signal) -> &'static str {
     }
 }
 
-/// `encoding`: how one Kafka message holds one OTLP export request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+/// `encoding`: how one Kafka message holds one OTLP export request. The Collector's other
+/// built-in encodings and its encoding extensions are refused with the reason
+/// ([`Encoding::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
     /// One serialized `Export{Trace,Metrics,Logs}ServiceRequest` (protobuf). The default.
     #[default]
@@ -37,7 +38,43 @@ pub enum Encoding {
     OtlpJson,
 }
 
+/// The Collector's built-in Kafka encodings weir does not have.
+const OTHER_ENCODINGS: [&str; 11] = [
+    "jaeger_proto",
+    "jaeger_json",
+    "zipkin_proto",
+    "zipkin_json",
+    "zipkin_thrift",
+    "raw",
+    "text",
+    "json",
+    "azure_resource_logs",
+    "otlp_encoding",
+    "legacy_encoding",
+];
+
+impl<'de> Deserialize<'de> for Encoding {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Encoding, D::Error> {
+        Encoding::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Encoding {
+    /// Reads an `encoding` value: `otlp_proto` or `otlp_json`; anything else is refused with
+    /// why (a Collector encoding weir lacks, or an encoding extension, which weir has none of).
+    pub fn parse(s: &str) -> Result<Encoding, String> {
+        match s {
+            "otlp_proto" => Ok(Encoding::OtlpProto),
+            "otlp_json" => Ok(Encoding::OtlpJson),
+            _ if OTHER_ENCODINGS.contains(&s) || s.starts_with("text_") => Err(format!(
+                "{s:?} is one of the Collector's Kafka encodings weir does not have: weir reads and writes OTLP only; use otlp_proto or otlp_json"
+            )),
+            _ => Err(format!(
+                "{s:?} is not an encoding weir knows; the Collector would look for an encoding extension of that id, and weir has no encoding extensions: use otlp_proto or otlp_json"
+            )),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::OtlpProto => "otlp_proto",
@@ -427,5 +464,21 @@ mod tests {
         assert!(validate_protocol_version(&Some("2.1.0".into())).is_ok());
         assert!(validate_protocol_version(&None).is_ok());
         assert!(validate_protocol_version(&Some("latest".into())).is_err());
+    }
+
+    #[test]
+    fn encodings_weir_lacks_are_refused_with_the_reason() {
+        assert_eq!(Encoding::parse("otlp_json"), Ok(Encoding::OtlpJson));
+        let err = Encoding::parse("zipkin_thrift").unwrap_err();
+        assert!(err.contains("Collector's Kafka encodings weir does not have"), "{err}");
+        assert!(Encoding::parse("text_utf-8").unwrap_err().contains("does not have"));
+        let err = Encoding::parse("direct").unwrap_err();
+        assert!(err.contains("encoding extension"), "{err}");
+        let err = crate::config::yaml::parse("encoding: raw\n", &|_| None)
+            .unwrap()
+            .deserialize::<SignalSettings>()
+            .unwrap_err()
+            .message;
+        assert!(err.contains("\"raw\" is one of the Collector's Kafka encodings"), "{err}");
     }
 }

@@ -15,7 +15,8 @@
 //!   format, with located errors; [`runtime`]: the pipeline graph over bounded channels,
 //!   ordered start and shutdown.
 //! - Shared client and server plumbing: [`tls`] (the Collector's `tls` keys), [`connect`]
-//!   (plaintext or TLS connections for hyper and tonic clients), [`compression`] (one
+//!   (plaintext or TLS connections for hyper and tonic clients), [`listener`] (the accepting
+//!   side: TLS handshakes, connection limits, for tonic and axum servers), [`compression`] (one
 //!   `compression` key and body compressor), [`grpc`] (raw-bytes OTLP codec), [`kafka`] (the
 //!   Kafka client keys, feature `kafka`).
 //! - [`telemetry`]: `/metrics` with the Collector's metric names, and the service's health.
@@ -32,6 +33,7 @@ pub mod exporterhelper;
 pub mod grpc;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod listener;
 pub mod pdata;
 pub mod persistent_queue;
 pub mod pipeline;

@@ -16,6 +16,7 @@ use crate::exporterhelper::config::ExporterSettings;
 use crate::pdata::Signal;
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A parsed and validated component config, type-erased.
@@ -49,6 +50,7 @@ pub(crate) mod erased {
         fn signals(&self) -> &'static [Signal];
         fn parse(&self, node: &Node) -> Result<AnyConfig, DeError>;
         fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a AuthSettings)>;
+        fn files(&self, c: &AnyConfig) -> Vec<(String, PathBuf)>;
     }
 
     pub trait AnyReceiver: Factory {
@@ -94,6 +96,9 @@ pub(crate) mod erased {
                 }
                 fn authenticators<'a>(&self, c: &'a AnyConfig) -> Vec<(&'static str, &'a AuthSettings)> {
                     downcast::<F::Config>(c).authenticators()
+                }
+                fn files(&self, c: &AnyConfig) -> Vec<(String, PathBuf)> {
+                    downcast::<F::Config>(c).files()
                 }
             }
         };

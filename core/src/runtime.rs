@@ -19,7 +19,7 @@
 
 use crate::component::{BuildContext, BuildError, Capabilities, ComponentId, ExtensionContext};
 use crate::config::Config;
-use crate::exporterhelper;
+use crate::exporterhelper::{self, ExportFailures};
 use crate::pdata::Signal;
 use crate::pipeline::{Consumer, Consumers, Downstream, Enqueue, Envelope, Output, PipelineEntry, Target};
 use crate::registry::Registry;
@@ -41,6 +41,8 @@ pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A running pipeline graph.
 pub struct Service {
     health: Health,
+    /// Every payload an exporter gave up on, for `health_check`'s `check_collector_pipeline`.
+    export_failures: ExportFailures,
     receivers_stop: CancellationToken,
     receivers: Vec<(String, JoinHandle<()>)>,
     processors: Vec<(String, JoinHandle<()>)>,
@@ -62,6 +64,7 @@ impl Service {
     pub async fn start(config: &Config, registry: &Registry, options: ServiceOptions) -> Result<Service, BuildError> {
         let mut service = Service {
             health: options.health.clone(),
+            export_failures: ExportFailures::default(),
             receivers_stop: CancellationToken::new(),
             receivers: Vec::new(),
             processors: Vec::new(),
@@ -96,8 +99,12 @@ impl Service {
             built.push(ext);
         }
         for ext in built {
-            let handle =
-                ext.start(ExtensionContext { health: self.health.clone() }, self.extensions_stop.clone()).await?;
+            let handle = ext
+                .start(
+                    ExtensionContext { health: self.health.clone(), export_failures: self.export_failures.clone() },
+                    self.extensions_stop.clone(),
+                )
+                .await?;
             self.extensions.push(handle);
         }
         let extensions: Arc<BTreeMap<ComponentId, Capabilities>> = Arc::new(capabilities);
@@ -134,8 +141,15 @@ impl Service {
                     ),
                     None => None,
                 };
-                let (queue, task) = exporterhelper::spawn(&id.to_string(), p.signal, exporter, &settings, storage)
-                    .map_err(|e| failed(&e))?;
+                let (queue, task) = exporterhelper::spawn_reporting(
+                    &id.to_string(),
+                    p.signal,
+                    exporter,
+                    &settings,
+                    storage,
+                    self.export_failures.clone(),
+                )
+                .map_err(|e| failed(&e))?;
                 self.exporters.push((format!("exporter {id} ({})", p.signal), task));
                 queues.insert((p.signal, id.clone()), Arc::new(queue));
             }

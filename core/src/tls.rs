@@ -12,12 +12,16 @@
 //!
 //! - **One crypto provider, chosen here.** Everything uses rustls with `ring` (no cmake, no
 //!   C toolchain beyond `cc`); TLS 1.2 and 1.3, `min_version` 1.2 by default as the Collector.
-//! - **Files are read when the configuration is checked.** `validate` builds the rustls
-//!   configuration, so a missing file, a file without a PEM certificate or key, or a key that
-//!   does not belong to the certificate is a configuration error naming the key and the file,
-//!   reported by `weir validate` and refused by a SIGHUP reload — never a server that starts
-//!   and fails every handshake. Files are read again when the component is built, so a reload
-//!   picks up rotated certificates.
+//! - **Files are read when the component starts, as in the Collector.** Loading a
+//!   configuration checks what it can without touching the files ([`TlsServerSettings::check`],
+//!   [`TlsClientSettings::check`]: versions, which keys must come together), so a config naming
+//!   certificates that exist only where it will run still loads and validates — the Collector's
+//!   own test configs do exactly that. The files are read when the component is built (at
+//!   start and at every reload): a missing file, a file without a PEM certificate or key, or a
+//!   key that does not belong to the certificate fails the start with an error naming the key
+//!   and the file — never a server that starts and fails every handshake. A SIGHUP reload
+//!   whose files are bad leaves the running graph untouched; a reload picks up rotated
+//!   certificates.
 //! - **No silent downgrade.** A server with `tls` serves only TLS; a plaintext client fails
 //!   its handshake.
 
@@ -98,6 +102,11 @@ pub struct TlsServerSettings {
     /// mutual TLS: a client without a certificate signed by one of them is refused during the
     /// handshake.
     pub client_ca_file: Option<PathBuf>,
+    /// PEM file of CA certificates. Accepted because the Collector's server `tls` has it (it
+    /// fills the root pool, which a server does not use to check clients): weir reads it at
+    /// start, so a missing or malformed file is an error as in the Collector, and otherwise
+    /// ignores it. Clients are checked against `client_ca_file`.
+    pub ca_file: Option<PathBuf>,
     /// Lowest TLS version accepted: `"1.2"` (default) or `"1.3"`.
     pub min_version: Option<TlsVersion>,
     /// Highest TLS version accepted: `"1.2"` or `"1.3"` (default).
@@ -105,17 +114,34 @@ pub struct TlsServerSettings {
 }
 
 impl TlsServerSettings {
-    /// Reads the files and builds the server configuration, offering `alpn` protocols.
-    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
+    /// Checks the settings without reading any file (when the configuration is loaded).
+    pub fn check(&self) -> Result<(), TlsError> {
         if self.cert_file.as_os_str().is_empty() {
             return Err(TlsError::new("cert_file", "must be set: the PEM file with the server's certificate"));
         }
         if self.key_file.as_os_str().is_empty() {
             return Err(TlsError::new("key_file", "must be set: the PEM file with the server's private key"));
         }
+        versions(self.min_version, self.max_version).map(|_| ())
+    }
+
+    /// The files these settings read when the component starts, by key.
+    pub fn files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut out = vec![("cert_file", self.cert_file.clone()), ("key_file", self.key_file.clone())];
+        out.extend(self.client_ca_file.clone().map(|f| ("client_ca_file", f)));
+        out.extend(self.ca_file.clone().map(|f| ("ca_file", f)));
+        out
+    }
+
+    /// Reads the files and builds the server configuration, offering `alpn` protocols.
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
+        self.check()?;
         let provider = provider();
         let certs = read_certificates("cert_file", &self.cert_file)?;
         let key = read_private_key("key_file", &self.key_file)?;
+        if let Some(path) = &self.ca_file {
+            root_store("ca_file", path)?;
+        }
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions(self.min_version, self.max_version)?)
             .map_err(|e| TlsError::new("min_version", e.to_string()))?;
@@ -162,12 +188,37 @@ pub struct TlsClientSettings {
 }
 
 impl TlsClientSettings {
+    /// Checks the settings without reading any file (when the configuration is loaded).
+    pub fn check(&self) -> Result<(), TlsError> {
+        if self.insecure {
+            return Ok(());
+        }
+        versions(self.min_version, self.max_version)?;
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => Err(TlsError::new("key_file", "must be set when cert_file is")),
+            (None, Some(_)) => Err(TlsError::new("cert_file", "must be set when key_file is")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The files these settings read when the component starts, by key (none when `insecure`).
+    pub fn files(&self) -> Vec<(&'static str, PathBuf)> {
+        if self.insecure {
+            return Vec::new();
+        }
+        [("ca_file", &self.ca_file), ("cert_file", &self.cert_file), ("key_file", &self.key_file)]
+            .into_iter()
+            .filter_map(|(k, f)| f.clone().map(|f| (k, f)))
+            .collect()
+    }
+
     /// Reads the files and builds the client configuration offering `alpn`; `None` when
     /// `insecure` (plaintext).
     pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Option<Arc<ClientConfig>>, TlsError> {
         if self.insecure {
             return Ok(None);
         }
+        self.check()?;
         let provider = provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions(self.min_version, self.max_version)?)

@@ -13,14 +13,21 @@ pub const HTTP_COMPRESSIONS: [Compression; 5] =
 
 pub use weir_core::tls::TlsClientSettings;
 
-/// Checks `tls` by building it (reading its files) when the exporter will use TLS.
+/// Checks `tls` when the exporter will use TLS, without reading its files (they are read
+/// when the exporter is built, at start).
 pub fn validate_tls(use_tls: bool, tls: &Option<TlsClientSettings>) -> Result<(), String> {
-    if !use_tls {
-        return Ok(());
+    match tls {
+        Some(t) if use_tls => t.check().map_err(|e| e.to_string()),
+        _ => Ok(()),
     }
-    TlsClientSettings::client_config(tls.as_ref().unwrap_or(&TlsClientSettings::default()), &[])
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+}
+
+/// The files `tls` makes the exporter read at start (`tls::ca_file`, …), when it uses TLS.
+pub fn tls_files(use_tls: bool, tls: &Option<TlsClientSettings>) -> Vec<(String, std::path::PathBuf)> {
+    match tls {
+        Some(t) if use_tls => t.files().into_iter().map(|(k, f)| (format!("tls::{k}"), f)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The `auth` headers: the credentials of the client authenticator `auth` names.
@@ -143,10 +150,13 @@ mod tests {
     }
 
     #[test]
-    fn tls_files_are_checked_only_when_tls_is_used() {
+    fn tls_files_are_not_read_when_checked_and_listed_only_when_tls_is_used() {
         let tls = Some(TlsClientSettings { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() });
         assert!(validate_tls(false, &tls).is_ok());
-        let err = validate_tls(true, &tls).unwrap_err();
-        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+        assert!(validate_tls(true, &tls).is_ok(), "files are read at start, not when the config is checked");
+        assert_eq!(tls_files(true, &tls), [("tls::ca_file".to_string(), "/nonexistent/ca.pem".into())]);
+        assert!(tls_files(false, &tls).is_empty());
+        let unpaired = Some(TlsClientSettings { cert_file: Some("c.pem".into()), ..Default::default() });
+        assert!(validate_tls(true, &unpaired).unwrap_err().starts_with("tls::key_file: must be set"));
     }
 }

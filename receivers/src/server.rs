@@ -17,7 +17,7 @@ use weir_core::auth::{AuthSettings, ServerAuthenticator};
 use weir_core::tls::TlsServerSettings;
 use weir_core::{BuildContext, BuildError};
 
-pub(crate) use otlp::listener::{AcceptSettings, Bound, Connections};
+pub(crate) use weir_core::listener::{AcceptSettings, Bound, Connections};
 pub(crate) use otlp::status::ExportError;
 
 /// An HTTP server's settings (`confighttp.ServerConfig`, the keys weir serves).

@@ -65,6 +65,39 @@ impl Weir {
         w
     }
 
+    /// Runs weir with `config` (placeholders as in [`Weir::start`]) expecting it to refuse to
+    /// start: it must exit with a failure within 30 seconds. Returns what it logged.
+    pub fn refused_to_start(config: &str) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config
+            .replace("{health}", &free_port().to_string())
+            .replace("{metrics}", &free_port().to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let path = dir.path().join("pipelines.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn weir");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("weir started although it should have refused");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().expect("output");
+        assert!(!status.success(), "weir must exit with a failure");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    }
+
     fn wait_healthy(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {

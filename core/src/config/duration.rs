@@ -1,8 +1,15 @@
 //! Durations written the Collector's (Go's) way: `200ms`, `5s`, `1m30s`, `1h`, `0`.
 //!
+//! A bare integer is a number of **nanoseconds**, as the Collector reads it: its duration keys
+//! are Go `time.Duration`s, and an integer decodes into one as nanoseconds, so
+//! `flush_interval: 5` is 5ns (the file exporter's tests assert exactly that). Only a YAML
+//! integer reads so: a quoted `"5"` is a string and, as in Go's `time.ParseDuration`, needs a
+//! unit. A negative or fractional number is refused: no duration key takes one.
+//!
 //! Use on a field with `#[serde(with = "weir_core::config::duration")]`.
 
-use serde::{de, Deserialize, Deserializer, Serializer};
+use serde::{de, Deserializer, Serializer};
+use std::fmt;
 use std::time::Duration;
 
 /// Parses a Go duration string. A bare `0` is allowed; other numbers need a unit.
@@ -13,6 +20,9 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     }
     if s.is_empty() {
         return Err("empty duration".into());
+    }
+    if s.starts_with('-') {
+        return Err(format!("invalid duration {s:?}: a duration must not be negative"));
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -42,10 +52,16 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| format!("invalid duration {s:?}: too large"))
 }
 
-/// Formats like Go does for the common cases (`200ms`, `5s`, `1m30s`).
+/// Formats like Go does for the common cases (`5ns`, `200ms`, `5s`, `1m30s`).
 pub fn format(d: Duration) -> String {
     if d.is_zero() {
         return "0s".into();
+    }
+    if !d.subsec_nanos().is_multiple_of(1_000_000) && d < Duration::from_secs(1) {
+        return match d.subsec_nanos() {
+            n if n % 1_000 != 0 => format!("{n}ns"),
+            n => format!("{}us", n / 1_000),
+        };
     }
     let ms = d.as_millis();
     if d.subsec_millis() != 0 || ms < 1000 {
@@ -66,9 +82,43 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// Reads a Go duration string, or a YAML integer as nanoseconds.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse(&s).map_err(de::Error::custom)
+    d.deserialize_any(DurationVisitor)
+}
+
+struct DurationVisitor;
+
+impl de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 200ms, 5s or 1m30s (a bare integer is nanoseconds)")
+    }
+
+    fn visit_u64<E: de::Error>(self, nanos: u64) -> Result<Duration, E> {
+        Ok(Duration::from_nanos(nanos))
+    }
+
+    fn visit_i64<E: de::Error>(self, nanos: i64) -> Result<Duration, E> {
+        u64::try_from(nanos).map(Duration::from_nanos).map_err(|_| {
+            E::custom(format!(
+                "invalid duration {nanos}: a duration must not be negative (a bare integer is nanoseconds)"
+            ))
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Duration, E> {
+        Err(E::custom(format!("invalid duration {n}: a number without a unit must be a whole number of nanoseconds; write it with a unit (ns, us, ms, s, m, h)")))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
+        parse(s).map_err(E::custom)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Duration, E> {
+        Err(E::custom("expected a duration such as 200ms, 5s or 1m30s, found nothing"))
+    }
 }
 
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -88,6 +138,40 @@ mod tests {
         assert_eq!(parse("0").unwrap(), Duration::ZERO);
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    struct Keyed {
+        #[serde(with = "super")]
+        flush_interval: Duration,
+    }
+
+    fn read(yaml: &str) -> Result<Duration, String> {
+        crate::config::yaml::parse(yaml, &|_| None)
+            .map_err(|e| e.message)?
+            .deserialize::<Keyed>()
+            .map(|k| k.flush_interval)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_bare_integer_is_nanoseconds_as_in_the_collector() {
+        assert_eq!(read("flush_interval: 5\n").unwrap(), Duration::from_nanos(5));
+        assert_eq!(read("flush_interval: 0\n").unwrap(), Duration::ZERO);
+        assert_eq!(read("flush_interval: 1000000000\n").unwrap(), Duration::from_secs(1));
+        assert_eq!(read("flush_interval: 5s\n").unwrap(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn nonsense_durations_are_refused() {
+        assert!(read("flush_interval: \"5\"\n").unwrap_err().contains("missing unit"), "a quoted number is a string");
+        assert!(read("flush_interval: -1\n").unwrap_err().contains("must not be negative"));
+        assert!(read("flush_interval: \"-1s\"\n").unwrap_err().contains("must not be negative"));
+        assert!(read("flush_interval:\n").unwrap_err().contains("found nothing"));
+        assert!(read("flush_interval: 1.5\n").unwrap_err().contains("whole number of nanoseconds"));
+        assert!(read("flush_interval: true\n").is_err());
+        assert!(read("flush_interval: [1s]\n").is_err());
+        assert!(read("flush_interval: soon\n").unwrap_err().contains("invalid duration"));
+    }
+
     #[test]
     fn rejects_missing_and_unknown_units() {
         assert!(parse("5").unwrap_err().contains("missing unit"));
@@ -104,7 +188,7 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for s in ["200ms", "5s", "1m30s", "2h"] {
+        for s in ["5ns", "20us", "200ms", "5s", "1m30s", "2h"] {
             assert_eq!(format(parse(s).unwrap()), s);
         }
     }

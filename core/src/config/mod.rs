@@ -106,6 +106,23 @@ impl Config {
         }
     }
 
+    /// The files the configured components read when they start (TLS material, token files),
+    /// by full key path (`receivers::otlp::protocols::grpc::tls::cert_file`). Loading does not
+    /// read them (as the Collector does not), so `weir validate` names them as not checked.
+    pub fn files_read_at_start(&self, registry: &Registry) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            for (id, entry) in self.section(kind) {
+                if let Some(factory) = registry.factory(kind, &id.kind) {
+                    for (key, file) in factory.files(&entry.config) {
+                        out.push((format!("{}::{id}::{key}", kind.section()), file));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Whether `id`, in a pipeline's `receivers` or `exporters`, names a connector (a connector
     /// takes precedence, as in the Collector; the loader refuses ids that are both).
     pub fn is_connector(&self, id: &ComponentId) -> bool {

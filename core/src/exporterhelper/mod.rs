@@ -35,6 +35,7 @@
 
 mod batch;
 pub mod config;
+mod failures;
 mod queue;
 mod retry;
 
@@ -43,6 +44,7 @@ pub use config::{
     BatchConfig, ExporterSettings, PartitionConfig, QueueConfig, RetryConfig, Sizer, DEFAULT_TIMEOUT,
     MAX_QUEUED_REQUESTS,
 };
+pub use failures::ExportFailures;
 pub use queue::QueueSender;
 
 use crate::ack::Failure;
@@ -73,6 +75,19 @@ pub fn spawn(
     settings: &ExporterSettings,
     storage: Option<LogOptions>,
 ) -> Result<(QueueSender, JoinHandle<()>), String> {
+    spawn_reporting(exporter_id, signal, exporter, settings, storage, ExportFailures::default())
+}
+
+/// [`spawn`], recording every payload given up on in `failures` (the service's record, which
+/// `health_check`'s `check_collector_pipeline` reads).
+pub fn spawn_reporting(
+    exporter_id: &str,
+    signal: Signal,
+    exporter: Arc<dyn Exporter>,
+    settings: &ExporterSettings,
+    storage: Option<LogOptions>,
+    failures: ExportFailures,
+) -> Result<(QueueSender, JoinHandle<()>), String> {
     let metrics = ExporterMetrics::new(exporter_id, signal);
     let q = &settings.queue;
     let (sender, reader, consumers) = match storage {
@@ -102,8 +117,17 @@ pub fn spawn(
         (Some(b), Some(sizer)) if q.enabled => Some(Batcher::new(b, sizer)),
         _ => None,
     };
-    let task =
-        tokio::spawn(send_loop(reader, batcher, stack, consumers, signal, metrics, id, settings.timeout, exporter));
+    let task = tokio::spawn(send_loop(
+        reader,
+        batcher,
+        stack,
+        consumers,
+        signal,
+        (metrics, failures),
+        id,
+        settings.timeout,
+        exporter,
+    ));
     Ok((sender, task))
 }
 
@@ -113,7 +137,7 @@ fn send_batch<S>(
     svc: S,
     batch: Batch,
     permit: tokio::sync::OwnedSemaphorePermit,
-    m: ExporterMetrics,
+    (m, failures): (ExporterMetrics, ExportFailures),
     id: Arc<str>,
 ) where
     S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Send + 'static,
@@ -125,6 +149,7 @@ fn send_batch<S>(
             Ok(()) => m.sent(items),
             Err(f) => {
                 m.send_failed(items);
+                failures.record();
                 tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
                 acks.fail(&f);
             }
@@ -146,7 +171,7 @@ async fn send_loop<S>(
     stack: S,
     consumers: usize,
     signal: Signal,
-    metrics: ExporterMetrics,
+    (metrics, failures): (ExporterMetrics, ExportFailures),
     id: Arc<str>,
     drain_limit: Duration,
     exporter: Arc<dyn Exporter>,
@@ -167,7 +192,14 @@ async fn send_loop<S>(
                 };
                 let Some(Taken { payload, acks, metadata, done }) = reader.next(signal).await else { break };
                 let batch = Batch { payload, acks, metadata, done: vec![Arc::new(SharedDone::new(done))] };
-                send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+                send_batch(
+                    &mut in_flight,
+                    stack.clone(),
+                    batch,
+                    permit,
+                    (metrics.clone(), failures.clone()),
+                    id.clone(),
+                );
                 while in_flight.try_join_next().is_some() {}
                 continue;
             }
@@ -186,7 +218,7 @@ async fn send_loop<S>(
         // Full batches wait for a consumer slot before more is taken from the queue.
         for batch in ready {
             let Ok(permit) = limit.clone().acquire_owned().await else { break };
-            send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+            send_batch(&mut in_flight, stack.clone(), batch, permit, (metrics.clone(), failures.clone()), id.clone());
         }
         while in_flight.try_join_next().is_some() {}
     }
@@ -196,7 +228,14 @@ async fn send_loop<S>(
         if !abandoned && !reader.is_persistent() {
             for batch in b.drain() {
                 let Ok(permit) = limit.clone().acquire_owned().await else { break };
-                send_batch(&mut in_flight, stack.clone(), batch, permit, metrics.clone(), id.clone());
+                send_batch(
+                    &mut in_flight,
+                    stack.clone(),
+                    batch,
+                    permit,
+                    (metrics.clone(), failures.clone()),
+                    id.clone(),
+                );
             }
         }
     }

@@ -226,6 +226,43 @@ impl Payload {
         Ok(out)
     }
 
+    /// Groups the resource groups (`ResourceSpans`, …) by `key`: one request per distinct key,
+    /// in order of first appearance, each the concatenation of its resource groups' bytes as
+    /// received. Resource groups whose key is `None` are left out. A request whose every
+    /// resource group has one key comes back as it is.
+    pub fn group_resources<K: Eq + std::hash::Hash + Clone>(
+        &self,
+        mut key: impl FnMut(&ResourceGroupView<'_>) -> Result<Option<K>, WireError>,
+    ) -> Result<Vec<(K, Payload)>, WireError> {
+        let mut groups: Vec<(K, Vec<u8>)> = Vec::new();
+        let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+        let mut all = true;
+        for rg in self.view().resources() {
+            let rg = rg?;
+            let Some(k) = key(&rg)? else {
+                all = false;
+                continue;
+            };
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                groups.push((k, Vec::new()));
+                groups.len() - 1
+            });
+            edit::write_bytes_field(&mut groups[i].1, proto::request::RESOURCE_GROUPS, rg.bytes());
+        }
+        if all && groups.len() == 1 {
+            let (k, _) = groups.pop().expect("one group");
+            return Ok(vec![(k, self.clone())]);
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for (k, bytes) in groups {
+            let part = Payload::new(self.signal, Bytes::from(bytes))?;
+            if !part.is_empty() {
+                out.push((k, part));
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes into prost types, for stages that must rewrite data.
     pub fn decode_traces(
         &self,

@@ -1710,3 +1710,53 @@ fn concat_of_one_part_shares_the_bytes() {
 fn concat_refuses_mixed_signals() {
     Payload::concat(&[Payload::empty(Signal::Traces), Payload::empty(Signal::Logs)]);
 }
+
+/// Logs of one record per resource, whose `tenant` attribute is each of `tenants` (None: no
+/// attribute).
+fn logs_of_tenants(tenants: &[Option<&str>]) -> Payload {
+    let resource_logs = tenants
+        .iter()
+        .map(|t| ResourceLogs {
+            resource: Some(Resource {
+                attributes: t
+                    .iter()
+                    .map(|v| KeyValue {
+                        key: "tenant".into(),
+                        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.to_string())) }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: vec![LogRecord::default()], ..Default::default() }],
+            ..Default::default()
+        })
+        .collect();
+    let req = ExportLogsServiceRequest { resource_logs };
+    Payload::new(Signal::Logs, Bytes::from(req.encode_to_vec())).unwrap()
+}
+
+fn tenant(rg: &ResourceGroupView<'_>) -> Result<Option<String>, WireError> {
+    Ok(rg.resource()?.attributes().get("tenant")?.and_then(|v| v.as_str()).map(str::to_string))
+}
+
+#[test]
+fn resources_are_grouped_by_key_in_order_of_first_appearance() {
+    let p = logs_of_tenants(&[Some("a"), Some("b"), None, Some("a")]);
+    let groups = p.group_resources(tenant).unwrap();
+    let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(groups[0].1.items(), 2, "both resources of tenant a");
+    assert_eq!(groups[1].1.items(), 1);
+    let a: ExportLogsServiceRequest = groups[0].1.decode_logs().unwrap();
+    assert_eq!(a.resource_logs.len(), 2);
+}
+
+#[test]
+fn one_key_for_every_resource_keeps_the_request_as_it_is() {
+    let p = logs_of_tenants(&[Some("a"), Some("a")]);
+    let groups = p.group_resources(tenant).unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].1.bytes().as_ptr(), p.bytes().as_ptr(), "not copied");
+    assert!(logs_of_tenants(&[None]).group_resources(tenant).unwrap().is_empty());
+}

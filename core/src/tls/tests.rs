@@ -68,6 +68,16 @@ fn a_missing_file_is_named_with_its_key() {
 }
 
 #[test]
+fn a_servers_ca_file_is_read_at_start_and_otherwise_unused() {
+    let pki = Pki::new("server-ca");
+    let with_ca = TlsServerSettings { ca_file: Some(pki.path("ca.pem")), ..pki.server() };
+    assert_eq!(with_ca.files().last().unwrap(), &("ca_file", pki.path("ca.pem")));
+    with_ca.server_config(&[]).unwrap();
+    let err = TlsServerSettings { ca_file: Some(pki.path("nope.pem")), ..pki.server() }.server_config(&[]).unwrap_err();
+    assert_eq!(err.key, "ca_file", "{err}");
+}
+
+#[test]
 fn a_file_without_pem_blocks_is_refused() {
     let pki = Pki::new("garbage");
     let err = TlsServerSettings { cert_file: pki.path("garbage.pem"), ..pki.server() }.server_config(&[]).unwrap_err();
@@ -134,4 +144,41 @@ fn special_and_huge_files_are_not_read() {
     std::fs::write(&huge, vec![b'a'; (MAX_PEM_FILE + 1) as usize]).unwrap();
     let err = TlsServerSettings { cert_file: huge, ..pki.server() }.server_config(&[]).unwrap_err();
     assert!(err.to_string().contains("is larger than"), "{err}");
+}
+
+#[test]
+fn checking_settings_reads_no_file() {
+    // The Collector's own fixtures name files that exist only where the config runs.
+    let server = TlsServerSettings {
+        cert_file: "/nonexistent/cert.pem".into(),
+        key_file: "/nonexistent/key.pem".into(),
+        client_ca_file: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    server.check().unwrap();
+    assert_eq!(
+        server.files().into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["cert_file", "key_file", "client_ca_file"]
+    );
+    let client = TlsClientSettings { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() };
+    client.check().unwrap();
+    // Building reads them, and says which key names which file.
+    let err = server.server_config(&[]).unwrap_err();
+    assert!(err.to_string().starts_with("tls::cert_file: cannot read /nonexistent/cert.pem"), "{err}");
+    let err = client.client_config(&[]).unwrap_err();
+    assert!(err.to_string().starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+}
+
+#[test]
+fn checking_settings_still_refuses_what_no_file_can_fix() {
+    let err = TlsServerSettings::default().check().unwrap_err();
+    assert_eq!(err.key, "cert_file");
+    let client = TlsClientSettings { cert_file: Some("c.pem".into()), ..Default::default() };
+    assert_eq!(client.check().unwrap_err().key, "key_file");
+    let versions = TlsClientSettings {
+        min_version: Some(TlsVersion::Tls13),
+        max_version: Some(TlsVersion::Tls12),
+        ..Default::default()
+    };
+    assert_eq!(versions.check().unwrap_err().key, "min_version");
 }

@@ -82,6 +82,9 @@ impl Default for MetricsTables {
 pub struct ClickHouseConfig {
     /// ClickHouse's HTTP interface, `http://host:8123` or `https://host:8443`. Required. Query
     /// parameters in the URL (`?max_insert_threads=2`) are sent with every request as settings.
+    /// The Collector's native-protocol endpoints (`tcp://host:9000`, `clickhouse://…`, with
+    /// clickhouse-go's `dial_timeout`, `secure`, `skip_verify`, … options) are mapped onto the
+    /// same server's HTTP interface: see [`native_to_http`].
     pub endpoint: String,
     /// TLS settings for an `https://` endpoint (the Collector's `tls` keys); the system's roots
     /// verify the server when no `ca_file` is given.
@@ -161,35 +164,144 @@ fn check_name(key: &str, name: &str) -> Result<(), String> {
 
 weir_core::exporter_config!(ClickHouseConfig);
 
+/// The endpoint weir sends to: ClickHouse's HTTP interface, with what a native-protocol
+/// endpoint's options ask of the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `http://` or `https://`, its query the ClickHouse settings sent with every request.
+    pub uri: http::Uri,
+    /// `dial_timeout` of a native-protocol endpoint.
+    pub dial_timeout: Option<Duration>,
+    /// `skip_verify=true` of a native-protocol endpoint: accept any server certificate.
+    pub skip_verify: bool,
+}
+
+/// The native protocol's well-known ports and the HTTP interface's counterparts (plaintext,
+/// TLS).
+const NATIVE_PORTS: [(u16, u16); 2] = [(9000, 8123), (9440, 8443)];
+
+/// The query options of clickhouse-go's DSN that configure the driver, not the server. Those
+/// not listed here are ClickHouse settings and go to the HTTP interface unchanged.
+const DRIVER_OPTIONS: [&str; 14] = [
+    "dial_timeout",
+    "secure",
+    "skip_verify",
+    "compress",
+    "compress_level",
+    "read_timeout",
+    "debug",
+    "connection_open_strategy",
+    "block_buffer_size",
+    "max_compression_buffer",
+    "max_open_conns",
+    "max_idle_conns",
+    "conn_max_lifetime",
+    "client_info_product",
+];
+
+fn is_true(key: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("endpoint option {key}={v:?} must be true or false")),
+    }
+}
+
+/// Maps a `tcp://` or `clickhouse://` endpoint (the Collector's default: clickhouse-go's
+/// native protocol) onto the HTTP interface of the same server: port 9000 → 8123, 9440 → 8443,
+/// no port → 8123 (8443 with `secure=true`); `secure=true` → `https`; `dial_timeout` → the
+/// connect timeout; `skip_verify=true` → `tls::insecure_skip_verify`. The driver's other
+/// options (`compress`, `read_timeout`, `debug`, pool sizes, …) tune clickhouse-go's native
+/// connections, which weir does not open: body compression is the `compression` key and the
+/// insert timeout `timeout`. Every other query parameter is a ClickHouse setting, sent as is.
+fn native_to_http(e: &str, rest: &str) -> Result<Endpoint, String> {
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = before_query.split_once('/').unwrap_or((before_query, ""));
+    if authority.contains('@') {
+        return Err(format!("endpoint {e:?}: write the credentials in the username and password keys"));
+    }
+    if !path.is_empty() {
+        return Err(format!("endpoint {e:?}: write the database in the database key, not in the endpoint's path"));
+    }
+    let (mut secure, mut skip_verify, mut dial_timeout) = (false, false, None);
+    let mut settings = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "secure" => secure = is_true(k, v)?,
+            "skip_verify" => skip_verify = is_true(k, v)?,
+            "dial_timeout" => {
+                dial_timeout = Some(
+                    weir_core::config::duration::parse(v)
+                        .map_err(|err| format!("endpoint option dial_timeout={v:?}: {err}"))?,
+                )
+            }
+            _ if DRIVER_OPTIONS.contains(&k) => {}
+            _ => settings.push(pair),
+        }
+    }
+    let probe: http::Uri =
+        format!("http://{authority}").parse().map_err(|err| format!("endpoint {e:?} is not a valid URL: {err}"))?;
+    let host = probe.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("endpoint {e:?} has no host"))?;
+    let port = match probe.port_u16() {
+        None => {
+            if secure {
+                8443
+            } else {
+                8123
+            }
+        }
+        Some(p) => NATIVE_PORTS.iter().find(|(native, _)| *native == p).map(|(_, h)| *h).ok_or_else(|| {
+            format!(
+                "endpoint {e:?}: weir speaks ClickHouse's HTTP interface and maps only the native protocol's \
+                 standard ports (9000 → 8123, 9440 → 8443); port {p} has no known HTTP counterpart: \
+                 write the server's HTTP endpoint, e.g. http://{host}:8123"
+            )
+        })?,
+    };
+    let secure = secure || port == 8443;
+    let scheme = if secure { "https" } else { "http" };
+    let mut url = format!("{scheme}://{host}:{port}/");
+    if !settings.is_empty() {
+        url.push('?');
+        url.push_str(&settings.join("&"));
+    }
+    let uri = url.parse().map_err(|err| format!("endpoint {e:?} is not a valid URL: {err}"))?;
+    Ok(Endpoint { uri, dial_timeout, skip_verify })
+}
+
 impl ClickHouseConfig {
-    /// The endpoint as a URL, checked: `http://` or `https://` with a host.
-    pub fn endpoint_uri(&self) -> Result<http::Uri, String> {
+    /// The endpoint, checked, and mapped onto the HTTP interface when it names the native
+    /// protocol (see [`native_to_http`]).
+    pub fn resolve_endpoint(&self) -> Result<Endpoint, String> {
         let e = self.endpoint.trim();
         if e.is_empty() {
             return Err("endpoint must be specified: ClickHouse's HTTP interface, e.g. http://localhost:8123".into());
         }
-        if let Some(scheme) = ["tcp://", "clickhouse://"].iter().find(|s| e.starts_with(**s)) {
-            return Err(format!(
-                "endpoint {e:?}: weir speaks ClickHouse's HTTP interface, not the native protocol ({scheme}); use http://host:8123"
-            ));
+        if let Some(rest) = ["tcp://", "clickhouse://"].iter().find_map(|s| e.strip_prefix(*s)) {
+            return native_to_http(e, rest);
         }
         let uri: http::Uri = e.parse().map_err(|err| format!("endpoint {e:?} is not a valid URL: {err}"))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(format!("endpoint {e:?} must start with http:// or https://"));
+            return Err(format!("endpoint {e:?} must start with http://, https://, tcp:// or clickhouse://"));
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(format!("endpoint {e:?} has no host"));
         }
-        Ok(uri)
+        Ok(Endpoint { uri, dial_timeout: None, skip_verify: false })
+    }
+
+    /// The HTTP interface's URL (see [`Self::resolve_endpoint`]).
+    pub fn endpoint_uri(&self) -> Result<http::Uri, String> {
+        self.resolve_endpoint().map(|e| e.uri)
     }
 }
 
 impl ComponentConfig for ClickHouseConfig {
     fn validate(&self) -> Result<(), String> {
         let uri = self.endpoint_uri()?;
-        if uri.scheme_str() == Some("https") {
-            TlsClientSettings::client_config(self.tls.as_ref().unwrap_or(&TlsClientSettings::default()), &[])
-                .map_err(|e| e.to_string())?;
+        if let (Some("https"), Some(tls)) = (uri.scheme_str(), &self.tls) {
+            tls.check().map_err(|e| e.to_string())?;
         }
         self.compression.check_supported("compression", &COMPRESSIONS)?;
         check_name("database", &self.database)?;
@@ -219,6 +331,11 @@ impl ComponentConfig for ClickHouseConfig {
             ));
         }
         Ok(())
+    }
+
+    fn files(&self) -> Vec<(String, std::path::PathBuf)> {
+        let https = self.endpoint_uri().is_ok_and(|u| u.scheme_str() == Some("https"));
+        crate::transport::tls_files(https, &self.tls)
     }
 }
 
@@ -266,11 +383,33 @@ mod tests {
     #[test]
     fn endpoint_must_be_http() {
         assert!(parse("database: x\n").unwrap_err().starts_with("endpoint must be specified"));
-        assert!(parse("endpoint: tcp://ch:9000\n").unwrap_err().contains("native protocol"));
+        assert_eq!(parse("endpoint: tcp://ch:9000\n").unwrap().endpoint_uri().unwrap(), "http://ch:8123/");
         assert_eq!(parse("endpoint: https://ch:8443\n").unwrap().endpoint_uri().unwrap().scheme_str(), Some("https"));
         assert!(parse("endpoint: ch:8123\n").unwrap_err().contains("http://"));
-        let err = parse("endpoint: https://ch:8443\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
-        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        let c = parse("endpoint: https://ch:8443\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap();
+        assert_eq!(c.files(), [("tls::ca_file".to_string(), "/nonexistent/ca.pem".into())]);
+    }
+
+    #[test]
+    fn native_endpoints_map_onto_the_http_interface() {
+        let e = |endpoint: &str| parse(&format!("endpoint: \"{endpoint}\"\n")).map(|c| c.resolve_endpoint().unwrap());
+        let r = e("tcp://127.0.0.1:9000?dial_timeout=10s&compress=lz4&max_insert_threads=2").unwrap();
+        assert_eq!(r.uri, "http://127.0.0.1:8123/?max_insert_threads=2");
+        assert_eq!((r.dial_timeout, r.skip_verify), (Some(Duration::from_secs(10)), false));
+        assert_eq!(e("clickhouse://127.0.0.1:9000").unwrap().uri, "http://127.0.0.1:8123/");
+        assert_eq!(e("clickhouse://ch").unwrap().uri, "http://ch:8123/");
+        let r = e("clickhouse://ch:9440?secure=true&skip_verify=true").unwrap();
+        assert_eq!((r.uri.to_string().as_str(), r.skip_verify), ("https://ch:8443/", true));
+        assert_eq!(e("tcp://ch?secure=true").unwrap().uri, "https://ch:8443/");
+        assert_eq!(e("tcp://ch:9440").unwrap().uri, "https://ch:8443/", "9440 is the TLS port");
+        let err = e("tcp://ch:19000").unwrap_err();
+        assert!(err.contains("port 19000 has no known HTTP counterpart"), "{err}");
+        assert!(e("tcp://ch:9000?secure=maybe").unwrap_err().contains("secure"));
+        assert!(e("tcp://ch:9000?dial_timeout=soon").unwrap_err().contains("dial_timeout"));
+        assert!(e("tcp://:9000").unwrap_err().contains("no host"));
+        assert!(e("tcp://u:p@ch:9000").unwrap_err().contains("username and password keys"));
+        assert!(e("tcp://ch:9000/otel").unwrap_err().contains("database key"));
+        assert!(e("udp://ch:9000").unwrap_err().contains("must start with"));
     }
 
     #[test]

@@ -153,14 +153,18 @@ pub struct ClickHouseExporter {
 impl ClickHouseExporter {
     /// Creates the client; nothing is sent until the first export.
     pub fn new(id: &str, signal: Signal, config: &ClickHouseConfig) -> Result<ClickHouseExporter, BuildError> {
-        let endpoint = config.endpoint_uri().map_err(BuildError::new)?;
+        let endpoint = config.resolve_endpoint().map_err(BuildError::new)?;
+        let mut tls = config.tls.clone();
+        if endpoint.skip_verify {
+            tls.get_or_insert_with(Default::default).insecure_skip_verify = true;
+        }
         let client = ClickHouseClient::new(client::ClientSettings {
-            endpoint: &endpoint,
-            tls: config.tls.as_ref(),
+            endpoint: &endpoint.uri,
+            tls: tls.as_ref(),
             username: &config.username,
             password: &config.password,
             compression: config.compression,
-            connect_timeout: config.timeout,
+            connect_timeout: endpoint.dial_timeout.unwrap_or(config.timeout),
         })
         .map_err(BuildError::new)?;
         let schema = SchemaOptions {

@@ -1,4 +1,4 @@
-//! `file`: appends every request to a local file, as the Collector's file exporter does.
+//! `file`: writes every request to a local file, as the Collector's file exporter does.
 //!
 //! | `format` | `compression` | each request is written as |
 //! |---|---|---|
@@ -6,18 +6,23 @@
 //! | `proto` | `none` | 4-byte big-endian length, then the protobuf bytes as received |
 //! | either | `zstd` | 4-byte big-endian length, then one zstd frame of the above |
 //!
+//! The file starts empty unless `append: true` (or it rotates), as in the Collector.
 //! Encoding and writing run on tokio's blocking pool. A request counts as exported once it is
 //! in the writer's buffer; the buffer reaches the file every `flush_interval` and at shutdown
 //! (which also syncs), so a clean stop (SIGTERM) loses nothing acknowledged; a crash can lose
 //! up to one `flush_interval` of data. See [`sink`] for sharing between signals and rotation.
+//!
+//! With `group_by`, each resource goes to the file its resource attribute names ([`grouped`]).
 
 mod config;
+mod grouped;
 pub mod sink;
 
-pub use config::{FileCompression, FileConfig, FileFormat, RotationConfig};
+pub use config::{FileCompression, FileConfig, FileFormat, GroupByConfig, RotationConfig};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use grouped::GroupedFiles;
 use sink::{FileSink, Record, SinkSettings};
 use std::path::Path;
 use std::sync::Arc;
@@ -46,27 +51,45 @@ impl ExporterFactory for FileExporterFactory {
     }
 }
 
-/// Writes requests to a (possibly shared) [`FileSink`].
+/// Where the records go.
+enum Files {
+    /// `path`: one (possibly shared) sink.
+    Single(Arc<FileSink>),
+    /// `group_by`: one file per attribute value.
+    Grouped(GroupedFiles),
+}
+
+/// Writes requests to a (possibly shared) [`FileSink`], or with `group_by` to one per group.
 pub struct FileExporter {
-    sink: Arc<FileSink>,
+    files: Files,
 }
 
 impl FileExporter {
-    /// Opens the file, or joins the writer already open on it. Needs a tokio runtime when
-    /// `flush_interval` is not 0 (the flusher task runs on it).
+    /// Opens the file, or joins the writer already open on it (with `group_by`, files are
+    /// opened as their groups appear). Needs a tokio runtime when `flush_interval` is not 0
+    /// (the flusher task runs on it).
     pub fn new(config: &FileConfig) -> Result<FileExporter, BuildError> {
-        let sink = FileSink::shared(Path::new(&config.path), SinkSettings::from(config))
-            .map_err(|e| BuildError::new(e.to_string()))?;
-        Ok(FileExporter { sink })
+        let files = if config.group_by.enabled {
+            Files::Grouped(GroupedFiles::new(config))
+        } else {
+            let sink = FileSink::shared(Path::new(&config.path), SinkSettings::from(config), !config.append)
+                .map_err(|e| BuildError::new(e.to_string()))?;
+            Files::Single(sink)
+        };
+        Ok(FileExporter { files })
     }
 
-    pub fn sink(&self) -> &Arc<FileSink> {
-        &self.sink
+    /// The one file written without `group_by`.
+    pub fn sink(&self) -> Option<&Arc<FileSink>> {
+        match &self.files {
+            Files::Single(sink) => Some(sink),
+            Files::Grouped(_) => None,
+        }
     }
 }
 
 /// The record `payload` is written as.
-fn encode(format: FileFormat, compression: FileCompression, payload: &Payload) -> Result<Record, Failure> {
+fn encode(settings: &SinkSettings, payload: &Payload) -> Result<Record, Failure> {
     let json = || json::encode(payload).map_err(|e| Failure::permanent(format!("cannot encode as OTLP/JSON: {e}")));
     let zstd = |b: &[u8]| {
         zstd::bulk::compress(b, 0)
@@ -77,7 +100,7 @@ fn encode(format: FileFormat, compression: FileCompression, payload: &Payload) -
         Ok(_) => Ok(Record::Framed(b)),
         Err(_) => Err(Failure::permanent("the request is over 4 GiB and cannot be length-prefixed")),
     };
-    match (format, compression) {
+    match (settings.format, settings.compression) {
         (FileFormat::Json, FileCompression::None) => Ok(Record::Line(json()?)),
         (FileFormat::Proto, FileCompression::None) => framed(payload.bytes().clone()),
         (FileFormat::Json, FileCompression::Zstd) => framed(zstd(json()?.as_bytes())?),
@@ -91,27 +114,37 @@ impl Exporter for FileExporter {
         if payload.is_empty() {
             return Ok(());
         }
-        let sink = self.sink.clone();
-        tokio::task::spawn_blocking(move || {
-            let s = sink.settings();
-            let record = encode(s.format, s.compression, &payload)?;
-            // Disk full or a vanished directory may pass: let the plumbing retry.
-            sink.write(&record).map_err(|e| Failure::retryable(format!("writing to {}: {e}", sink.path().display())))
-        })
-        .await
-        .map_err(|e| Failure::retryable(format!("the file writing task failed: {e}")))?
+        match &self.files {
+            Files::Single(sink) => {
+                let sink = sink.clone();
+                tokio::task::spawn_blocking(move || {
+                    let record = encode(sink.settings(), &payload)?;
+                    // Disk full or a vanished directory may pass: let the plumbing retry.
+                    sink.write(&record)
+                        .map_err(|e| Failure::retryable(format!("writing to {}: {e}", sink.path().display())))
+                })
+                .await
+                .map_err(|e| Failure::retryable(format!("the file writing task failed: {e}")))?
+            }
+            Files::Grouped(g) => g.export(payload).await,
+        }
     }
 
     async fn shutdown(&self) {
-        let sink = self.sink.clone();
-        let path = sink.path().to_path_buf();
-        match tokio::task::spawn_blocking(move || sink.sync()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(message = "Failed to flush the file at shutdown.", path = %path.display(), error = %e)
-            }
-            Err(e) => {
-                tracing::error!(message = "The flush task failed at shutdown.", path = %path.display(), error = %e)
+        let sinks = match &self.files {
+            Files::Single(sink) => vec![sink.clone()],
+            Files::Grouped(g) => g.close_all(),
+        };
+        for sink in sinks {
+            let path = sink.path().to_path_buf();
+            match tokio::task::spawn_blocking(move || sink.sync()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(message = "Failed to flush the file at shutdown.", path = %path.display(), error = %e)
+                }
+                Err(e) => {
+                    tracing::error!(message = "The flush task failed at shutdown.", path = %path.display(), error = %e)
+                }
             }
         }
     }

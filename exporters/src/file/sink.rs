@@ -13,8 +13,13 @@
 //! Records are written whole under one lock into a `BufWriter`, so they never interleave:
 //! a JSON line (`json`), or a 4-byte big-endian length then the bytes (`proto`, and any
 //! compressed record). Buffered data reaches the file every `flush_interval` (a background
-//! task), after every record when it is 0, and at shutdown, when the file is also synced.
-//! Calls block on file I/O: callers run them on tokio's blocking pool.
+//! task), after every record when it is under 1ms (a timer that fine would only spin), and at
+//! shutdown, when the file is also synced. Calls block on file I/O: callers run them on
+//! tokio's blocking pool.
+//!
+//! The file is emptied when it is opened unless `append` is set or it rotates (the Collector
+//! truncates then too; a rotating file is appended to, as lumberjack does). Exporters joining
+//! an open sink never empty it.
 //!
 //! # Rotation
 //!
@@ -36,6 +41,9 @@ use std::time::Duration;
 
 /// Size of the write buffer; a flush happens at least this often.
 const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Flush intervals below this flush after every record.
+const MIN_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The timestamp in backup names (chrono's spelling of lumberjack's `2006-01-02T15-04-05.000`).
 const BACKUP_TIME_FORMAT: &str = "%Y-%m-%dT%H-%M-%S%.3f";
@@ -96,7 +104,7 @@ impl From<&FileConfig> for SinkSettings {
         SinkSettings {
             format: c.format,
             compression: c.compression,
-            flush_interval: c.flush_interval,
+            flush_interval: if c.flush_interval < MIN_FLUSH_INTERVAL { Duration::ZERO } else { c.flush_interval },
             rotation: c.rotation.as_ref().map(|r| Rotation {
                 max_bytes: r.max_megabytes.saturating_mul(1024 * 1024),
                 max_days: r.max_days,
@@ -126,8 +134,9 @@ struct SinkState {
 
 impl FileSink {
     /// The sink for `path`: the one already open there if its settings are the same, else a
-    /// new one (creating missing directories), with its flusher task.
-    pub fn shared(path: &Path, settings: SinkSettings) -> Result<Arc<FileSink>, SinkError> {
+    /// new one (creating missing directories, emptying the file when `truncate` and it does not
+    /// rotate), with its flusher task.
+    pub fn shared(path: &Path, settings: SinkSettings, truncate: bool) -> Result<Arc<FileSink>, SinkError> {
         let open_err = |source| SinkError::Open { path: path.to_path_buf(), source };
         let path = absolute(path).map_err(open_err)?;
         let mut open = OPEN_SINKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,6 +149,9 @@ impl FileSink {
         } else {
             Some(tokio::runtime::Handle::try_current().map_err(|_| SinkError::NoRuntime)?)
         };
+        if truncate && settings.rotation.is_none() {
+            File::create(&path).map_err(open_err)?;
+        }
         let (file, size) = open_append(&path).map_err(open_err)?;
         let sink = Arc::new(FileSink {
             path: path.clone(),

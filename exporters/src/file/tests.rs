@@ -61,8 +61,9 @@ async fn exporters_of_one_path_share_one_writer() {
     let a = FileExporter::new(&config(&dir.path().join("out.jsonl"), "")).unwrap();
     let b = FileExporter::new(&config(&dir.path().join("sub/../out.jsonl"), "")).unwrap();
     let other = FileExporter::new(&config(&dir.path().join("other.jsonl"), "")).unwrap();
-    assert!(Arc::ptr_eq(a.sink(), b.sink()), "two spellings of one path");
-    assert!(!Arc::ptr_eq(a.sink(), other.sink()));
+    let (a, b, other) = (a.sink().unwrap(), b.sink().unwrap(), other.sink().unwrap());
+    assert!(Arc::ptr_eq(a, b), "two spellings of one path");
+    assert!(!Arc::ptr_eq(a, other));
 }
 
 #[tokio::test]
@@ -148,15 +149,102 @@ async fn buffered_data_is_flushed_periodically() {
 }
 
 #[tokio::test]
-async fn an_existing_file_is_appended_to() {
+async fn with_append_an_existing_file_is_appended_to() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.jsonl");
     std::fs::write(&path, "{\"resourceSpans\":[]}\n").unwrap();
-    let e = build(Signal::Traces, &config(&path, "flush_interval: 0\n"));
+    let e = build(Signal::Traces, &config(&path, "flush_interval: 0\nappend: true\n"));
     e.export(testdata::traces(1)).await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("{\"resourceSpans\":[]}\n"));
     assert_eq!(text.lines().count(), 2);
+}
+
+#[tokio::test]
+async fn by_default_the_file_starts_empty_as_in_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    std::fs::write(&path, "left from an earlier run\n").unwrap();
+    let c = config(&path, "flush_interval: 0\n");
+    let traces = build(Signal::Traces, &c);
+    traces.export(testdata::traces(1)).await.unwrap();
+    // A second signal joining the open file does not empty it again.
+    build(Signal::Logs, &c).export(testdata::logs(1)).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("earlier run"), "{text}");
+    assert_eq!(text.lines().count(), 2);
+}
+
+#[tokio::test]
+async fn a_nanosecond_flush_interval_flushes_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let e = build(Signal::Traces, &config(&path, "flush_interval: 5\n"));
+    e.export(testdata::traces(1)).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1, "written without waiting");
+}
+
+/// Traces with one span under each of the given `fileexporter.path_segment` values (None: no
+/// such attribute).
+fn traces_of_segments(segments: &[Option<&str>]) -> Payload {
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    let template = testdata::traces_request(1).resource_spans.remove(0);
+    let resource_spans = segments
+        .iter()
+        .map(|s| {
+            let mut rs = template.clone();
+            let mut attributes = rs.resource.take().unwrap_or_default().attributes;
+            if let Some(s) = s {
+                attributes.push(KeyValue {
+                    key: "fileexporter.path_segment".into(),
+                    value: Some(AnyValue { value: Some(any_value::Value::StringValue(s.to_string())) }),
+                    ..Default::default()
+                });
+            }
+            rs.resource = Some(Resource { attributes, ..Default::default() });
+            rs
+        })
+        .collect();
+    let req = ExportTraceServiceRequest { resource_spans };
+    Payload::new(Signal::Traces, bytes::Bytes::from(req.encode_to_vec())).unwrap()
+}
+
+#[tokio::test]
+async fn group_by_writes_each_resource_to_the_file_its_attribute_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("group_by/*.json");
+    let e = build(Signal::Traces, &config(&pattern, "flush_interval: 0\ngroup_by:\n  enabled: true\n"));
+    e.export(traces_of_segments(&[Some("a"), Some("b"), None, Some("a"), Some("../../escape")])).await.unwrap();
+    e.shutdown().await;
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(dir.path().join("group_by").join(name)).unwrap();
+        text.lines().map(|l| serde_json::from_str::<ExportTraceServiceRequest>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let a = read("a.json");
+    assert_eq!(a.len(), 1, "one request per group");
+    assert_eq!(a[0].resource_spans.len(), 2, "both resources of group a");
+    assert_eq!(read("b.json")[0].resource_spans.len(), 1);
+    assert!(dir.path().join("group_by/escape.json").exists(), "a climbing value stays under the prefix");
+    let files = std::fs::read_dir(dir.path().join("group_by")).unwrap().count();
+    assert_eq!(files, 3, "the resource without the attribute is dropped");
+}
+
+#[tokio::test]
+async fn group_by_keeps_at_most_max_open_files_open_and_appends_when_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("*.json");
+    let e = build(
+        Signal::Traces,
+        &config(&pattern, "flush_interval: 1h\ngroup_by:\n  enabled: true\n  max_open_files: 1\n"),
+    );
+    for s in ["a", "b", "a"] {
+        e.export(traces_of_segments(&[Some(s)])).await.unwrap();
+    }
+    e.shutdown().await;
+    let lines = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap().lines().count();
+    assert_eq!(lines("a.json"), 2, "closed (and flushed) for b, then appended to, not emptied");
+    assert_eq!(lines("b.json"), 1);
 }
 
 /// A sink on `path` that rotates at `max_bytes`, flushing every record.
@@ -167,7 +255,7 @@ fn rotating_exporter(path: &Path, rotation: Rotation) -> FileExporter {
         flush_interval: Duration::ZERO,
         rotation: Some(rotation),
     };
-    FileExporter { sink: FileSink::shared(path, settings).unwrap() }
+    FileExporter { files: Files::Single(FileSink::shared(path, settings, false).unwrap()) }
 }
 
 fn rotation(max_bytes: u64, max_backups: u64, max_days: u64) -> Rotation {
@@ -192,7 +280,7 @@ async fn rotation_starts_a_new_file_and_keeps_max_backups() {
     }
     e.shutdown().await;
 
-    let backups = e.sink().backups().unwrap();
+    let backups = e.sink().unwrap().backups().unwrap();
     assert_eq!(backups.len(), 2, "{:?}", jsonl_files(dir.path()));
     let files = jsonl_files(dir.path());
     assert_eq!(files.len(), 3, "the file and two backups: {files:?}");
@@ -221,7 +309,7 @@ async fn a_record_larger_than_the_limit_goes_whole_into_a_fresh_file() {
         serde_json::from_str::<ExportTraceServiceRequest>(current.trim_end()).unwrap(),
         testdata::traces_request(10)
     );
-    assert_eq!(e.sink().backups().unwrap().len(), 1);
+    assert_eq!(e.sink().unwrap().backups().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -243,7 +331,7 @@ async fn rotation_removes_backups_older_than_max_days() {
     assert!(!old.exists(), "older than 7 days");
     assert!(recent.exists());
     assert!(unrelated.exists(), "not a backup name");
-    assert_eq!(e.sink().backups().unwrap().len(), 2, "the recent one and the new one");
+    assert_eq!(e.sink().unwrap().backups().unwrap().len(), 2, "the recent one and the new one");
 }
 
 #[tokio::test]

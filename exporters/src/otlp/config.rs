@@ -177,6 +177,10 @@ impl ComponentConfig for OtlpConfig {
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
         self.auth.iter().map(|a| ("auth", a)).collect()
     }
+
+    fn files(&self) -> Vec<(String, std::path::PathBuf)> {
+        transport::tls_files(self.use_tls(), &self.tls)
+    }
 }
 
 #[cfg(test)]
@@ -213,9 +217,9 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_tls_files_are_named() {
-        let err = parse("endpoint: collector:4317\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
-        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+    fn tls_files_are_read_at_start_not_when_loading() {
+        let c = parse("endpoint: collector:4317\ntls:\n  ca_file: /nonexistent/ca.pem\n").unwrap();
+        assert_eq!(c.files(), [("tls::ca_file".to_string(), "/nonexistent/ca.pem".into())]);
         let err =
             parse("endpoint: https://c:4317\ntls:\n  cert_file: /nonexistent/c.pem\n  insecure_skip_verify: true\n")
                 .unwrap_err();

@@ -161,6 +161,10 @@ impl ComponentConfig for OtlpHttpConfig {
     fn authenticators(&self) -> Vec<(&'static str, &AuthSettings)> {
         self.auth.iter().map(|a| ("auth", a)).collect()
     }
+
+    fn files(&self) -> Vec<(String, std::path::PathBuf)> {
+        transport::tls_files(self.uses_https().unwrap_or(true), &self.tls)
+    }
 }
 
 #[cfg(test)]
@@ -201,12 +205,11 @@ mod tests {
     }
 
     #[test]
-    fn tls_files_are_read_for_https_urls_only() {
+    fn tls_files_are_read_at_start_for_https_urls_only() {
         let tls = "tls:\n  ca_file: /nonexistent/ca.pem\n";
-        assert!(parse(&format!("endpoint: http://a:4318\n{tls}")).is_ok());
-        let err =
-            parse(&format!("endpoint: http://a:4318\nmetrics_endpoint: https://b/v1/metrics\n{tls}")).unwrap_err();
-        assert!(err.starts_with("tls::ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+        assert!(parse(&format!("endpoint: http://a:4318\n{tls}")).unwrap().files().is_empty());
+        let c = parse(&format!("endpoint: http://a:4318\nmetrics_endpoint: https://b/v1/metrics\n{tls}")).unwrap();
+        assert_eq!(c.files(), [("tls::ca_file".to_string(), "/nonexistent/ca.pem".into())]);
     }
 
     #[test]

@@ -369,10 +369,10 @@ fn check_endpoint(key: &str, transport: Transport, endpoint: &str) -> Result<(),
     Ok(())
 }
 
-/// Checks `tls` by building it: reads the files, matches the key with the certificate.
+/// Checks `tls` without reading its files (they are read when the receiver starts).
 fn check_tls(protocol: &str, tls: &Option<TlsServerSettings>) -> Result<(), String> {
     match tls {
-        Some(t) => t.server_config(&[]).map(|_| ()).map_err(|e| format!("protocols::{protocol}::{e}")),
+        Some(t) => t.check().map_err(|e| format!("protocols::{protocol}::{e}")),
         None => Ok(()),
     }
 }
@@ -426,6 +426,15 @@ impl ComponentConfig for OtlpReceiverConfig {
         let grpc = self.grpc().and_then(|g| g.auth.as_ref()).map(|a| ("protocols::grpc::auth", a));
         let http = self.http().and_then(|h| h.auth.as_ref()).map(|a| ("protocols::http::auth", a));
         grpc.into_iter().chain(http).collect()
+    }
+
+    fn files(&self) -> Vec<(String, std::path::PathBuf)> {
+        let grpc = self.grpc().and_then(|g| g.tls.as_ref()).map(|t| ("grpc", t));
+        let http = self.http().and_then(|h| h.tls.as_ref()).map(|t| ("http", t));
+        grpc.into_iter()
+            .chain(http)
+            .flat_map(|(p, t)| t.files().into_iter().map(move |(k, f)| (format!("protocols::{p}::tls::{k}"), f)))
+            .collect()
     }
 }
 

@@ -6,7 +6,6 @@
 //! `tower` service that picks the signal from the request path and answers `UNIMPLEMENTED` for
 //! a signal no pipeline takes from this receiver.
 
-use super::listener::Connections;
 use super::status::ExportError;
 use super::OtlpContext;
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
 use weir_core::auth::ServerAuthenticator;
+use weir_core::listener::Connections;
 use weir_core::{ClientMetadata, Consumer, Payload};
 
 /// The transport label of this server's metrics.

@@ -20,7 +20,6 @@
 //!
 //! Errors from step 4 on carry a `google.rpc.Status` body in the request's format.
 
-use super::listener::Connections;
 use super::status::{retry_after_secs, ExportError};
 use super::OtlpContext;
 use crate::decompress::{self, DecompressError, Encoding};
@@ -39,6 +38,7 @@ use prost::Message;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use weir_core::auth::ServerAuthenticator;
+use weir_core::listener::Connections;
 use weir_core::{ClientMetadata, Consumer, Payload, Signal};
 
 /// The transport label of this server's metrics.

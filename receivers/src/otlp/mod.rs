@@ -32,7 +32,6 @@
 mod config;
 mod grpc;
 mod http;
-pub(crate) mod listener;
 pub(crate) mod status;
 #[cfg(test)]
 mod tests;
@@ -45,11 +44,11 @@ pub(crate) use http::read_decoded_body;
 
 use crate::server::Secured as Security;
 use async_trait::async_trait;
-use listener::Bound;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use weir_core::listener::{self, Bound};
 use weir_core::tls::{ALPN_H2, ALPN_HTTP1};
 use weir_core::{BuildContext, BuildError, Consumers, Receiver, ReceiverFactory, Signal};
 

@@ -845,10 +845,14 @@ fn auth_must_name_an_authenticator() {
     assert!(err.contains("\"health_check\" is not an authenticator (valid types: bearertokenauth)"), "{err}");
 }
 
-#[test]
-fn tls_files_are_checked_when_the_config_is_loaded() {
+#[tokio::test]
+async fn tls_files_are_read_when_the_receiver_starts_not_when_the_config_is_loaded() {
     let keys = "        tls:\n          cert_file: /nonexistent/cert.pem\n          key_file: /nonexistent/key.pem\n";
-    let err = load_with_auth(keys, "", "").err().expect("invalid").to_string();
+    let config = load_with_auth(keys, "", "").expect("loading reads no TLS file, as in the Collector");
+    let files = config.files_read_at_start(&auth_registry());
+    assert_eq!(files[0], ("receivers::otlp::protocols::grpc::tls::cert_file".into(), "/nonexistent/cert.pem".into()));
+    let err = weir_core::runtime::Service::start(&config, &auth_registry(), Default::default()).await.err();
+    let err = err.expect("the start reads the files").to_string();
     assert!(err.contains("protocols::grpc::tls::cert_file: cannot read /nonexistent/cert.pem"), "{err}");
 }
 

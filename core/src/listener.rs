@@ -1,5 +1,7 @@
 //! The connections a server serves: accepted under `max_connections`, through TLS when `tls`
-//! is set, handed to tonic (as a stream) or axum (as a [`Listener`]).
+//! is set, handed to tonic (as a stream) or axum (as a [`Listener`]). Every server of weir that
+//! can speak TLS accepts through here: the OTLP receiver's gRPC and HTTP servers, the
+//! `health_check` extension.
 //!
 //! ```text
 //!  TcpListener ─ accept loop ─(permit of max_connections)─▶ handshake task ─▶ channel ─▶ server
@@ -13,7 +15,8 @@
 //!   deadline, so a client that opens a connection and sends nothing (or plaintext that is
 //!   not a ClientHello) only holds its own permit until the deadline, never the loop.
 //! - **Refused handshakes are counted** in `weir_receiver_tls_handshake_failures` (labels
-//!   `receiver`, `transport`) and logged at debug, since any port scanner causes them.
+//!   `receiver` — the serving component's id, an extension's too — and `transport`) and logged
+//!   at debug, since any port scanner causes them.
 //! - **TCP or Unix sockets** (`transport: unix`), with or without TLS; socket buffer sizes
 //!   (`read_buffer_size`, `write_buffer_size`) are set on each accepted connection, and a
 //!   connection that carries no bytes for `max_connection_idle` is closed (read as ended).
@@ -42,8 +45,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_QUEUE: usize = 64;
 
 /// How a server accepts: with TLS or not, and how many connections at once.
-pub(crate) struct AcceptSettings {
-    /// The receiver's id and the transport, for metrics and logs.
+pub struct AcceptSettings {
+    /// The serving component's id and the transport, for metrics and logs.
     pub receiver: String,
     pub transport: &'static str,
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -57,7 +60,7 @@ pub(crate) struct AcceptSettings {
 }
 
 /// A bound listening socket: TCP, or a Unix socket (removed again when dropped).
-pub(crate) enum Bound {
+pub enum Bound {
     Tcp(TcpListener),
     Unix(UnixListener, PathBuf),
 }
@@ -72,7 +75,7 @@ impl Drop for Bound {
 
 impl Bound {
     /// The address served, for logs.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Bound::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Bound::Unix(_, path) => format!("unix:{}", path.display()),
@@ -144,7 +147,7 @@ impl IdleTimer {
 }
 
 /// One accepted connection, plaintext or TLS, holding its place under `max_connections`.
-pub(crate) struct Connection {
+pub struct Connection {
     io: Either<Plain, Box<TlsStream<Plain>>>,
     remote: SocketAddr,
     idle: Option<IdleTimer>,
@@ -153,14 +156,14 @@ pub(crate) struct Connection {
 }
 
 /// The accepted connections of one server, in the order their handshakes completed.
-pub(crate) struct Connections {
+pub struct Connections {
     ready: mpsc::Receiver<Connection>,
     local: SocketAddr,
 }
 
 impl Connections {
     /// Starts accepting on `listener` until `shutdown`.
-    pub(crate) fn start(listener: Bound, settings: AcceptSettings, shutdown: CancellationToken) -> Connections {
+    pub fn start(listener: Bound, settings: AcceptSettings, shutdown: CancellationToken) -> Connections {
         let local = listener.local();
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         tokio::spawn(accept_loop(listener, settings, tx, shutdown));
@@ -169,7 +172,7 @@ impl Connections {
 
     /// The connections as the stream tonic's `serve_with_incoming_shutdown` takes; it ends
     /// when the accept loop stops.
-    pub(crate) fn into_stream(self) -> impl futures::Stream<Item = Result<Connection, io::Error>> {
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<Connection, io::Error>> {
         futures::stream::unfold(self.ready, |mut rx| async move { rx.recv().await.map(|c| (Ok(c), rx)) })
     }
 }
