@@ -17,8 +17,8 @@ use weir_core::auth::{AuthSettings, ServerAuthenticator};
 use weir_core::tls::TlsServerSettings;
 use weir_core::{BuildContext, BuildError};
 
-pub(crate) use weir_core::listener::{AcceptSettings, Bound, Connections};
 pub(crate) use otlp::status::ExportError;
+pub(crate) use weir_core::listener::{AcceptSettings, Bound, Connections};
 
 /// An HTTP server's settings (`confighttp.ServerConfig`, the keys weir serves).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
