@@ -159,6 +159,7 @@ pub struct Connection {
 pub struct Connections {
     ready: mpsc::Receiver<Connection>,
     local: SocketAddr,
+    accept_loop: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Connections {
@@ -166,8 +167,21 @@ impl Connections {
     pub fn start(listener: Bound, settings: AcceptSettings, shutdown: CancellationToken) -> Connections {
         let local = listener.local();
         let (tx, ready) = mpsc::channel(READY_QUEUE);
-        tokio::spawn(accept_loop(listener, settings, tx, shutdown));
-        Connections { ready, local }
+        let accept_loop = tokio::spawn(accept_loop(listener, settings, tx, shutdown));
+        Connections { ready, local, accept_loop: Some(accept_loop) }
+    }
+
+    /// Resolves once the listening socket is closed (the accept loop ended at `shutdown`).
+    /// A server awaits it after it stops, so that when its task ends the port is free again:
+    /// a reload binds the same ports right after the old servers are stopped, and the accept
+    /// loop is a separate task that may not have run since the cancellation.
+    pub fn closed(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let accept_loop = self.accept_loop.take();
+        async move {
+            if let Some(task) = accept_loop {
+                let _ = task.await;
+            }
+        }
     }
 
     /// The connections as the stream tonic's `serve_with_incoming_shutdown` takes; it ends

@@ -218,9 +218,11 @@ impl Extension for HealthCheck {
             write_buffer_size: 0,
             max_idle: None,
         };
-        let connections = Connections::start(bound, accept, shutdown.clone());
+        let mut connections = Connections::start(bound, accept, shutdown.clone());
+        let closed = connections.closed();
         Ok(tokio::spawn(async move {
             let _ = axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            closed.await;
         }))
     }
 }

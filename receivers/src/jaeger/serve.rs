@@ -144,7 +144,8 @@ pub(super) async fn grpc(
         include_metadata: config.include_metadata,
         bad: Arc::new(BadInput::new(&id, TRANSPORT_GRPC)),
     };
-    let connections = Connections::start(bound, secured.accept(&id, TRANSPORT_GRPC), shutdown.clone());
+    let mut connections = Connections::start(bound, secured.accept(&id, TRANSPORT_GRPC), shutdown.clone());
+    let closed = connections.closed();
     let streams = (config.max_concurrent_streams > 0).then_some(config.max_concurrent_streams);
     let result = tonic::transport::Server::builder()
         .max_concurrent_streams(streams)
@@ -153,6 +154,7 @@ pub(super) async fn grpc(
     if let Err(e) = result {
         tracing::error!(message = "Jaeger gRPC server failed.", receiver = %id, error = %e);
     }
+    closed.await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,10 +185,12 @@ pub(super) async fn http(
         bad: BadInput::new(&id, TRANSPORT_HTTP),
     });
     let app = axum::Router::new().fallback(handle_http).with_state(state);
-    let connections = Connections::start(bound, secured.accept(&id, "http"), shutdown.clone());
+    let mut connections = Connections::start(bound, secured.accept(&id, "http"), shutdown.clone());
+    let closed = connections.closed();
     if let Err(e) = axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
         tracing::error!(message = "Jaeger thrift HTTP server failed.", receiver = %id, error = %e);
     }
+    closed.await;
 }
 
 /// The content types Jaeger's collector reads as a thrift binary `Batch`.

@@ -142,8 +142,13 @@ impl Receiver for OtlpReceiver {
             let server_parameters = g.keepalive.server_parameters.clone().unwrap_or_default();
             accept.max_idle =
                 (!server_parameters.max_connection_idle.is_zero()).then_some(server_parameters.max_connection_idle);
-            let connections = listener::Connections::start(listener, accept, shutdown.clone());
-            grpc::serve(connections, router, g.max_concurrent_streams, server_parameters, shutdown.clone())
+            let mut connections = listener::Connections::start(listener, accept, shutdown.clone());
+            let closed = connections.closed();
+            let server = grpc::serve(connections, router, g.max_concurrent_streams, server_parameters, shutdown.clone());
+            async move {
+                server.await;
+                closed.await;
+            }
         });
         let http_server = http.map(|(listener, h, http_security)| {
             log_start(&ctx.id, "HTTP", &listener, http_security.tls.is_some());
@@ -155,9 +160,14 @@ impl Receiver for OtlpReceiver {
                 h.cors.as_ref().and_then(http::Cors::new),
                 h.include_metadata,
             );
-            let connections =
+            let mut connections =
                 listener::Connections::start(listener, http_security.accept(&ctx.id, "http"), shutdown.clone());
-            http::serve(connections, export, shutdown.clone())
+            let closed = connections.closed();
+            let server = http::serve(connections, export, shutdown.clone());
+            async move {
+                server.await;
+                closed.await;
+            }
         });
         Ok(tokio::spawn(async move {
             let grpc = async {

@@ -128,13 +128,15 @@ impl Receiver for ZipkinReceiver {
             parse_string_tags: self.config.parse_string_tags,
             bad: BadInput::new(&self.id, TRANSPORT),
         });
-        let connections = Connections::start(bound, self.secured.accept(&self.id, TRANSPORT), shutdown.clone());
+        let mut connections = Connections::start(bound, self.secured.accept(&self.id, TRANSPORT), shutdown.clone());
+        let closed = connections.closed();
         let id = self.id;
         Ok(tokio::spawn(async move {
             let app = axum::Router::new().fallback(handle).with_state(state);
             if let Err(e) = axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
                 tracing::error!(message = "Zipkin HTTP server failed.", receiver = %id, error = %e);
             }
+            closed.await;
         }))
     }
 }
