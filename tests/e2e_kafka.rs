@@ -498,7 +498,11 @@ fn an_undecodable_message_is_reported_skipped_and_consumption_goes_on() {
     assert_eq!(span_names(&read_file_output(&gateway.path("out.jsonl"))), ["after", "before"]);
     let log = strip_ansi(&gateway.log());
     let line = log.lines().find(|l| l.contains("Skipping a message")).unwrap_or_else(|| panic!("not reported:\n{log}"));
-    assert!(line.contains("otlp_spans") && line.contains("partition=0") && line.contains("offset=1"), "{line}");
+    // The Collector's console format: the fields are one JSON object after the message.
+    assert!(
+        line.contains("otlp_spans") && line.contains(r#""partition":0"#) && line.contains(r#""offset":1"#),
+        "{line}"
+    );
 }
 
 /// Spans per trace in the two-tier test: 0 and 1 go through agent A, 2 and 3 through agent B.
@@ -561,9 +565,11 @@ fn assigned_partitions(w: &Weir) -> BTreeSet<String> {
     let log = strip_ansi(&w.log());
     let last = log.lines().rfind(|l| l.contains("Partitions assigned") || l.contains("Partitions revoked"));
     match last {
+        // `… Partitions assigned. {"partitions":"t[0], t[1]",…}` (the Collector's console format).
         Some(l) if l.contains("Partitions assigned") => l
-            .split("partitions=")
+            .split(r#""partitions":""#)
             .nth(1)
+            .and_then(|p| p.split('"').next())
             .map(|p| p.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
             .unwrap_or_default(),
         _ => BTreeSet::new(),

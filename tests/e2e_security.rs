@@ -505,10 +505,19 @@ fn a_wrong_tls_file_is_named_when_weir_starts_and_not_read_by_validate() {
     // `weir validate` reads no file (the Collector does not either): it names them as unchecked.
     let validate = |tls: &str| -> String {
         let path = dir.path().join("pipelines.yaml");
-        std::fs::write(&path, config(tls)).expect("write");
+        // (The placeholders the test harness fills when it starts weir, filled here.)
+        let text = config(tls)
+            .replace("{dir}", &dir.path().display().to_string())
+            .replace("{health}", &free_port().to_string())
+            .replace("{metrics}", &free_port().to_string());
+        std::fs::write(&path, text).expect("write");
         let out =
             Command::new(env!("CARGO_BIN_EXE_weir")).args(["validate", "--config"]).arg(&path).output().expect("run");
-        assert!(out.status.success(), "weir validate reads no TLS file: {tls}");
+        assert!(
+            out.status.success(),
+            "weir validate reads no TLS file: {tls}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let p = |name: &str| pki.path(name).display().to_string();

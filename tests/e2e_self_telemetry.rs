@@ -49,7 +49,9 @@ receivers:
     protocols:
       http: {{ endpoint: "127.0.0.1:{http}" }}
 exporters:
-  file: {{ path: "{{dir}}/own-pipeline.jsonl", flush_interval: 100ms }}
+  # append: the reload below reopens the file (without it the Collector's file exporter, and
+  # weir's, truncate it).
+  file: {{ path: "{{dir}}/own-pipeline.jsonl", flush_interval: 100ms, append: true }}
 extensions:
   health_check: {{ endpoint: "127.0.0.1:{{health}}" }}
 service:

@@ -117,7 +117,8 @@ struct AdaptiveConfig {
 struct PriorityConfig {
     errors: bool,
     latency_quantile: f64,
-    reserved_share: f64,
+    latency_threshold: String,
+    max_share: f64,
 }
 
 impl ComponentConfig for TailSamplingConfig {}
