@@ -1,5 +1,5 @@
 //! End to end with OTTL: the Python SDK sends spans, logs and metrics over OTLP/HTTP to weir,
-//! whose pipelines run `transform` then `filter` and write with the `file` exporter. Every
+//! whose pipelines run `resource`, `transform` then `filter` and write with the `file` exporter. Every
 //! item the script reports sending is checked: kept or dropped as the conditions say, with the
 //! fields the statements set (expected values follow from the statements and what the script
 //! sent, not from weir's output).
@@ -21,6 +21,10 @@ receivers:
     protocols:
       http: {{ endpoint: "127.0.0.1:{http}" }}
 processors:
+  resource:
+    attributes:
+      - {{ key: cloud.region, value: eu-west-1, action: upsert }}
+      - {{ key: deployment.tier, from_attribute: deployment.environment, action: insert }}
   transform:
     error_mode: ignore
     trace_statements:
@@ -49,9 +53,9 @@ service:
   extensions: [health_check]
   telemetry: {{ metrics: {{ address: "127.0.0.1:{{metrics}}" }} }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [transform, filter], exporters: [file] }}
-    metrics: {{ receivers: [otlp], processors: [transform, filter], exporters: [file] }}
-    logs: {{ receivers: [otlp], processors: [transform, filter], exporters: [file] }}
+    traces: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
+    metrics: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
+    logs: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
 "#
     )
 }
@@ -115,6 +119,22 @@ fn python_sdk_through_transform_and_filter() {
         assert_eq!(res.get("env"), Some(&"e2e".into()), "{res:?}");
         assert_eq!(res.get("deployment.environment"), Some(&"e2e".into()));
     }
+    // `resource` ran on every signal's resources.
+    let resources = out
+        .traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .map(|r| &r.resource)
+        .chain(out.logs.iter().flat_map(|r| &r.resource_logs).map(|r| &r.resource))
+        .chain(out.metrics.iter().flat_map(|r| &r.resource_metrics).map(|r| &r.resource));
+    let mut seen = 0;
+    for resource in resources {
+        let res = attrs_json(&resource.as_ref().unwrap().attributes);
+        assert_eq!(res.get("cloud.region"), Some(&"eu-west-1".into()), "{res:?}");
+        assert_eq!(res.get("deployment.tier"), Some(&"e2e".into()), "{res:?}");
+        seen += 1;
+    }
+    assert!(seen >= 3, "resources of traces, logs and metrics: {seen}");
 
     // Logs: room.id 6 and 7 dropped; only "message 0 delivered" is NOTICE.
     let mut logs = Vec::new();

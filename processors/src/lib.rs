@@ -1,5 +1,5 @@
 //! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler`, `tail_sampling`,
-//! `transform` and `filter`.
+//! `transform`, `filter` and `resource`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -15,7 +15,8 @@
 //! - [`tail_sampling`] buffers spans by trace, in bytes, and keeps or drops whole traces by the
 //!   Collector's policies.
 //! - [`transform`] and [`filter`] run OTTL ([`weir_ottl`]) over items read in place, rewriting
-//!   only the items a statement changes, dropping those a condition matches.
+//!   only the items a statement changes, dropping those a condition matches; [`resource`]
+//!   compiles the Collector's attribute actions into OTTL statements on the resource.
 
 pub mod batch;
 pub mod filter;
@@ -23,6 +24,7 @@ pub mod memory_limiter;
 mod metrics;
 mod ottl_processor;
 pub mod probabilistic_sampler;
+pub mod resource;
 pub mod tail_sampling;
 pub mod transform;
 
@@ -31,6 +33,7 @@ pub use filter::{FilterConfig, FilterFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
 pub use ottl_processor::OttlProcessor;
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerFactory};
+pub use resource::{ResourceConfig, ResourceFactory};
 pub use tail_sampling::{TailSamplingConfig, TailSamplingFactory};
 pub use transform::{TransformConfig, TransformFactory};
 
@@ -42,4 +45,5 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(TailSamplingFactory::default());
     registry.add_processor(TransformFactory);
     registry.add_processor(FilterFactory);
+    registry.add_processor(ResourceFactory);
 }
