@@ -1,5 +1,5 @@
 //! End to end with OTTL: the Python SDK sends spans, logs and metrics over OTLP/HTTP to weir,
-//! whose pipelines run `resource`, `transform` then `filter` and write with the `file` exporter. Every
+//! whose pipelines run `resource`, `attributes` (traces), `transform` then `filter` and write with the `file` exporter. Every
 //! item the script reports sending is checked: kept or dropped as the conditions say, with the
 //! fields the statements set (expected values follow from the statements and what the script
 //! sent, not from weir's output).
@@ -25,6 +25,10 @@ processors:
     attributes:
       - {{ key: cloud.region, value: eu-west-1, action: upsert }}
       - {{ key: deployment.tier, from_attribute: deployment.environment, action: insert }}
+  attributes:
+    include: {{ match_type: strict, span_names: ["chat fan-out"] }}
+    actions:
+      - {{ key: weir.fanout, value: seen, action: insert }}
   transform:
     error_mode: ignore
     trace_statements:
@@ -53,7 +57,7 @@ service:
   extensions: [health_check]
   telemetry: {{ metrics: {{ address: "127.0.0.1:{{metrics}}" }} }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
+    traces: {{ receivers: [otlp], processors: [resource, attributes, transform, filter], exporters: [file] }}
     metrics: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
     logs: {{ receivers: [otlp], processors: [resource, transform, filter], exporters: [file] }}
 "#
@@ -87,6 +91,7 @@ fn python_sdk_through_transform_and_filter() {
                 continue; // status ERROR: filtered out
             }
             attributes.remove("ratio");
+            attributes.insert("weir.fanout".into(), "seen".into());
         } else {
             attributes.insert("weir.checked".into(), true.into());
         }

@@ -1,5 +1,5 @@
 //! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler`, `tail_sampling`,
-//! `transform`, `filter` and `resource`.
+//! `transform`, `filter`, `resource` and `attributes`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -16,8 +16,11 @@
 //!   Collector's policies.
 //! - [`transform`] and [`filter`] run OTTL ([`weir_ottl`]) over items read in place, rewriting
 //!   only the items a statement changes, dropping those a condition matches; [`resource`]
-//!   compiles the Collector's attribute actions into OTTL statements on the resource.
+//!   and [`attributes`] compile the Collector's attribute actions into OTTL statements on
+//!   the resource and on items.
 
+pub mod attraction;
+pub mod attributes;
 pub mod batch;
 pub mod filter;
 pub mod memory_limiter;
@@ -28,6 +31,7 @@ pub mod resource;
 pub mod tail_sampling;
 pub mod transform;
 
+pub use attributes::{AttributesConfig, AttributesFactory};
 pub use batch::{BatchConfig, BatchFactory};
 pub use filter::{FilterConfig, FilterFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
@@ -46,4 +50,5 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(TransformFactory);
     registry.add_processor(FilterFactory);
     registry.add_processor(ResourceFactory);
+    registry.add_processor(AttributesFactory);
 }
