@@ -90,6 +90,7 @@ const WEIR_REASONS: &[(&str, &str, &[&str])] = &[
     ("upstream/contrib/processor/probabilisticsamplerprocessor/testdata/invalid_inf.yaml", "", &["sampling_percentage"]),
     ("upstream/contrib/processor/probabilisticsamplerprocessor/testdata/invalid_prec.yaml", "", &["sampling_precision"]),
     ("upstream/contrib/processor/probabilisticsamplerprocessor/testdata/invalid_zero.yaml", "", &["sampling_precision"]),
+    ("upstream/contrib/processor/resourceprocessor/testdata/config.yaml", "resource/invalid", &["attributes"]),
     ("upstream/contrib/extension/healthcheckextension/testdata/config.yaml", "health_check/missingendpoint", &["endpoint"]),
     ("upstream/contrib/extension/healthcheckextension/testdata/config.yaml", "health_check/invalidthreshold", &["exporter_failure_threshold"]),
     ("upstream/contrib/extension/healthcheckextension/testdata/config.yaml", "health_check/invalidpath", &["path"]),

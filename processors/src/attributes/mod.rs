@@ -108,6 +108,9 @@ impl MatchProperties {
             }
             Ok(())
         };
+        // As the Collector: `services` and span properties match spans only (its log and metric
+        // matchers refuse them).
+        only("services", &self.services, ContextKind::Span)?;
         only("span_names", &self.span_names, ContextKind::Span)?;
         only("span_kinds", &self.span_kinds, ContextKind::Span)?;
         only("log_bodies", &self.log_bodies, ContextKind::Log)?;

@@ -190,6 +190,11 @@ fn bad_configs_are_refused_naming_what_is_wrong() {
     // metric_names compiles for data points (the datapoint context reads its metric's name).
     let metrics = config("include: { match_type: strict, metric_names: [m] }\nactions: [{ key: a, action: delete }]");
     assert!(AttributesFactory::processor("attributes".into(), Signal::Metrics, &metrics).is_ok());
+    // Upstream's TestSpanConfigUsedWithmetrics: `services` is a valid config that cannot be
+    // built for metrics.
+    let services = config("include: { match_type: strict, services: [foo] }\nactions: [{ key: a, action: delete }]");
+    assert!(AttributesFactory::processor("attributes".into(), Signal::Metrics, &services).is_err());
+    assert!(AttributesFactory::processor("attributes".into(), Signal::Traces, &services).is_ok());
     // A property of one signal is refused when the processor is built for another.
     let traces_only = config("include: { match_type: strict, span_names: [a] }\nactions: [{ key: a, action: delete }]");
     let e = AttributesFactory::processor("attributes".into(), Signal::Logs, &traces_only).err().expect("refused");
