@@ -324,6 +324,37 @@ impl Fields {
     }
 }
 
+/// The frames of weir's own code in a `std` backtrace, as the Collector prints a stack trace
+/// (`function` then a tab and `file:line`, one frame after the other), without the frames of
+/// the logging machinery, tokio and the standard library (a raw Rust backtrace of an error
+/// line is some forty frames, nearly all of them runtime internals).
+fn compact_stacktrace(backtrace: &str) -> String {
+    let mut out = String::new();
+    let mut lines = backtrace.lines().peekable();
+    while let Some(line) = lines.next() {
+        // `  12: weir_core::runtime::Service::start::{{closure}}`, then `  at ./core/src/….rs:10:5`.
+        let Some((_, symbol)) = line.trim_start().split_once(": ") else { continue };
+        let location = match lines.peek() {
+            Some(next) if next.trim_start().starts_with("at ") => {
+                lines.next().map(|l| l.trim_start().trim_start_matches("at ").to_string())
+            }
+            _ => None,
+        };
+        let ours = symbol.starts_with("weir") || symbol.starts_with("<weir");
+        let logging = symbol.contains("self_telemetry::logs");
+        if ours && !logging {
+            out.push_str(symbol);
+            if let Some(at) = location {
+                out.push_str("\n\t");
+                out.push_str(&at);
+            }
+            out.push('\n');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 fn level_name(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => "error",
@@ -373,7 +404,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SelfLayer {
             (!c.disable_caller).then(|| format!("{}:{}", meta.file().unwrap_or("?"), meta.line().unwrap_or(0)));
         let stack_from = if c.development { Level::WARN } else { Level::ERROR };
         let stacktrace = (!c.disable_stacktrace && *meta.level() <= stack_from)
-            .then(|| std::backtrace::Backtrace::force_capture().to_string());
+            .then(|| compact_stacktrace(&std::backtrace::Backtrace::force_capture().to_string()));
         let mut fields = state.leading.clone();
         for (k, v) in f.fields {
             fields.insert(k, v);
@@ -550,6 +581,28 @@ mod tests {
         assert!(!s.allows(&Level::INFO, "m"));
         std::thread::sleep(Duration::from_millis(60));
         assert!(s.allows(&Level::INFO, "m"), "a new tick starts counting again");
+    }
+
+    #[test]
+    fn stacktraces_keep_weirs_frames_as_the_collector_prints_them() {
+        let raw = "   0: std::backtrace::Backtrace::force_capture
+             at /rustc/x/library/std/src/backtrace.rs:312:13
+   1: <weir::self_telemetry::logs::SelfLayer as tracing_subscriber::layer::Layer<S>>::on_event
+             at ./src/self_telemetry/logs.rs:376:22
+   2: tracing_core::event::Event::dispatch
+   3: weir::run::{{closure}}
+             at ./src/main.rs:236:29
+   4: tokio::runtime::park::CachedParkThread::block_on
+             at /root/.cargo/registry/src/tokio/src/runtime/park.rs:376:71
+   5: weir_core::runtime::Service::start
+             at ./core/src/runtime.rs:10:5
+   6: main
+";
+        assert_eq!(
+            compact_stacktrace(raw),
+            "weir::run::{{closure}}\n\t./src/main.rs:236:29\nweir_core::runtime::Service::start\n\t./core/src/runtime.rs:10:5"
+        );
+        assert_eq!(compact_stacktrace("disabled backtrace"), "");
     }
 
     #[test]
