@@ -404,7 +404,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SelfLayer {
             (!c.disable_caller).then(|| format!("{}:{}", meta.file().unwrap_or("?"), meta.line().unwrap_or(0)));
         let stack_from = if c.development { Level::WARN } else { Level::ERROR };
         let stacktrace = (!c.disable_stacktrace && *meta.level() <= stack_from)
-            .then(|| compact_stacktrace(&std::backtrace::Backtrace::force_capture().to_string()));
+            .then(|| compact_stacktrace(&std::backtrace::Backtrace::force_capture().to_string()))
+            .filter(|st| !st.is_empty());
         let mut fields = state.leading.clone();
         for (k, v) in f.fields {
             fields.insert(k, v);
