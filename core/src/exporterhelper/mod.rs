@@ -131,35 +131,40 @@ pub fn spawn_reporting(
     Ok((sender, task))
 }
 
-/// Sends one batch on its own task, holding a consumer slot.
-fn send_batch<S>(
-    in_flight: &mut JoinSet<()>,
-    svc: S,
-    batch: Batch,
-    permit: tokio::sync::OwnedSemaphorePermit,
-    (m, failures): (ExporterMetrics, ExportFailures),
+/// What every send of one exporter needs: its stack (retry, timeout, exporter), metrics and id.
+struct Sending<S> {
+    stack: S,
+    metrics: ExporterMetrics,
+    failures: ExportFailures,
     id: Arc<str>,
-) where
-    S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Send + 'static,
+}
+
+impl<S> Sending<S>
+where
+    S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static,
 {
-    in_flight.spawn(async move {
-        let Batch { payload, acks, metadata, done } = batch;
-        let items = payload.items();
-        match svc.oneshot(retry::Request { payload, metadata }).await {
-            Ok(()) => m.sent(items),
-            Err(f) => {
-                m.send_failed(items);
-                failures.record();
-                tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
-                acks.fail(&f);
+    /// Sends one batch on its own task, holding a consumer slot.
+    fn send(&self, in_flight: &mut JoinSet<()>, batch: Batch, permit: tokio::sync::OwnedSemaphorePermit) {
+        let (svc, m, failures, id) = (self.stack.clone(), self.metrics.clone(), self.failures.clone(), self.id.clone());
+        in_flight.spawn(async move {
+            let Batch { payload, acks, metadata, done } = batch;
+            let items = payload.items();
+            match svc.oneshot(retry::Request { payload, metadata }).await {
+                Ok(()) => m.sent(items),
+                Err(f) => {
+                    m.send_failed(items);
+                    failures.record();
+                    tracing::warn!(message = "Exporting failed. Dropping data.", exporter = %id, error = %f, items);
+                    acks.fail(&f);
+                }
             }
-        }
-        drop(acks);
-        for d in done {
-            SharedDone::release(d);
-        }
-        drop(permit);
-    });
+            drop(acks);
+            for d in done {
+                SharedDone::release(d);
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// Takes payloads from the queue (joined into batches when `batcher` is set) and sends each
@@ -178,6 +183,7 @@ async fn send_loop<S>(
 ) where
     S: tower::Service<retry::Request, Response = (), Error = Failure, Future: Send> + Clone + Send + 'static,
 {
+    let sending = Sending { stack, metrics, failures, id };
     let limit = Arc::new(Semaphore::new(consumers));
     let mut in_flight = JoinSet::new();
     let mut abandoned = false;
@@ -192,14 +198,7 @@ async fn send_loop<S>(
                 };
                 let Some(Taken { payload, acks, metadata, done }) = reader.next(signal).await else { break };
                 let batch = Batch { payload, acks, metadata, done: vec![Arc::new(SharedDone::new(done))] };
-                send_batch(
-                    &mut in_flight,
-                    stack.clone(),
-                    batch,
-                    permit,
-                    (metrics.clone(), failures.clone()),
-                    id.clone(),
-                );
+                sending.send(&mut in_flight, batch, permit);
                 while in_flight.try_join_next().is_some() {}
                 continue;
             }
@@ -218,7 +217,7 @@ async fn send_loop<S>(
         // Full batches wait for a consumer slot before more is taken from the queue.
         for batch in ready {
             let Ok(permit) = limit.clone().acquire_owned().await else { break };
-            send_batch(&mut in_flight, stack.clone(), batch, permit, (metrics.clone(), failures.clone()), id.clone());
+            sending.send(&mut in_flight, batch, permit);
         }
         while in_flight.try_join_next().is_some() {}
     }
@@ -228,14 +227,7 @@ async fn send_loop<S>(
         if !abandoned && !reader.is_persistent() {
             for batch in b.drain() {
                 let Ok(permit) = limit.clone().acquire_owned().await else { break };
-                send_batch(
-                    &mut in_flight,
-                    stack.clone(),
-                    batch,
-                    permit,
-                    (metrics.clone(), failures.clone()),
-                    id.clone(),
-                );
+                sending.send(&mut in_flight, batch, permit);
             }
         }
     }
@@ -247,7 +239,7 @@ async fn send_loop<S>(
     while in_flight.join_next().await.is_some() {}
     reader.close();
     if !reader.is_persistent() {
-        metrics.queue_size(0);
+        sending.metrics.queue_size(0);
     }
     exporter.shutdown().await;
 }
