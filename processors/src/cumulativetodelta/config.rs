@@ -8,7 +8,7 @@ use std::time::Duration;
 use weir_core::ComponentConfig;
 
 /// Settings of the `cumulativetodelta` processor.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CumulativeToDeltaConfig {
     /// How long a series' state lives past the last point seen for it; `0` (the default) keeps
@@ -18,11 +18,30 @@ pub struct CumulativeToDeltaConfig {
     pub max_staleness: Duration,
     /// What to do with the first point of a series: `auto` (default), `keep` or `drop`.
     pub initial_value: InitialValue,
+    /// weir's bound on memory: at most this many series are tracked (default 1,000,000; a series
+    /// costs its identity bytes plus about 100 bytes); the points of further new series are not sent (counted, logged) until
+    /// `max_staleness` frees room. The Collector has no bound.
+    pub max_streams: usize,
     /// The metrics to convert; when neither `include` nor `exclude` is set, every monotonic
     /// cumulative sum and every cumulative histogram is converted.
     pub include: MatchMetrics,
     /// The metrics not to convert; exclude wins over include.
     pub exclude: MatchMetrics,
+}
+
+/// The default of `max_streams`.
+pub const DEFAULT_MAX_STREAMS: usize = 1_000_000;
+
+impl Default for CumulativeToDeltaConfig {
+    fn default() -> CumulativeToDeltaConfig {
+        CumulativeToDeltaConfig {
+            max_staleness: Duration::ZERO,
+            initial_value: InitialValue::default(),
+            max_streams: DEFAULT_MAX_STREAMS,
+            include: MatchMetrics::default(),
+            exclude: MatchMetrics::default(),
+        }
+    }
 }
 
 /// The first point of a series (nothing to subtract from yet).
@@ -154,6 +173,9 @@ impl CumulativeToDeltaConfig {
 
 impl ComponentConfig for CumulativeToDeltaConfig {
     fn validate(&self) -> Result<(), String> {
+        if self.max_streams == 0 {
+            return Err("max_streams must be at least 1".into());
+        }
         self.filters().map(|_| ())
     }
 }

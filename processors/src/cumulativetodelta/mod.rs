@@ -72,6 +72,13 @@ pub struct CumulativeToDelta {
     max_staleness: Duration,
     tracker: Tracker,
     items: ItemCounters,
+    /// `otelcol_processor_cumulativetodelta_streams`: series tracked.
+    streams: metrics::Gauge,
+    /// `otelcol_processor_cumulativetodelta_overflow_points`: points of new series not sent
+    /// because `max_streams` series were tracked.
+    overflow_points: metrics::Counter,
+    /// The tracker's overflow count already reported.
+    overflow_reported: u64,
     /// Reused for each point's identity.
     identity: Vec<u8>,
 }
@@ -91,13 +98,17 @@ impl CumulativeToDelta {
     /// compares start times with it).
     pub fn new(id: String, config: &CumulativeToDeltaConfig, started: u64) -> Result<CumulativeToDelta, BuildError> {
         let (include, exclude) = config.filters().map_err(BuildError::new)?;
+        let labels = [("processor", id.clone())];
         Ok(CumulativeToDelta {
             items: ItemCounters::new(&id, Signal::Metrics),
+            streams: metrics::gauge!("otelcol_processor_cumulativetodelta_streams", &labels),
+            overflow_points: metrics::counter!("otelcol_processor_cumulativetodelta_overflow_points", &labels),
+            overflow_reported: 0,
             id,
             include,
             exclude,
             max_staleness: config.max_staleness,
-            tracker: Tracker::new(config.initial_value, started),
+            tracker: Tracker::new(config.initial_value, started, config.max_streams),
             identity: Vec::new(),
         })
     }
@@ -110,6 +121,24 @@ impl CumulativeToDelta {
     /// Forgets the series not seen since `now - max_staleness` (Unix nanoseconds).
     pub fn remove_stale(&mut self, now: u64) {
         self.tracker.remove_stale(now.saturating_sub(self.max_staleness.as_nanos() as u64));
+        self.streams.set(self.tracker.len() as f64);
+    }
+
+    /// Reports the series count and the points lost to `max_streams` since the last call.
+    fn report(&mut self) {
+        self.streams.set(self.tracker.len() as f64);
+        let overflow = self.tracker.overflow();
+        if overflow > self.overflow_reported {
+            if self.overflow_reported == 0 {
+                tracing::warn!(
+                    message = "max_streams series are tracked: points of new series are not sent. Raise max_streams or set max_staleness.",
+                    processor = %self.id,
+                    max_streams = self.tracker.len(),
+                );
+            }
+            self.overflow_points.increment(overflow - self.overflow_reported);
+            self.overflow_reported = overflow;
+        }
     }
 
     /// The kind to convert `metric` as, when it is one the processor converts.
@@ -423,7 +452,9 @@ impl Processor for CumulativeToDelta {
             };
             let Envelope { payload, acks, metadata } = envelope;
             self.items.incoming(payload.items());
-            let payload = match self.process(&payload) {
+            let processed = self.process(&payload);
+            self.report();
+            let payload = match processed {
                 Ok(None) => payload,
                 // Every point was held back (first points, resets): a success with nothing to send.
                 Ok(Some(rebuilt)) if rebuilt.is_empty() => continue,

@@ -368,6 +368,8 @@ fn config_rules_as_upstream() {
         "found invalid metric type in exclude.metric_types: Invalid. Valid values are [sum histogram]"
     );
     assert!(err("include: { match_type: regexp, metrics: ['('] }").contains("include.metrics"));
+    assert_eq!(err("max_streams: 0"), "max_streams must be at least 1");
+    assert_eq!(config("{}").max_streams, 1_000_000);
     let c = config("max_staleness: 10s\ninitial_value: drop");
     assert_eq!((c.max_staleness, c.initial_value), (Duration::from_secs(10), InitialValue::Drop));
     assert!(weir_core::testing::parse_config::<CumulativeToDeltaConfig>("initial_value: sometimes").is_err());
@@ -379,7 +381,7 @@ fn initial_value_rules() {
     let started = 1_000;
     let id = b"series";
     let first = |mode, start, observed| {
-        Tracker::new(mode, started).convert(id, start, observed, PointValue::Int(100)).map(|d| d.start)
+        Tracker::new(mode, started, 10).convert(id, start, observed, PointValue::Int(100)).map(|d| d.start)
     };
     // auto: sent only when the series started after weir and the point is not its start.
     assert_eq!(first(InitialValue::Auto, 0, 2_000), None, "unset start time");
@@ -389,13 +391,20 @@ fn initial_value_rules() {
     assert_eq!(first(InitialValue::Keep, 500, 2_000), Some(0), "keep sends it without a start time");
     assert_eq!(first(InitialValue::Drop, 1_500, 2_000), None);
     // Later points: start is the previous point's time; lower values are resets.
-    let mut t = Tracker::new(InitialValue::Drop, started);
+    let mut t = Tracker::new(InitialValue::Drop, started, 10);
     assert_eq!(t.convert(id, 0, 10, PointValue::Int(100)), None);
     assert_eq!(t.convert(id, 0, 20, PointValue::Int(150)), Some(Delta { start: 10, value: PointValue::Int(50) }));
     assert_eq!(t.convert(id, 0, 30, PointValue::Int(30)), None, "reset");
     assert_eq!(t.convert(id, 0, 40, PointValue::Int(45)), Some(Delta { start: 30, value: PointValue::Int(15) }));
     t.remove_stale(41);
     assert_eq!(t.len(), 0);
+    // A full table: new series are not tracked nor sent, known ones go on.
+    let mut t = Tracker::new(InitialValue::Keep, started, 2);
+    assert!(t.convert(b"a", 0, 10, PointValue::Int(1)).is_some());
+    assert!(t.convert(b"b", 0, 10, PointValue::Int(1)).is_some());
+    assert_eq!(t.convert(b"c", 0, 10, PointValue::Int(1)), None);
+    assert_eq!((t.len(), t.overflow()), (2, 1));
+    assert_eq!(t.convert(b"a", 0, 20, PointValue::Int(3)), Some(Delta { start: 10, value: PointValue::Int(2) }));
 }
 
 #[test]

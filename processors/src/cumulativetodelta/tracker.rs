@@ -40,11 +40,20 @@ pub struct Tracker {
     /// series that started after it.
     started: u64,
     states: HashMap<Box<[u8]>, State>,
+    /// At most this many series; the points of a new series beyond it are not sent.
+    max_streams: usize,
+    /// Points not sent because the series table was full.
+    overflow: u64,
 }
 
 impl Tracker {
-    pub fn new(initial_value: InitialValue, started: u64) -> Tracker {
-        Tracker { initial_value, started, states: HashMap::new() }
+    pub fn new(initial_value: InitialValue, started: u64, max_streams: usize) -> Tracker {
+        Tracker { initial_value, started, states: HashMap::new(), max_streams, overflow: 0 }
+    }
+
+    /// How many points so far were not sent because the series table was full.
+    pub fn overflow(&self) -> u64 {
+        self.overflow
     }
 
     /// The number of series with state.
@@ -59,10 +68,15 @@ impl Tracker {
 
     /// The delta of the point `value`, observed at `observed`, of the series `identity` whose
     /// start time is `start`; `None` when nothing is to be sent (a first point the
-    /// `initial_value` rule holds back, a reset of a sum, a histogram whose buckets changed).
+    /// `initial_value` rule holds back, a reset of a sum, a histogram whose buckets changed, a
+    /// new series when `max_streams` series are tracked already).
     /// The point becomes the series' last point either way.
     pub fn convert(&mut self, identity: &[u8], start: u64, observed: u64, mut value: PointValue) -> Option<Delta> {
         let Some(state) = self.states.get_mut(identity) else {
+            if self.states.len() >= self.max_streams {
+                self.overflow += 1;
+                return None;
+            }
             self.states.insert(identity.into(), State { observed, value: value.clone() });
             return match self.initial_value {
                 InitialValue::Auto if start >= self.started && observed != start => Some(Delta { start, value }),
