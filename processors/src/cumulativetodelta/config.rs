@@ -19,8 +19,8 @@ pub struct CumulativeToDeltaConfig {
     /// What to do with the first point of a series: `auto` (default), `keep` or `drop`.
     pub initial_value: InitialValue,
     /// weir's bound on memory: at most this many series are tracked (default 1,000,000; a series
-    /// costs its identity bytes plus about 100 bytes); the points of further new series are not sent (counted, logged) until
-    /// `max_staleness` frees room. The Collector has no bound.
+    /// costs its identity bytes plus about 100 bytes); the points of further new series are
+    /// not sent (counted, logged) until `max_staleness` frees room. The Collector has no bound.
     pub max_streams: usize,
     /// The metrics to convert; when neither `include` nor `exclude` is set, every monotonic
     /// cumulative sum and every cumulative histogram is converted.
