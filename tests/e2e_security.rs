@@ -443,6 +443,31 @@ fn oversized_and_gzip_bomb_bodies_are_refused_over_tls() {
     // The server is still serving.
     assert_eq!(https_post(http, client(), &traces("after-limits", 1), None, None), Some(200));
     assert_received(&weir, "after-limits", 1);
+
+    // Each refusal was counted; one line per transport was logged (rate-limited) naming the
+    // client. (The first line of each transport comes at once; later ones are suppressed for
+    // ten seconds and counted in `suppressed_since_last_log`.)
+    let log = weir.log();
+    for transport in ["http", "grpc"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("Refused unreadable input.") && l.contains(&format!("\"transport\":\"{transport}\"")))
+            .unwrap_or_else(|| panic!("no bad-input line for {transport}:\n{log}"));
+        assert!(line.contains("\"client\":\"127.0.0.1:"), "{line}");
+        assert!(line.contains("\"receiver\":\"otlp\""), "{line}");
+    }
+    let metrics = weir.metrics();
+    let refused = |transport: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("weir_receiver_malformed_requests_total{")
+                    && l.contains(&format!("transport=\"{transport}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!((refused("http"), refused("grpc")), (2.0, 2.0), "{metrics}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::otlp::{self, Transport};
 use axum::extract::Request;
 use bytes::Bytes;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,6 +182,37 @@ pub(crate) async fn read_http_body(req: Request, limit: usize) -> Result<Bytes, 
     otlp::read_decoded_body(req, limit).await
 }
 
+/// Serves `app` on `connections` until `shutdown`, with each request's client address in its
+/// extensions ([`client_of`]).
+pub(crate) async fn serve_http(
+    connections: Connections,
+    app: axum::Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(connections, app.into_make_service_with_connect_info::<ClientAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// A request's client address, as axum's connect info of weir's listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Connections>> for ClientAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Connections>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The address of the client that sent a request: axum's connect info on HTTP, the
+/// connection's address tonic puts in the extensions on gRPC.
+pub(crate) fn client_of(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<ClientAddr>>()
+        .map(|c| c.0 .0)
+        .or_else(|| extensions.get::<SocketAddr>().copied())
+}
+
 /// A plain-text HTTP answer.
 pub(crate) fn text(status: http::StatusCode, body: String) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -230,8 +262,8 @@ impl BadInput {
         }
     }
 
-    /// Records one unreadable request or packet.
-    pub(crate) fn record(&self, error: &dyn std::fmt::Display) {
+    /// Records one unreadable request or packet from `client` (when the server knows it).
+    pub(crate) fn record(&self, client: Option<SocketAddr>, error: &dyn std::fmt::Display) {
         self.counter.increment(1);
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.last_logged.load(Ordering::Relaxed);
@@ -242,6 +274,7 @@ impl BadInput {
                 message = "Refused unreadable input.",
                 receiver = %self.receiver,
                 transport = self.transport,
+                client = %client.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
                 %error,
                 suppressed_since_last_log = suppressed,
             );
@@ -269,7 +302,7 @@ mod tests {
     fn bad_input_logs_once_per_interval_and_counts_every_time() {
         let b = BadInput::new("jaeger", "udp_thrift_compact");
         for _ in 0..5 {
-            b.record(&"truncated");
+            b.record(None, &"truncated");
         }
         assert_eq!(b.suppressed.load(Ordering::Relaxed), 4);
     }

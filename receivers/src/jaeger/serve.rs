@@ -4,7 +4,9 @@ use super::model::{self, AgentCall, Batch, Source};
 use super::thrift::Protocol;
 use super::translate::to_resource_spans;
 use super::UdpServerConfig;
-use crate::server::{text, BadInput, Bound, Connections, ExportError, GrpcServerConfig, HttpServerConfig, Secured};
+use crate::server::{
+    client_of, serve_http, text, BadInput, Bound, Connections, ExportError, GrpcServerConfig, HttpServerConfig, Secured,
+};
 use crate::translate::encode_traces;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +15,7 @@ use futures::future::BoxFuture;
 use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::UdpSocket;
@@ -115,10 +118,11 @@ impl tonic::server::UnaryService<Bytes> for PostSpans {
         let consumer = self.consumer.clone();
         let metadata = self.metadata.clone();
         let bad = self.bad.clone();
+        let client = client_of(request.extensions());
         Box::pin(async move {
             let batch = model::read_post_spans(&request.into_inner()).map_err(|e| {
                 consumer.metrics().failed(TRANSPORT_GRPC, 0);
-                bad.record(&e);
+                bad.record(client, &e);
                 tonic::Status::invalid_argument(e.to_string())
             })?;
             deliver(&consumer, batch, Source::Proto, metadata, TRANSPORT_GRPC).await.map_err(|e| e.to_grpc())?;
@@ -187,7 +191,7 @@ pub(super) async fn http(
     let app = axum::Router::new().fallback(handle_http).with_state(state);
     let mut connections = Connections::start(bound, secured.accept(&id, "http"), shutdown.clone());
     let closed = connections.closed();
-    if let Err(e) = axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    if let Err(e) = serve_http(connections, app, shutdown).await {
         tracing::error!(message = "Jaeger thrift HTTP server failed.", receiver = %id, error = %e);
     }
     closed.await;
@@ -221,10 +225,14 @@ async fn handle_http(State(s): State<Arc<HttpState>>, req: Request) -> Response 
         return text(StatusCode::BAD_REQUEST, format!("Unsupported content type: {content_type}"));
     }
     let metadata = s.include_metadata.then(|| Arc::new(ClientMetadata::from_headers(req.headers())));
+    let client = client_of(req.extensions());
     let result = async {
-        let body = crate::server::read_http_body(req, s.max_body).await?;
+        let body = crate::server::read_http_body(req, s.max_body).await.inspect_err(|e| {
+            s.consumer.metrics().failed(TRANSPORT_HTTP, 0);
+            s.bad.record(client, e);
+        })?;
         let batch = model::read_http_body(&body).map_err(|e| {
-            s.bad.record(&e);
+            s.bad.record(client, &e);
             ExportError::BadRequest(format!("Unable to process request body: {e}"))
         })?;
         deliver(&s.consumer, batch, Source::Thrift, metadata, TRANSPORT_HTTP).await
@@ -284,7 +292,7 @@ pub(super) async fn udp(
         Protocol::Binary => TRANSPORT_BINARY,
     };
     let bad = Arc::new(BadInput::new(&id, transport));
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(config.queue_size);
+    let (tx, rx) = tokio::sync::mpsc::channel::<(SocketAddr, Bytes)>(config.queue_size);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let workers: Vec<_> = (0..config.workers)
         .map(|_| {
@@ -292,8 +300,8 @@ pub(super) async fn udp(
             tokio::spawn(async move {
                 loop {
                     let packet = rx.lock().await.recv().await;
-                    let Some(packet) = packet else { break };
-                    handle_packet(&consumer, &bad, &packet, protocol, transport).await;
+                    let Some((client, packet)) = packet else { break };
+                    handle_packet(&consumer, &bad, client, &packet, protocol, transport).await;
                 }
             })
         })
@@ -302,10 +310,10 @@ pub(super) async fn udp(
     // kernel truncates to the buffer) from one that fits exactly.
     let mut buf = vec![0u8; config.max_packet_size + 1];
     loop {
-        let n = tokio::select! {
+        let (n, client) = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, _)) => n,
+                Ok(received) => received,
                 Err(e) => {
                     tracing::debug!(message = "Jaeger UDP read failed.", receiver = %id, error = %e);
                     continue;
@@ -314,12 +322,20 @@ pub(super) async fn udp(
         };
         if n > config.max_packet_size {
             consumer.metrics().failed(transport, 0);
-            bad.record(&format!("a packet larger than max_packet_size ({} bytes)", config.max_packet_size));
+            bad.record(
+                Some(client),
+                &format!("a packet larger than max_packet_size ({} bytes)", config.max_packet_size),
+            );
             continue;
         }
-        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = tx.try_send(Bytes::copy_from_slice(&buf[..n])) {
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
+            tx.try_send((client, Bytes::copy_from_slice(&buf[..n])))
+        {
             consumer.metrics().refused(transport, 0);
-            bad.record(&format!("the queue of {} packets is full (queue_size); packet dropped", config.queue_size));
+            bad.record(
+                Some(client),
+                &format!("the queue of {} packets is full (queue_size); packet dropped", config.queue_size),
+            );
         }
     }
     drop(tx);
@@ -331,6 +347,7 @@ pub(super) async fn udp(
 async fn handle_packet(
     consumer: &Consumer,
     bad: &BadInput,
+    client: SocketAddr,
     packet: &[u8],
     protocol: Protocol,
     transport: &'static str,
@@ -342,11 +359,11 @@ async fn handle_packet(
         }
         Ok(AgentCall::EmitZipkinBatch) => {
             consumer.metrics().failed(transport, 0);
-            bad.record(&"emitZipkinBatch is not supported (send Jaeger spans with emitBatch)");
+            bad.record(Some(client), &"emitZipkinBatch is not supported (send Jaeger spans with emitBatch)");
         }
         Err(e) => {
             consumer.metrics().failed(transport, 0);
-            bad.record(&e);
+            bad.record(Some(client), &e);
         }
     }
 }

@@ -8,9 +8,11 @@
 
 use super::status::ExportError;
 use super::OtlpContext;
+use crate::server::{client_of, BadInput};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -39,6 +41,8 @@ pub(crate) struct ExportRouter {
     authenticator: Option<Arc<dyn ServerAuthenticator>>,
     /// `include_metadata`: keep the call's metadata with its data.
     include_metadata: bool,
+    /// Unreadable requests: counted and logged (rate-limited) with the client's address.
+    bad: Arc<BadInput>,
 }
 
 impl ExportRouter {
@@ -48,7 +52,8 @@ impl ExportRouter {
         authenticator: Option<Arc<dyn ServerAuthenticator>>,
         include_metadata: bool,
     ) -> Self {
-        ExportRouter { ctx, max_recv_msg_size, authenticator, include_metadata }
+        let bad = Arc::new(BadInput::new(&ctx.id, TRANSPORT));
+        ExportRouter { ctx, max_recv_msg_size, authenticator, include_metadata, bad }
     }
 }
 
@@ -79,11 +84,15 @@ impl tower::Service<http::Request<Body>> for ExportRouter {
             return Box::pin(async move { Ok(status.into_http()) });
         };
         let metadata = self.include_metadata.then(|| Arc::new(ClientMetadata::from_headers(req.headers())));
+        let client = client_of(req.extensions());
+        let bad = self.bad.clone();
         let handler = ExportHandler {
             consumer: consumer.clone(),
             wait_for_result: self.ctx.wait_for_result,
             metadata,
             reached: Arc::new(AtomicBool::new(false)),
+            bad: bad.clone(),
+            client,
         };
         let mut grpc = tonic::server::Grpc::new(RawCodec)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -92,7 +101,7 @@ impl tower::Service<http::Request<Body>> for ExportRouter {
         Box::pin(async move {
             let reached = handler.reached.clone();
             let response = grpc.unary(handler, req).await;
-            Ok(unreadable_request_response(response, &consumer, reached.load(Ordering::Acquire)))
+            Ok(unreadable_request_response(response, &consumer, reached.load(Ordering::Acquire), &bad, client))
         })
     }
 }
@@ -104,18 +113,15 @@ fn unreadable_request_response(
     response: http::Response<Body>,
     consumer: &Consumer,
     handler_reached: bool,
+    bad: &BadInput,
+    client: Option<SocketAddr>,
 ) -> http::Response<Body> {
     if handler_reached {
         return response;
     }
     let Some(status) = response.extensions().get::<Status>() else { return response };
     consumer.metrics().failed(TRANSPORT, 0);
-    tracing::debug!(
-        message = "Refused an unreadable gRPC request.",
-        signal = %consumer.signal(),
-        code = ?status.code(),
-        error = %status.message(),
-    );
+    bad.record(client, &format_args!("{} request: {:?}: {}", consumer.signal(), status.code(), status.message()));
     if status.code() == Code::OutOfRange {
         return Status::resource_exhausted(format!("{} (max_recv_msg_size_mib)", status.message())).into_http();
     }
@@ -130,6 +136,8 @@ struct ExportHandler {
     metadata: Option<Arc<ClientMetadata>>,
     /// Set once tonic has read the request and called the handler.
     reached: Arc<AtomicBool>,
+    bad: Arc<BadInput>,
+    client: Option<SocketAddr>,
 }
 
 impl tonic::server::UnaryService<Bytes> for ExportHandler {
@@ -141,8 +149,11 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
         let consumer = self.consumer.clone();
         let wait_for_result = self.wait_for_result;
         let metadata = self.metadata.clone();
+        let (bad, client) = (self.bad.clone(), self.client);
         Box::pin(async move {
-            export(&consumer, request.into_inner(), metadata, wait_for_result).await.map_err(|e| e.to_grpc())?;
+            export(&consumer, request.into_inner(), metadata, wait_for_result, &bad, client)
+                .await
+                .map_err(|e| e.to_grpc())?;
             // An empty Export*ServiceResponse: no partial success to report.
             Ok(tonic::Response::new(Bytes::new()))
         })
@@ -154,12 +165,15 @@ async fn export(
     body: Bytes,
     metadata: Option<Arc<ClientMetadata>>,
     wait_for_result: bool,
+    bad: &BadInput,
+    client: Option<SocketAddr>,
 ) -> Result<(), ExportError> {
     let signal = consumer.signal();
     let payload = Payload::new(signal, body).map_err(|e| {
         consumer.metrics().failed(TRANSPORT, 0);
-        tracing::debug!(message = "Refused a malformed gRPC request.", %signal, error = %e);
-        ExportError::BadRequest(format!("invalid OTLP protobuf {signal} request: {e}"))
+        let e = ExportError::BadRequest(format!("invalid OTLP protobuf {signal} request: {e}"));
+        bad.record(client, &e);
+        e
     })?;
     consumer.consume_with_metadata(payload, metadata, TRANSPORT, wait_for_result).await.map_err(|f| {
         tracing::debug!(message = "Pipeline refused a gRPC request.", %signal, error = %f, retryable = f.retryable);

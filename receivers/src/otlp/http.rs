@@ -23,6 +23,7 @@
 use super::status::{retry_after_secs, ExportError};
 use super::OtlpContext;
 use crate::decompress::{self, DecompressError, Encoding};
+use crate::server::{client_of, serve_http, BadInput};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -92,6 +93,8 @@ pub(crate) struct HttpExport {
     cors: Option<Cors>,
     /// `include_metadata`: keep the request's headers with its data.
     include_metadata: bool,
+    /// Unreadable requests: counted and logged (rate-limited) with the client's address.
+    bad: BadInput,
 }
 
 impl HttpExport {
@@ -105,7 +108,8 @@ impl HttpExport {
     ) -> Self {
         let routes =
             paths.into_iter().filter_map(|(signal, path)| Some((path, ctx.consumers.get(signal)?.clone()))).collect();
-        HttpExport { ctx, routes, max_body, authenticator, cors, include_metadata }
+        let bad = BadInput::new(&ctx.id, TRANSPORT);
+        HttpExport { ctx, routes, max_body, authenticator, cors, include_metadata, bad }
     }
 }
 
@@ -243,7 +247,7 @@ impl Cors {
 pub(crate) async fn serve(connections: Connections, export: HttpExport, shutdown: CancellationToken) {
     let receiver = export.ctx.id.clone();
     let app = axum::Router::new().fallback(handle).with_state(Arc::new(export));
-    match axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    match serve_http(connections, app, shutdown).await {
         Ok(()) => tracing::debug!(message = "HTTP server stopped.", %receiver),
         Err(e) => tracing::error!(message = "HTTP server failed.", %receiver, error = %e),
     }
@@ -298,9 +302,10 @@ async fn export_request(
     req: Request,
 ) -> Result<(), ExportError> {
     let signal = consumer.signal();
+    let client = client_of(req.extensions());
     let unreadable = |e: ExportError| {
         consumer.metrics().failed(TRANSPORT, 0);
-        tracing::debug!(message = "Refused an unreadable HTTP request.", %signal, error = %e);
+        export.bad.record(client, &format_args!("{signal} request: {e}"));
         e
     };
     let encoding =

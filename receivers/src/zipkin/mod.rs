@@ -14,7 +14,9 @@ pub mod model;
 pub mod translate;
 
 use crate::otlp::Transport;
-use crate::server::{text, BadInput, Bound, Connections, ExportError, HttpServerConfig, Secured};
+use crate::server::{
+    client_of, serve_http, text, BadInput, Bound, Connections, ExportError, HttpServerConfig, Secured,
+};
 use async_trait::async_trait;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -133,7 +135,7 @@ impl Receiver for ZipkinReceiver {
         let id = self.id;
         Ok(tokio::spawn(async move {
             let app = axum::Router::new().fallback(handle).with_state(state);
-            if let Err(e) = axum::serve(connections, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+            if let Err(e) = serve_http(connections, app, shutdown).await {
                 tracing::error!(message = "Zipkin HTTP server failed.", receiver = %id, error = %e);
             }
             closed.await;
@@ -172,10 +174,14 @@ async fn handle(State(s): State<Arc<ZipkinState>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-protobuf"));
     let metadata = s.include_metadata.then(|| Arc::new(ClientMetadata::from_headers(req.headers())));
+    let client = client_of(req.extensions());
     let result = async {
-        let body = crate::server::read_http_body(req, s.max_body).await?;
+        let body = crate::server::read_http_body(req, s.max_body).await.inspect_err(|e| {
+            s.consumer.metrics().failed(TRANSPORT, 0);
+            s.bad.record(client, e);
+        })?;
         let unreadable = |e: &dyn std::fmt::Display| {
-            s.bad.record(e);
+            s.bad.record(client, e);
             ExportError::BadRequest(e.to_string())
         };
         let spans = if protobuf { model::read_proto_v2(&body) } else { model::read_json_v2(&body) }
