@@ -21,7 +21,7 @@ use prost::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::ClientConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -84,6 +84,16 @@ impl Tansu {
 
     /// Every message of `topic` from the beginning: (partition, key, value).
     fn read_all(&self, topic: &str, expected: usize) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
+        self.read_with_headers(topic, expected).into_iter().map(|(p, k, v, _)| (p, k, v)).collect()
+    }
+
+    /// Every message of `topic` from the beginning: (partition, key, value, headers).
+    #[allow(clippy::type_complexity)]
+    fn read_with_headers(
+        &self,
+        topic: &str,
+        expected: usize,
+    ) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>, Vec<(String, String)>)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("reader-{}", free_port()))
@@ -96,18 +106,32 @@ impl Tansu {
         let deadline = Instant::now() + Duration::from_secs(30);
         while out.len() < expected && Instant::now() < deadline {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                out.push((m.partition(), m.key().map(<[u8]>::to_vec), m.payload().unwrap_or_default().to_vec()));
+                out.push(message_parts(&m));
             }
         }
         // Anything beyond `expected` that is already there.
         let settle = Instant::now() + Duration::from_secs(1);
         while Instant::now() < settle {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                out.push((m.partition(), m.key().map(<[u8]>::to_vec), m.payload().unwrap_or_default().to_vec()));
+                out.push(message_parts(&m));
             }
         }
         out
     }
+}
+
+#[allow(clippy::type_complexity)]
+fn message_parts(m: &rdkafka::message::BorrowedMessage<'_>) -> (i32, Option<Vec<u8>>, Vec<u8>, Vec<(String, String)>) {
+    use rdkafka::message::{Headers, Message};
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (m.partition(), m.key().map(<[u8]>::to_vec), m.payload().unwrap_or_default().to_vec(), headers)
 }
 
 impl Drop for Tansu {
@@ -420,6 +444,92 @@ fn partition_traces_by_id_keys_each_message_with_its_trace_id() {
     assert_eq!(keys, expected);
     let used: BTreeSet<i32> = messages.iter().map(|m| m.0).collect();
     assert!(used.len() > 1, "keys spread over the partitions: {used:?}");
+}
+
+#[test]
+fn client_metadata_picks_the_topic_and_travels_as_headers_and_logs_are_keyed_by_trace_id() {
+    let tansu = Tansu::start();
+    for topic in ["tenant_a_spans", "default_spans", "traced_logs"] {
+        tansu.create_topic(topic, 2);
+    }
+    let http = free_port();
+    let mut sender = Weir::start(
+        "metadata",
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:{http}", include_metadata: true }}
+exporters:
+  kafka:
+    brokers: [{brokers}]
+    include_metadata_keys: [x-tenant]
+    traces: {{ topic: default_spans, topic_from_metadata_key: x-kafka-topic }}
+    logs: {{ topic: traced_logs }}
+    partition_logs_by_trace_id: true
+extensions:
+  health_check: {{ endpoint: "127.0.0.1:{{health}}" }}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [kafka] }}
+    logs: {{ receivers: [otlp], exporters: [kafka] }}
+"#,
+            brokers = tansu.brokers
+        ),
+    );
+    let one = |name: &str| traces_request(name, vec![span(0, 0, vec![])]).encode_to_vec();
+    let headers = [("x-kafka-topic", "tenant_a_spans"), ("x-tenant", "a")];
+    assert_eq!(post_protobuf_with_headers(http, "/v1/traces", &one("tenant-a"), &headers).0, 200);
+    assert_eq!(post_protobuf_with_headers(http, "/v1/traces", &one("anonymous"), &[]).0, 200);
+    // Four log records: two of trace 1, one of trace 2, one outside any trace.
+    let mut logs = logs_request(&["a".into(), "b".into(), "c".into(), "d".into()]);
+    for (i, r) in logs.resource_logs[0].scope_logs[0].log_records.iter_mut().enumerate() {
+        r.trace_id = match i {
+            0 | 1 => trace_id(1),
+            2 => trace_id(2),
+            _ => Vec::new(),
+        };
+    }
+    assert_eq!(post_protobuf_with_headers(http, "/v1/logs", &logs.encode_to_vec(), &[("x-tenant", "b")]).0, 200);
+
+    let tenant = tansu.read_with_headers("tenant_a_spans", 1);
+    let default = tansu.read_with_headers("default_spans", 1);
+    let traced = tansu.read_with_headers("traced_logs", 3);
+    assert!(sender.terminate(Duration::from_secs(30)).success(), "{}", sender.log());
+
+    let service = |value: &[u8]| {
+        let r = ExportTraceServiceRequest::decode(value).expect("traces");
+        attrs_json(&r.resource_spans[0].resource.as_ref().expect("resource").attributes)["service.name"].to_string()
+    };
+    assert_eq!(tenant.len(), 1, "the topic named by the request's metadata");
+    assert_eq!(service(&tenant[0].2), "\"tenant-a\"");
+    assert_eq!(tenant[0].3, [("x-tenant".to_string(), "a".to_string())], "include_metadata_keys as headers");
+    assert_eq!(default.len(), 1, "without the key, the signal's topic");
+    assert_eq!(service(&default[0].2), "\"anonymous\"");
+    assert!(default[0].3.is_empty(), "no metadata, no headers: {:?}", default[0].3);
+
+    assert_eq!(traced.len(), 3, "one message per trace id, and one for the record without");
+    let mut by_key: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
+    for (_, key, value, headers) in &traced {
+        assert_eq!(headers, &[("x-tenant".to_string(), "b".to_string())]);
+        let r = ExportLogsServiceRequest::decode(&value[..]).expect("logs");
+        let bodies = r
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .map(|l| value_json(&l.body).as_str().expect("string body").to_string())
+            .collect();
+        by_key.insert(key.clone().map(|k| String::from_utf8(k).expect("utf-8")), bodies);
+    }
+    let want = BTreeMap::from([
+        (None, vec!["d".to_string()]),
+        (Some(hex(&trace_id(1))), vec!["a".to_string(), "b".to_string()]),
+        (Some(hex(&trace_id(2))), vec!["c".to_string()]),
+    ]);
+    assert_eq!(by_key, want);
 }
 
 /// The log without terminal colour codes.

@@ -92,6 +92,9 @@ pub struct SignalSettings {
     pub topic: Option<String>,
     /// The encoding of this signal. Default: the top-level `encoding` when set, else `otlp_proto`.
     pub encoding: Option<Encoding>,
+    /// Exporter only: a client metadata key (from a receiver with `include_metadata: true`)
+    /// whose first value is the topic of a request; without it in a request, `topic` applies.
+    pub topic_from_metadata_key: Option<String>,
 }
 
 /// The client keys (the Collector's `configkafka.ClientConfig`).
@@ -315,6 +318,11 @@ impl KafkaTopicsConfig {
             .unwrap_or_else(|| default_topic(signal).to_string())
     }
 
+    /// The exporter's `<signal>::topic_from_metadata_key`.
+    pub fn topic_from_metadata_key(&self, signal: Signal) -> Option<&str> {
+        self.signal(signal).topic_from_metadata_key.as_deref().filter(|k| !k.is_empty())
+    }
+
     /// The encoding of `signal`: its own `encoding`, else the top-level one, else `otlp_proto`.
     pub fn encoding(&self, signal: Signal) -> Encoding {
         self.signal(signal).encoding.or(self.encoding).unwrap_or_default()
@@ -400,7 +408,11 @@ mod tests {
 
     #[test]
     fn signal_settings_win_over_the_deprecated_top_level_keys() {
-        let traces = SignalSettings { topic: Some("spans".into()), encoding: Some(Encoding::OtlpProto) };
+        let traces = SignalSettings {
+            topic: Some("spans".into()),
+            encoding: Some(Encoding::OtlpProto),
+            topic_from_metadata_key: None,
+        };
         let t = KafkaTopicsConfig {
             topic: Some("shared".to_string()),
             encoding: Some(Encoding::OtlpJson),

@@ -356,11 +356,22 @@ pub fn python() -> String {
 /// POSTs a protobuf body to weir's OTLP/HTTP receiver over a plain socket; returns the status
 /// code and the `Retry-After` header.
 pub fn post_protobuf(port: u16, path: &str, body: &[u8]) -> (u16, Option<String>) {
+    post_protobuf_with_headers(port, path, body, &[])
+}
+
+/// [`post_protobuf`] with extra request headers.
+pub fn post_protobuf_with_headers(
+    port: u16,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, Option<String>) {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("receiver accepts connections");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).expect("write head");

@@ -30,6 +30,15 @@ pub struct KafkaExporterSettings {
     pub partition_metrics_by_resource_attributes: bool,
     /// One message per resource, keyed by a hash of its sorted attributes. Default false.
     pub partition_logs_by_resource_attributes: bool,
+    /// Key log messages by their records' trace id (one message per trace id; records
+    /// without one go unkeyed). Not together with `partition_logs_by_resource_attributes`.
+    pub partition_logs_by_trace_id: bool,
+    /// Client metadata keys (from a receiver with `include_metadata: true`) sent as Kafka
+    /// headers on every message, one header per value.
+    pub include_metadata_keys: Vec<String>,
+    /// A resource attribute whose value is the topic: the first resource of a request that has
+    /// it decides the topic of the whole request; without it, the signal's topic.
+    pub topic_from_attribute: String,
     /// Producer settings.
     pub producer: ProducerConfig,
     /// Timeout of each send attempt (every message of a payload acknowledged by the broker);
@@ -80,6 +89,9 @@ impl Default for KafkaExporterSettings {
             partition_traces_by_id: false,
             partition_metrics_by_resource_attributes: false,
             partition_logs_by_resource_attributes: false,
+            partition_logs_by_trace_id: false,
+            include_metadata_keys: Vec::new(),
+            topic_from_attribute: String::new(),
             producer: ProducerConfig::default(),
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig { max_elapsed_time: Duration::from_secs(120), ..RetryConfig::default() },
@@ -105,6 +117,7 @@ impl KafkaExporterSettings {
             Signal::Traces if self.partition_traces_by_id => Partitioning::TraceId,
             Signal::Metrics if self.partition_metrics_by_resource_attributes => Partitioning::ResourceAttributes,
             Signal::Logs if self.partition_logs_by_resource_attributes => Partitioning::ResourceAttributes,
+            Signal::Logs if self.partition_logs_by_trace_id => Partitioning::TraceId,
             _ => Partitioning::None,
         }
     }
@@ -127,6 +140,11 @@ impl KafkaExporterSettings {
 
 impl ComponentConfig for KafkaExporterSettings {
     fn validate(&self) -> Result<(), String> {
+        if self.partition_logs_by_resource_attributes && self.partition_logs_by_trace_id {
+            return Err(
+                "partition_logs_by_resource_attributes and partition_logs_by_trace_id cannot both be enabled".into()
+            );
+        }
         self.producer.compression.check_supported("producer::compression", &COMPRESSIONS)?;
         if !matches!(self.producer.required_acks, -1..=1) {
             return Err(format!(
@@ -206,5 +224,21 @@ mod tests {
         let err = parse("producer:\n  compression: brotli\n").unwrap_err();
         assert!(err.contains("snappy"), "{err}");
         assert!(parse("unknown_key: 1\n").is_err());
+    }
+
+    #[test]
+    fn metadata_topic_and_log_partitioning_keys() {
+        let c = parse(
+            "include_metadata_keys: [x-tenant]\ntopic_from_attribute: kafka.topic\n\
+             traces: { topic: spans, topic_from_metadata_key: x-topic }\npartition_logs_by_trace_id: true\n",
+        )
+        .unwrap();
+        assert_eq!(c.include_metadata_keys, ["x-tenant"]);
+        assert_eq!(c.topic_from_attribute, "kafka.topic");
+        assert_eq!(topics(&c).topic_from_metadata_key(Signal::Traces), Some("x-topic"));
+        assert_eq!(topics(&c).topic_from_metadata_key(Signal::Logs), None);
+        assert_eq!(c.partitioning(Signal::Logs), Partitioning::TraceId);
+        let e = parse("partition_logs_by_trace_id: true\npartition_logs_by_resource_attributes: true\n").unwrap_err();
+        assert!(e.contains("cannot both be enabled"), "{e}");
     }
 }

@@ -127,25 +127,42 @@ pub fn hex(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One trace's spans being gathered, with where its last resource and scope header came from.
+/// One trace's items being gathered, with where its last resource and scope header came from.
 struct TraceGroup<'a> {
     regroup: Regroup<'a>,
-    spans: usize,
+    /// Items (spans or log records).
+    items: usize,
     /// (resource index, scope index) of the last header pushed.
     resource: Option<usize>,
     scope: Option<(usize, usize)>,
 }
 
-/// One payload per trace id, in order of first appearance, keyed by the hex id.
+/// The trace id of an item (a span or a log record) of `signal`; empty when it has none.
+fn trace_id_of(signal: Signal, item: &[u8]) -> Result<&[u8], WireError> {
+    match signal {
+        Signal::Logs => weir_core::pdata::views::LogRecordView::new(item).trace_id(),
+        _ => weir_core::pdata::SpanView::new(item).trace_id(),
+    }
+}
+
+/// The message key of a trace id: its hex, or none for a missing or all-zero id (a log record
+/// outside any trace), which leaves the partition to the producer's default.
+fn trace_key(id: &[u8]) -> Option<Vec<u8>> {
+    (!id.iter().all(|b| *b == 0)).then(|| hex(id))
+}
+
+/// One payload per trace id, in order of first appearance, keyed by the hex id: spans
+/// (`partition_traces_by_id`) or log records (`partition_logs_by_trace_id`).
 fn by_trace_id(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
+    let signal = payload.signal();
     // Fast path: a payload of one trace (the usual case after tail sampling or an SDK batch of
     // one request) goes out untouched.
     let mut first: Option<&[u8]> = None;
     let mut single = true;
     'scan: for rg in payload.view().resources() {
         for sg in rg?.scopes() {
-            for span in sg?.spans() {
-                let id = span?.trace_id()?;
+            for item in sg?.items() {
+                let id = trace_id_of(signal, item?)?;
                 match first {
                     None => first = Some(id),
                     Some(f) if f == id => {}
@@ -159,7 +176,7 @@ fn by_trace_id(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
     }
     if single {
         return Ok(match first {
-            Some(id) => vec![(Some(hex(id)), payload.clone())],
+            Some(id) => vec![(trace_key(id), payload.clone())],
             None => Vec::new(),
         });
     }
@@ -170,11 +187,11 @@ fn by_trace_id(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
         let rg = rg?;
         for (si, sg) in rg.scopes().enumerate() {
             let sg = sg?;
-            for span in sg.spans() {
-                let span = span?;
-                let id = span.trace_id()?;
+            for item in sg.items() {
+                let item = item?;
+                let id = trace_id_of(signal, item)?;
                 let gi = *index.entry(id).or_insert_with(|| {
-                    groups.push((id, TraceGroup { regroup: Regroup::new(), spans: 0, resource: None, scope: None }));
+                    groups.push((id, TraceGroup { regroup: Regroup::new(), items: 0, resource: None, scope: None }));
                     groups.len() - 1
                 });
                 let g = &mut groups[gi].1;
@@ -187,18 +204,17 @@ fn by_trace_id(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
                     g.regroup.push_scope(sg)?;
                     g.scope = Some((ri, si));
                 }
-                g.regroup.push_item(span.bytes());
-                g.spans += 1;
+                g.regroup.push_item(item);
+                g.items += 1;
             }
         }
     }
     Ok(groups
         .into_iter()
-        .map(|(id, mut g)| (Some(hex(id)), Payload::from_counted(Signal::Traces, g.regroup.finish(), g.spans)))
+        .map(|(id, mut g)| (trace_key(id), Payload::from_counted(signal, g.regroup.finish(), g.items)))
         .collect())
 }
 
-/// One payload per resource group, keyed by the hash of its sorted attributes.
 fn by_resource(payload: &Payload) -> Result<Vec<KeyedPart>, WireError> {
     let groups: Vec<ResourceGroupView> = payload.view().resources().collect::<Result<_, _>>()?;
     if groups.len() <= 1 {

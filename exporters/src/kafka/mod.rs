@@ -30,11 +30,12 @@ pub use config::{KafkaExporterConfig, KafkaExporterSettings, ProducerConfig};
 use async_trait::async_trait;
 use messages::{Message, Partitioning};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::sync::Arc;
 use std::time::Duration;
 use weir_core::kafka::{Encoding, TracingContext};
-use weir_core::{BuildContext, BuildError, Exporter, ExporterFactory, Failure, Payload, Signal};
+use weir_core::{BuildContext, BuildError, ClientMetadata, Exporter, ExporterFactory, Failure, Payload, Signal};
 
 /// The type name in `pipelines.yaml`.
 pub const TYPE_NAME: &str = "kafka";
@@ -96,11 +97,19 @@ pub struct KafkaExporter {
     /// The component id, for log lines.
     id: String,
     producer: FutureProducer<TracingContext>,
+    /// The signal's topic (`<signal>::topic`, `topic`, or the default).
     topic: String,
+    /// `<signal>::topic_from_metadata_key`.
+    topic_from_metadata_key: Option<String>,
+    /// `topic_from_attribute`.
+    topic_from_attribute: Option<String>,
+    /// `include_metadata_keys`.
+    include_metadata_keys: Vec<String>,
     encoding: Encoding,
     partitioning: Partitioning,
     max_message_bytes: usize,
-    metrics: ProducerMetrics,
+    /// Per topic (a request's topic can come from its metadata or a resource attribute).
+    metrics: std::sync::Mutex<std::collections::HashMap<String, Arc<ProducerMetrics>>>,
 }
 
 impl KafkaExporter {
@@ -115,8 +124,11 @@ impl KafkaExporter {
         Ok(KafkaExporter {
             id: id.to_string(),
             producer,
-            metrics: ProducerMetrics::new(id, &topic),
+            metrics: Default::default(),
             topic,
+            topic_from_metadata_key: topics.topic_from_metadata_key(signal).map(str::to_string),
+            topic_from_attribute: Some(config.topic_from_attribute.clone()).filter(|a| !a.is_empty()),
+            include_metadata_keys: config.include_metadata_keys.clone(),
             encoding: topics.encoding(signal),
             partitioning: config.partitioning(signal),
             max_message_bytes: config.producer.max_message_bytes,
@@ -124,11 +136,59 @@ impl KafkaExporter {
     }
 
     /// Hands one message to librdkafka, waiting while its local queue is full.
-    async fn enqueue(&self, m: &Message) -> Result<DeliveryFuture, Failure> {
+    /// The topic of a request: from its client metadata (`topic_from_metadata_key`), else
+    /// from the first resource carrying `topic_from_attribute`, else the signal's topic.
+    fn topic_of(&self, payload: &Payload, metadata: Option<&ClientMetadata>) -> String {
+        if let (Some(key), Some(metadata)) = (&self.topic_from_metadata_key, metadata) {
+            if let Some(topic) = metadata.get(key).first().filter(|t| !t.is_empty()) {
+                return topic.clone();
+            }
+        }
+        if let Some(attribute) = &self.topic_from_attribute {
+            for rg in payload.view().resources().flatten() {
+                let value = rg.resource().ok().and_then(|r| r.attributes().get(attribute).ok().flatten());
+                if let Some(Ok(weir_core::pdata::AnyValue::String(topic))) = value.map(|v| v.get()) {
+                    if !topic.is_empty() {
+                        return topic.to_string();
+                    }
+                }
+            }
+        }
+        self.topic.clone()
+    }
+
+    /// `include_metadata_keys`: one header per value of each key the request's metadata has.
+    fn headers_of(&self, metadata: Option<&ClientMetadata>) -> Option<OwnedHeaders> {
+        let metadata = metadata?;
+        let mut headers = OwnedHeaders::new();
+        let mut any = false;
+        for key in &self.include_metadata_keys {
+            for value in metadata.get(key) {
+                headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+                any = true;
+            }
+        }
+        any.then_some(headers)
+    }
+
+    fn metrics_of(&self, topic: &str) -> Arc<ProducerMetrics> {
+        let mut metrics = self.metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        metrics.entry(topic.to_string()).or_insert_with(|| Arc::new(ProducerMetrics::new(&self.id, topic))).clone()
+    }
+
+    async fn enqueue(
+        &self,
+        m: &Message,
+        topic: &str,
+        headers: Option<&OwnedHeaders>,
+    ) -> Result<DeliveryFuture, Failure> {
         loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(&m.value[..]);
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(&m.value[..]);
             if let Some(k) = &m.key {
                 record = record.key(&k[..]);
+            }
+            if let Some(h) = headers {
+                record = record.headers(h.clone());
             }
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
@@ -136,13 +196,13 @@ impl KafkaExporter {
                     // The plumbing's timeout bounds this wait.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => return Err(self.failure(&e)),
+                Err((e, _)) => return Err(self.failure(topic, &e)),
             }
         }
     }
 
-    fn failure(&self, e: &KafkaError) -> Failure {
-        let message = format!("producing to topic {}: {e}", self.topic);
+    fn failure(&self, topic: &str, e: &KafkaError) -> Failure {
+        let message = format!("producing to topic {topic}: {e}");
         let permanent = matches!(
             e.rdkafka_error_code(),
             Some(
@@ -167,25 +227,33 @@ impl KafkaExporter {
 #[async_trait]
 impl Exporter for KafkaExporter {
     async fn export(&self, payload: Payload) -> Result<(), Failure> {
+        self.export_with_metadata(payload, None).await
+    }
+
+    async fn export_with_metadata(&self, payload: Payload, metadata: Option<&ClientMetadata>) -> Result<(), Failure> {
         if payload.is_empty() {
             return Ok(());
         }
+        let topic = self.topic_of(&payload, metadata);
+        let headers = self.headers_of(metadata);
+        let producer_metrics = self.metrics_of(&topic);
         let batch = messages::build(&payload, self.partitioning, self.encoding, self.max_message_bytes)?;
         let mut deliveries = Vec::with_capacity(batch.len());
         for m in &batch {
-            deliveries.push(self.enqueue(m).await?);
+            deliveries.push(self.enqueue(m, &topic, headers.as_ref()).await?);
         }
         // Every message must be acknowledged; the first failure is the payload's.
         let mut first_failure = None;
         for (m, delivery) in batch.iter().zip(deliveries) {
             match delivery.await {
                 Ok(Ok(_)) => {
-                    self.metrics.messages.increment(1);
-                    let bytes = if m.untouched { &self.metrics.untouched_bytes } else { &self.metrics.rewritten_bytes };
+                    producer_metrics.messages.increment(1);
+                    let bytes =
+                        if m.untouched { &producer_metrics.untouched_bytes } else { &producer_metrics.rewritten_bytes };
                     bytes.increment(m.value.len() as u64);
                 }
                 Ok(Err((e, _))) => {
-                    first_failure.get_or_insert_with(|| self.failure(&e));
+                    first_failure.get_or_insert_with(|| self.failure(&topic, &e));
                 }
                 Err(_) => {
                     first_failure.get_or_insert_with(|| Failure::retryable("the Kafka producer was closed"));
@@ -215,12 +283,59 @@ mod tests {
     fn oversized_and_invalid_messages_are_permanent_failures() {
         let config = KafkaExporterConfig::default();
         let e = KafkaExporter::new("kafka", Signal::Traces, &config).unwrap();
-        let f = e.failure(&KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
+        let f = e.failure("otlp_spans", &KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
         assert!(!f.retryable, "{f}");
         assert!(f.message.contains("otlp_spans"), "{f}");
-        let f = e.failure(&KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut));
+        let f = e.failure("otlp_spans", &KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut));
         assert!(f.retryable, "{f}");
-        let f = e.failure(&KafkaError::MessageProduction(RDKafkaErrorCode::AllBrokersDown));
+        let f = e.failure("otlp_spans", &KafkaError::MessageProduction(RDKafkaErrorCode::AllBrokersDown));
         assert!(f.retryable, "{f}");
+    }
+
+    #[test]
+    fn topic_from_metadata_then_attribute_then_the_signal_and_metadata_headers() {
+        use rdkafka::message::Headers;
+        let config: KafkaExporterConfig = weir_core::testing::parse_exporter_config(
+            "include_metadata_keys: [x-tenant, x-absent]\ntopic_from_attribute: kafka.topic\n\
+             traces: { topic: spans, topic_from_metadata_key: x-topic }\n",
+        )
+        .unwrap();
+        let e = KafkaExporter::new("kafka", Signal::Traces, &config).unwrap();
+        // Two resources: the first without the attribute, the second with it.
+        let mut body = Vec::new();
+        for attr in [None, Some("from-attribute")] {
+            let mut resource = Vec::new();
+            if let Some(v) = attr {
+                weir_core::pdata::edit::write_key_value(
+                    &mut resource,
+                    weir_core::pdata::proto::resource::ATTRIBUTES,
+                    "kafka.topic",
+                    &weir_core::pdata::AnyValue::String(v),
+                );
+            }
+            let mut rg = Vec::new();
+            weir_core::pdata::edit::write_bytes_field(
+                &mut rg,
+                weir_core::pdata::proto::resource_group::RESOURCE,
+                &resource,
+            );
+            weir_core::pdata::edit::write_bytes_field(
+                &mut body,
+                weir_core::pdata::proto::request::RESOURCE_GROUPS,
+                &rg,
+            );
+        }
+        let payload = Payload::new(Signal::Traces, body.into()).unwrap();
+        assert_eq!(e.topic_of(&payload, None), "from-attribute");
+        let metadata = ClientMetadata::from_pairs([("x-topic", "from-metadata"), ("x-tenant", "a"), ("x-tenant", "b")]);
+        assert_eq!(e.topic_of(&payload, Some(&metadata)), "from-metadata");
+        let other = ClientMetadata::from_pairs([("x-tenant", "a")]);
+        assert_eq!(e.topic_of(&payload, Some(&other)), "from-attribute");
+        assert_eq!(e.topic_of(&Payload::empty(Signal::Traces), Some(&other)), "spans");
+        let headers = e.headers_of(Some(&metadata)).expect("headers");
+        let got: Vec<(&str, &[u8])> = headers.iter().map(|h| (h.key, h.value.unwrap_or_default())).collect();
+        assert_eq!(got, [("x-tenant", &b"a"[..]), ("x-tenant", &b"b"[..])]);
+        assert!(e.headers_of(Some(&ClientMetadata::from_pairs([("x-other", "1")]))).is_none());
+        assert!(e.headers_of(None).is_none());
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use weir_core::config::yaml::Squash;
 use weir_core::kafka::{KafkaClientConfig, KafkaTopicsConfig};
-use weir_core::ComponentConfig;
+use weir_core::{ComponentConfig, Signal};
 
 /// Settings of the `kafka` receiver: its own keys, the topic keys, the client keys.
 pub type KafkaReceiverConfig = Squash<Squash<KafkaReceiverSettings, KafkaTopicsConfig>, KafkaClientConfig>;
@@ -192,6 +192,14 @@ fn millis(d: Duration) -> String {
 /// librdkafka consumer properties. Offsets are stored by the receiver (only for done messages)
 /// and committed by librdkafka's auto-commit.
 pub fn client_config(config: &KafkaReceiverConfig) -> Result<rdkafka::ClientConfig, String> {
+    // The signal settings are shared with the exporter; this key is only the exporter's.
+    for signal in Signal::ALL {
+        if topics(config).topic_from_metadata_key(signal).is_some() {
+            return Err(format!(
+                "{signal}::topic_from_metadata_key is a key of the kafka exporter; the receiver reads {signal}::topic"
+            ));
+        }
+    }
     let mut c = rdkafka::ClientConfig::new();
     config.shared.apply(&mut c)?;
     config.own.own.apply(&mut c);
@@ -354,5 +362,7 @@ mod tests {
         assert!(parse("group_rebalance_strategy: sticky\n").unwrap_err().contains("cooperative-sticky"));
         assert!(parse("group_rebalance_strategy: magic\n").unwrap_err().contains("roundrobin"));
         assert!(parse("header_extraction:\n  extract_headers: true\n").is_err());
+        let c = parse("traces:\n  topic_from_metadata_key: t\n").expect("parses (shared with the exporter)");
+        assert!(client_config(&c).unwrap_err().contains("a key of the kafka exporter"));
     }
 }
