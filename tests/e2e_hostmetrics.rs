@@ -75,7 +75,7 @@ fn num(p: &NumberDataPoint) -> f64 {
     }
 }
 
-fn attr<'a>(p: &'a [opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<serde_json::Value> {
+fn attr(p: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<serde_json::Value> {
     p.iter().find(|kv| kv.key == key).map(|kv| value_json(&kv.value))
 }
 
