@@ -644,7 +644,9 @@ impl Scrape for Paging {
         match host.read("proc/vmstat") {
             Ok(t) => {
                 let v = procfs::parse_key_values(&t);
-                let g = |k: &str| v.get(k).copied().unwrap_or(0) as i64;
+                // As the Collector, whose gopsutil multiplies these page counts by 4 KiB: the
+                // values are the Collector's, 4096 × the kernel's counts.
+                let g = |k: &str| v.get(k).copied().unwrap_or(0) as i64 * GOPSUTIL_PAGE;
                 e.record(&md::paging::OPERATIONS, Num::I(g("pswpin")), &[("direction", "page_in"), ("type", "major")]);
                 e.record(
                     &md::paging::OPERATIONS,
@@ -668,6 +670,9 @@ impl Scrape for Paging {
         host_wide("paging", e, errors, errored)
     }
 }
+
+/// The factor gopsutil (and so the Collector) applies to `/proc/vmstat` paging counts.
+const GOPSUTIL_PAGE: i64 = 4 * 1024;
 
 // ---- processes ----
 

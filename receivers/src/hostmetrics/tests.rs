@@ -166,6 +166,35 @@ fn the_collectors_customname_config_loads_with_its_settings() {
     assert!(c.validate().is_ok());
 }
 
+#[test]
+fn the_readme_example_loads() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## Host metrics receiver").expect("section");
+    let block = readme[start..].split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("example");
+    let node = block.split_once("  hostmetrics:\n").expect("hostmetrics").1;
+    let unindented: String = node.lines().map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l))).collect();
+    let c: HostmetricsConfig = {
+        // root_path /hostfs does not exist here: check it and the rest apart.
+        let err = parse_config::<HostmetricsConfig>(&unindented).unwrap_err();
+        assert!(err.contains("invalid root_path"), "{err}");
+        parse_config(&unindented.replace("root_path: /hostfs", "root_path: /")).expect("the README example is valid")
+    };
+    assert_eq!(c.collection_interval, Duration::from_secs(30));
+    assert!(c.scrapers.process.as_ref().unwrap().own.mute_process_exe_error);
+}
+
+#[test]
+fn a_logs_pipeline_cannot_name_the_receiver() {
+    let mut registry = weir_core::Registry::new();
+    crate::register(&mut registry);
+    let yaml = "receivers: {hostmetrics: {scrapers: {cpu: }}}\nexporters: {nop: }\n\
+                service: {pipelines: {logs: {receivers: [hostmetrics], exporters: [nop]}}}\n";
+    let nop = weir_core::testing::CollectingSink::new("nop", weir_core::testing::accept_all).0;
+    registry.add_exporter(nop);
+    let err = weir_core::config::load_str("hm.yaml", yaml, &registry, &|_| None).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("hostmetrics") && err.contains("logs"), "{err}");
+}
+
 // ---- parsers ----
 
 #[test]
@@ -316,10 +345,14 @@ fn paging_usage_operations_and_faults_are_reported() {
         value(r, "system.paging.usage", &[("device", "/swap.img"), ("state", "free")]),
         (2097148.0 - 524288.0) * 1024.0
     );
-    assert_eq!(value(r, "system.paging.operations", &[("direction", "page_in"), ("type", "major")]), 12.0);
-    assert_eq!(value(r, "system.paging.operations", &[("direction", "page_out"), ("type", "minor")]), 216238492.0);
-    assert_eq!(value(r, "system.paging.faults", &[("type", "major")]), 113599.0);
-    assert_eq!(value(r, "system.paging.faults", &[("type", "minor")]), (591745138 - 113599) as f64);
+    // The Collector's values: gopsutil multiplies the /proc/vmstat counts by 4096.
+    assert_eq!(value(r, "system.paging.operations", &[("direction", "page_in"), ("type", "major")]), 12.0 * 4096.0);
+    assert_eq!(
+        value(r, "system.paging.operations", &[("direction", "page_out"), ("type", "minor")]),
+        216238492.0 * 4096.0
+    );
+    assert_eq!(value(r, "system.paging.faults", &[("type", "major")]), 113599.0 * 4096.0);
+    assert_eq!(value(r, "system.paging.faults", &[("type", "minor")]), (591745138 - 113599) as f64 * 4096.0);
 }
 
 #[test]
