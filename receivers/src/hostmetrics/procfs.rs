@@ -19,6 +19,8 @@ pub struct CpuTimes {
     pub irq: u64,
     pub softirq: u64,
     pub steal: u64,
+    pub guest: u64,
+    pub guest_nice: u64,
 }
 
 impl CpuTimes {
@@ -34,6 +36,11 @@ impl CpuTimes {
             ("steal", self.steal),
             ("wait", self.iowait),
         ]
+    }
+
+    /// All the time counted, guest time included (the Collector's `totalCPU`).
+    pub fn total(&self) -> u64 {
+        self.states().iter().map(|(_, v)| *v).sum::<u64>() + self.guest + self.guest_nice
     }
 }
 
@@ -72,6 +79,8 @@ pub fn parse_stat(text: &str) -> Stat {
                 irq: num(f.next()),
                 softirq: num(f.next()),
                 steal: num(f.next()),
+                guest: num(f.next()),
+                guest_nice: num(f.next()),
             };
             if key == "cpu" {
                 stat.total = t;
@@ -428,12 +437,12 @@ pub fn parse_status(text: &str) -> BTreeMap<String, String> {
 }
 
 /// `/proc/cpuinfo`: the number of distinct physical cores (`physical id` × `core id`, or one
-/// per processor when the file has no topology) and each processor's `cpu MHz`.
-pub fn parse_cpuinfo(text: &str) -> (usize, Vec<f64>) {
+/// per processor when the file has no topology) and each processor's number and `cpu MHz`.
+pub fn parse_cpuinfo(text: &str) -> (usize, Vec<(u32, f64)>) {
     let mut cores = std::collections::BTreeSet::new();
     let mut mhz = Vec::new();
     let mut processors = 0;
-    let (mut phys, mut core) = (String::new(), String::new());
+    let (mut processor, mut phys, mut core) = (0u32, String::new(), String::new());
     for line in text.lines().chain(std::iter::once("")) {
         if line.trim().is_empty() {
             if !phys.is_empty() || !core.is_empty() {
@@ -443,15 +452,23 @@ pub fn parse_cpuinfo(text: &str) -> (usize, Vec<f64>) {
         }
         let Some((k, v)) = line.split_once(':') else { continue };
         match k.trim() {
-            "processor" => processors += 1,
+            "processor" => {
+                processors += 1;
+                processor = v.trim().parse().unwrap_or(0);
+            }
             "physical id" => phys = v.trim().to_string(),
             "core id" => core = v.trim().to_string(),
-            "cpu MHz" => mhz.push(v.trim().parse().unwrap_or(0.0)),
+            "cpu MHz" => mhz.push((processor, v.trim().parse().unwrap_or(0.0))),
             _ => {}
         }
     }
     let physical = if cores.is_empty() { processors } else { cores.len() };
     (physical, mhz)
+}
+
+/// `/proc/loadavg`'s count of scheduling entities (the `412` of `3/412`).
+pub fn parse_loadavg_total(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().nth(3)?.split_once('/')?.1.parse().ok()
 }
 
 /// `/etc/passwd`: uid → user name.

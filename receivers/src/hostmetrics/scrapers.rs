@@ -220,8 +220,7 @@ impl Scrape for Cpu {
         if let Some(prev) = &self.previous {
             for c in &stat.cpus {
                 let Some(p) = prev.iter().find(|p| p.cpu == c.cpu) else { continue };
-                let total = |t: &CpuTimes| t.states().iter().map(|(_, v)| *v).sum::<u64>();
-                let elapsed = total(c).saturating_sub(total(p));
+                let elapsed = c.total().saturating_sub(p.total());
                 if elapsed == 0 {
                     continue;
                 }
@@ -240,8 +239,8 @@ impl Scrape for Cpu {
                 Ok(text) => {
                     let (physical, mhz) = procfs::parse_cpuinfo(&text);
                     e.record(&md::cpu::PHYSICAL_COUNT, Num::I(physical as i64), &[]);
-                    for (i, m) in mhz.iter().enumerate() {
-                        e.record(&md::cpu::FREQUENCY, Num::D(m * 1e6), &[("cpu", &format!("cpu{i}"))]);
+                    for (processor, m) in &mhz {
+                        e.record(&md::cpu::FREQUENCY, Num::D(m * 1e6), &[("cpu", &format!("cpu{processor}"))]);
                     }
                 }
                 Err(err) => {
@@ -722,23 +721,24 @@ impl Scrape for Processes {
             match pids(host) {
                 Ok(pids) => {
                     let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-                    let mut listed = 0i64;
                     for pid in pids {
                         let Some(s) =
                             host.read(&format!("proc/{pid}/stat")).ok().and_then(|t| procfs::parse_pid_stat(&t))
                         else {
                             continue;
                         };
-                        listed += 1;
                         *counts.entry(process_status(s.state)).or_default() += 1;
                     }
                     // As the Collector: running and blocked come from /proc/stat (they count
-                    // threads), and what the total leaves over is unknown.
+                    // threads), and what the total of /proc/loadavg (scheduling entities)
+                    // leaves over is unknown.
                     counts.insert("blocked", stat.procs_blocked as i64);
                     counts.insert("running", stat.procs_running as i64);
                     let known: i64 = counts.values().sum();
-                    if listed > known {
-                        *counts.entry("unknown").or_default() += listed - known;
+                    let total =
+                        host.read("proc/loadavg").ok().and_then(|t| procfs::parse_loadavg_total(&t)).unwrap_or(0);
+                    if total as i64 > known {
+                        *counts.entry("unknown").or_default() += total as i64 - known;
                     }
                     for (status, n) in counts {
                         e.record(&md::processes::COUNT, Num::I(n), &[("status", status)]);

@@ -276,6 +276,30 @@ fn optional_cpu_metrics_are_emitted_once_enabled() {
 }
 
 #[test]
+fn cpu_utilization_is_the_share_of_each_state_since_the_previous_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("proc")).unwrap();
+    let stat = dir.path().join("proc/stat");
+    let write = |cpu0: &str| {
+        std::fs::write(&stat, format!("cpu  0 0 0 0 0 0 0 0 0 0\n{cpu0}\nbtime 1796293571\n")).unwrap();
+    };
+    let config: HostmetricsConfig =
+        parse_config("scrapers: {cpu: {metrics: {system.cpu.utilization: {enabled: true}}}}").unwrap();
+    let mut cpu = scrapers::build(&config.scrapers).unwrap().remove(0);
+    let host = Host::new(dir.path());
+    write("cpu0 100 0 100 1000 0 0 0 0 0 0");
+    let first = cpu.scrape(&host);
+    assert!(metric(&first.resource_metrics, "system.cpu.utilization").is_none(), "nothing to compare with yet");
+    // 200 ticks pass: 50 user, 100 idle, 50 guest (guest counts in the elapsed time).
+    write("cpu0 150 0 100 1100 0 0 0 0 50 0");
+    let second = cpu.scrape(&host);
+    let r = &second.resource_metrics;
+    assert_eq!(value(r, "system.cpu.utilization", &[("cpu", "cpu0"), ("state", "user")]), 0.25);
+    assert_eq!(value(r, "system.cpu.utilization", &[("cpu", "cpu0"), ("state", "idle")]), 0.5);
+    assert_eq!(value(r, "system.cpu.utilization", &[("cpu", "cpu0"), ("state", "system")]), 0.0);
+}
+
+#[test]
 fn memory_usage_is_reported_by_state() {
     let out = scrape("scrapers: {memory: {metrics: {system.memory.limit: {enabled: true}, system.linux.memory.available: {enabled: true}}}}");
     let r = &out.resource_metrics;
@@ -363,6 +387,8 @@ fn processes_are_counted_by_status() {
     assert_eq!(value(r, "system.processes.count", &[("status", "running")]), 3.0, "from /proc/stat, as the Collector");
     assert_eq!(value(r, "system.processes.count", &[("status", "blocked")]), 1.0);
     assert_eq!(value(r, "system.processes.count", &[("status", "sleeping")]), 2.0);
+    // /proc/loadavg counts 412 scheduling entities: what the known states leave is unknown.
+    assert_eq!(value(r, "system.processes.count", &[("status", "unknown")]), 412.0 - 6.0);
 }
 
 #[test]
