@@ -27,7 +27,7 @@ mod config;
 mod filter;
 pub mod metadata;
 pub mod procfs;
-mod scrapers;
+pub mod scrapers;
 #[cfg(test)]
 mod tests;
 
