@@ -81,6 +81,9 @@ struct Counted {
     scraper: Box<dyn Scrape>,
     scraped: metrics::Counter,
     errored: metrics::Counter,
+    /// Whether a failed scrape was logged at warn level already: the same files usually fail
+    /// every interval, so later failures go to debug.
+    warned: bool,
 }
 
 #[async_trait]
@@ -104,6 +107,7 @@ impl Receiver for HostmetricsReceiver {
                     scraped: metrics::counter!("otelcol_scraper_scraped_metric_points", &labels),
                     errored: metrics::counter!("otelcol_scraper_errored_metric_points", &labels),
                     scraper,
+                    warned: false,
                 }
             })
             .collect();
@@ -152,14 +156,14 @@ async fn scrape_all(
             let out = s.scraper.scrape(&host);
             s.scraped.increment(out.points as u64);
             s.errored.increment(out.errored as u64);
-            if !out.errors.is_empty() {
-                tracing::debug!(
-                    message = "Scrape partly failed.",
-                    receiver = %id_owned,
-                    scraper = s.scraper.name(),
-                    errors = out.errors.len(),
-                    first = %out.errors[0],
-                );
+            if let Some(first) = out.errors.first() {
+                let (receiver, scraper, errors) = (&id_owned, s.scraper.name(), out.errors.len());
+                if s.warned {
+                    tracing::debug!(message = "Scrape partly failed.", %receiver, scraper, errors, %first);
+                } else {
+                    s.warned = true;
+                    tracing::warn!(message = "Scrape partly failed; later failures of this scraper are logged at debug level.", %receiver, scraper, errors, %first);
+                }
             }
             resource_metrics.extend(out.resource_metrics);
         }

@@ -486,6 +486,16 @@ fn processes_are_filtered_by_name_and_by_resource_attribute() {
 }
 
 #[test]
+fn processes_younger_than_scrape_process_delay_wait() {
+    // The recorded process started an hour after the recorded boot (December 2026), so a delay
+    // of an hour keeps it and one of a hundred years skips it.
+    let kept = scrape("scrapers: {process: {mute_process_all_errors: true, scrape_process_delay: 1h}}");
+    assert_eq!(kept.resource_metrics.len(), 1);
+    let years = scrape("scrapers: {process: {mute_process_all_errors: true, scrape_process_delay: 876000h}}");
+    assert!(years.resource_metrics.is_empty(), "not old enough yet");
+}
+
+#[test]
 fn system_uptime_counts_from_boot() {
     let out = scrape("scrapers: {system: }");
     let up = value(&out.resource_metrics, "system.uptime", &[]);
