@@ -113,6 +113,12 @@ fn a_config_without_scrapers_is_refused() {
 }
 
 #[test]
+fn a_zero_collection_interval_is_refused() {
+    let err = parse_config::<HostmetricsConfig>("collection_interval: 0s\nscrapers: {cpu: }").unwrap_err();
+    assert!(err.contains("collection_interval: requires positive value"), "{err}");
+}
+
+#[test]
 fn an_unknown_scraper_is_refused_by_name() {
     let err = parse_config::<HostmetricsConfig>("scrapers: {invalidscraperkey: }").unwrap_err();
     assert!(err.contains("invalidscraperkey"), "{err}");
