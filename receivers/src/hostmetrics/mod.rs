@@ -5,8 +5,8 @@
 //!  interval tick ─▶ blocking thread: each configured scraper reads its /proc files
 //!                   under root_path and records its metrics (metadata.rs: names, units,
 //!                   types and default-on flags of the Collector's metadata.yaml)
-//!              ─▶ one ExportMetricsServiceRequest (one resource per process, one shared
-//!                 resource for the host-wide scrapers) ─▶ Consumer::consume
+//!              ─▶ one ExportMetricsServiceRequest (a resource per process, an
+//!                 attribute-less resource per host-wide scraper) ─▶ Consumer::consume
 //! ```
 //!
 //! Guarantees and choices:
