@@ -105,6 +105,12 @@ struct Entry {
     kind: Option<String>,
     #[serde(rename = "type")]
     type_name: Option<String>,
+    /// For a fragment that is a part of a component's config, not all of it: the key path
+    /// (`scrapers::cpu`) where each case's node sits in the component's config. The
+    /// Collector's generated metadata tests load a `hostmetrics` scraper's metrics settings,
+    /// which users write under `scrapers::<scraper>`.
+    #[serde(default)]
+    within: Option<String>,
     cases: Vec<CaseSpec>,
 }
 
@@ -552,7 +558,12 @@ fn case_config(registry: &Registry, entry: &Entry, doc: &Yaml, id: &str) -> Yaml
         }
         _ => {
             let kind = entry.kind.as_deref().unwrap_or("");
-            let node = if id.is_empty() { doc.clone() } else { get(doc, id).cloned().unwrap_or(Yaml::Null) };
+            let mut node = if id.is_empty() { doc.clone() } else { get(doc, id).cloned().unwrap_or(Yaml::Null) };
+            if let Some(within) = &entry.within {
+                for k in within.rsplit("::") {
+                    node = map(vec![(k, node)]);
+                }
+            }
             if let Some(part) = kind.strip_prefix("service::telemetry") {
                 return around_telemetry(part.strip_prefix("::"), node);
             }

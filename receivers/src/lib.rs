@@ -5,11 +5,15 @@
 //!   consumer group, offsets committed after delivery.
 //! - [`jaeger`]: Jaeger spans over gRPC, thrift HTTP and the agent's UDP protocols.
 //! - [`zipkin`]: Zipkin v2 spans (JSON and protobuf) over HTTP.
+//! - [`hostmetrics`] (Linux): the host's CPU, memory, disks, filesystems, network, paging and
+//!   processes, read from `/proc`, as the Collector's `hostmetrics` receiver.
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
 
 mod decompress;
+#[cfg(target_os = "linux")]
+pub mod hostmetrics;
 pub mod jaeger;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -27,6 +31,8 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(nop::NopReceiverFactory);
     registry.add_receiver(jaeger::JaegerReceiverFactory);
     registry.add_receiver(zipkin::ZipkinReceiverFactory);
+    #[cfg(target_os = "linux")]
+    registry.add_receiver(hostmetrics::HostmetricsReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }

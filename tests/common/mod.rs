@@ -112,6 +112,11 @@ impl Weir {
         }
     }
 
+    /// The process id of the running weir.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
