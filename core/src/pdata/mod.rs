@@ -23,6 +23,7 @@
 //! - [`views`]: zero-copy views of requests, items and responses;
 //! - [`enums`]: `SpanKind`, `StatusCode`, `SeverityNumber`, … with pdata's and OTTL's names;
 //! - [`edit`]: copy-except-and-append editing of encoded messages, `KeyValue` encoding;
+//! - [`parts`]: one request split into parts by destination (byte ranges, [`Regroup`]);
 //! - [`stringify`](mod@stringify): `AnyValue`s as text (attribute maps, log bodies);
 //! - [`json`]: OTLP/JSON at the edges.
 //!
@@ -32,6 +33,7 @@
 pub mod edit;
 pub mod enums;
 pub mod json;
+pub mod parts;
 pub mod proto;
 pub mod stringify;
 pub mod views;
