@@ -225,9 +225,11 @@ impl RoutingConfig {
                 "datapoint" => RouteContext::Ottl(ContextKind::DataPoint),
                 "log" => RouteContext::Ottl(ContextKind::Log),
                 "request" => RouteContext::Request,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "{at}::context: invalid context: {other} (valid: resource, span, metric, datapoint, log, request)"
-                )),
+                ))
+                }
             };
             let (matcher, key) = match (context, cond, stmt) {
                 (RouteContext::Request, Some(c), None) => (
