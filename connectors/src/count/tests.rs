@@ -299,3 +299,49 @@ fn a_failing_condition_fails_the_request() {
     p = Payload::new(Signal::Logs, prost::Message::encode_to_vec(&r).into()).unwrap();
     assert!(matches!(counter.count(&p, 1), Err(CountError::Condition(_))));
 }
+
+fn refuse(_: &Payload) -> Result<(), Failure> {
+    Err(Failure::permanent("the metrics backend refused it"))
+}
+
+/// `traces/in` → count → `metrics/out` (a sink answering `verdict`).
+async fn run_counted(verdict: weir_core::testing::Verdict) -> (Result<(), Failure>, Vec<Payload>) {
+    let mut registry = weir_core::Registry::new();
+    crate::register(&mut registry);
+    let (source, mut consumers) = weir_core::testing::ChannelSource::new("test");
+    let (sink, mut rx) = weir_core::testing::CollectingSink::new("sink", verdict);
+    registry.add_receiver(source);
+    registry.add_exporter(sink);
+    let yaml = "receivers: {test: }\nexporters: {sink: }\nconnectors: {count: }\nservice:\n  pipelines:\n\
+                \x20   traces/in: {receivers: [test], exporters: [count]}\n\
+                \x20   metrics/out: {receivers: [count], exporters: [sink]}\n";
+    let config = weir_core::config::load_str("count.yaml", yaml, &registry, &|_| None).expect("valid");
+    let service = weir_core::runtime::Service::start(&config, &registry, Default::default()).await.expect("starts");
+    let consumer = consumers.recv().await.expect("started").traces.expect("traces");
+    let result = consumer.consume(weir_core::testing::spans("x", 3), "test", true).await;
+    let mut got = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        got.push(p);
+    }
+    drop(consumer);
+    service.shutdown().await;
+    (result, got)
+}
+
+#[tokio::test]
+async fn a_request_is_delivered_once_its_counts_are() {
+    let (result, got) = run_counted(weir_core::testing::accept_all).await;
+    assert!(result.is_ok());
+    assert_eq!(got.len(), 1);
+    let m = got[0].decode_metrics().unwrap();
+    let metric = &m.resource_metrics[0].scope_metrics[0].metrics[0];
+    assert_eq!(metric.name, "trace.span.count");
+    let Some(metric::Data::Sum(s)) = &metric.data else { panic!("a sum") };
+    assert_eq!(s.data_points[0].value, Some(number_data_point::Value::AsInt(3)));
+    let (result, _) = run_counted(refuse).await;
+    assert_eq!(
+        result.unwrap_err().message,
+        "the metrics backend refused it",
+        "the metrics pipeline's failure reaches the client"
+    );
+}

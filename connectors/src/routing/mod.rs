@@ -60,9 +60,9 @@ impl ConnectorFactory for RoutingFactory {
         if config.match_once == Some(true) {
             tracing::warn!(message = "The match_once field was removed from the Collector's routing connector in v0.120.0; routing always matches once. Remove it.", connector = %id);
         }
-        let mut routes: Vec<Route> = Vec::new();
-        for r in config.compile().map_err(BuildError::new)? {
-            if routes.iter().any(|x| x.key == r.key) {
+        let mut routes: Vec<(usize, Route)> = Vec::new();
+        for (index, r) in config.compile().map_err(BuildError::new)?.into_iter().enumerate() {
+            if routes.iter().any(|(_, x)| x.key == r.key) {
                 tracing::warn!(
                     message = "A statement already exists in the routing table; this route is ignored.",
                     connector = %id, statement = %r.key, pipelines = %r.pipelines.join(", ")
@@ -72,11 +72,12 @@ impl ConnectorFactory for RoutingFactory {
             if !applies(r.context, from) {
                 tracing::warn!(message = "A route's context is not of this signal; it never matches here.", connector = %id, signal = %from, context = r.context.name());
             }
-            routes.push(r);
+            routes.push((index, r));
         }
+        let label = |route: String| metrics::counter!("weir_connector_routing_items", "connector" => id.clone(), "route" => route);
         let routes = routes
             .into_iter()
-            .map(|r| {
+            .map(|(index, r)| {
                 let matcher = match r.matcher {
                     Matcher::Request(c) => Test::Request(c),
                     Matcher::Ottl(None) => Test::Always,
@@ -84,12 +85,16 @@ impl ConnectorFactory for RoutingFactory {
                         Test::Ottl(Conditions { conditions: vec![c], error_mode: config.error_mode })
                     }
                 };
-                CompiledRoute { context: r.context, test: matcher, pipelines: r.pipelines, targets: Vec::new() }
+                CompiledRoute {
+                    context: r.context,
+                    test: matcher,
+                    pipelines: r.pipelines,
+                    targets: Vec::new(),
+                    routed: label(index.to_string()),
+                }
             })
             .collect();
-        let label = |route: String| metrics::counter!("weir_connector_routing_items", "connector" => id.clone(), "route" => route);
         Ok(Box::new(Routing {
-            routed: (0..config.table.len()).map(|i| label(i.to_string())).collect(),
             defaulted: label("default".into()),
             dropped: label("none".into()),
             errors: metrics::counter!("weir_connector_routing_condition_errors", "connector" => id.clone()),
@@ -125,6 +130,8 @@ struct CompiledRoute {
     pipelines: Vec<String>,
     /// Indices of `pipelines` in the downstream list (set when running).
     targets: Vec<usize>,
+    /// Items this route took (labelled with its index in `table`).
+    routed: metrics::Counter,
 }
 
 struct Routing {
@@ -133,8 +140,7 @@ struct Routing {
     routes: Vec<CompiledRoute>,
     default_pipelines: Vec<String>,
     default_targets: Vec<usize>,
-    /// Items taken by each route (by table index), by the default pipelines, and dropped.
-    routed: Vec<metrics::Counter>,
+    /// Items taken by the default pipelines, and dropped (no route, no default).
     defaulted: metrics::Counter,
     dropped: metrics::Counter,
     errors: metrics::Counter,
@@ -398,7 +404,7 @@ impl Routing {
         }
         for (i, c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
             if i < n {
-                self.routed[i].increment(*c);
+                self.routes[i].routed.increment(*c);
             } else if self.default_targets.is_empty() {
                 self.dropped.increment(*c);
             } else {
