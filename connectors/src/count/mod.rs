@@ -23,7 +23,7 @@ pub use config::CountConfig;
 
 use async_trait::async_trait;
 use config::{AttributeConfig, DefaultValue, MetricDef, Section};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use tokio::sync::mpsc;
 use weir_core::pdata::edit::{
     copy_fields, write_bytes_field, write_fixed64_field, write_key_value, write_varint_field,
@@ -59,20 +59,7 @@ impl ConnectorFactory for CountFactory {
         from: Signal,
         _to: Signal,
     ) -> Result<Box<dyn Connector>, BuildError> {
-        let (items, children) = match from {
-            Signal::Traces => (Section::Spans, Section::SpanEvents),
-            Signal::Metrics => (Section::Metrics, Section::DataPoints),
-            Signal::Logs => (Section::Logs, Section::Logs),
-        };
-        let counter = Counter {
-            signal: from,
-            items: config.compile(items).map_err(BuildError::new)?,
-            children: if from == Signal::Logs {
-                Vec::new()
-            } else {
-                config.compile(children).map_err(BuildError::new)?
-            },
-        };
+        let counter = Counter::new(config, from).map_err(BuildError::new)?;
         Ok(Box::new(Count {
             id: ctx.id.to_string(),
             counter,
@@ -90,7 +77,7 @@ pub struct Counter {
 }
 
 /// Counts of one metric in one resource: encoded data point attributes → count, in order of
-/// first appearance.
+/// first appearance (foldhash-keyed: the lookup is per item).
 #[derive(Default)]
 struct Series {
     index: HashMap<Vec<u8>, usize>,
@@ -195,6 +182,20 @@ fn count_one(
 }
 
 impl Counter {
+    /// The counts `config` asks for on data of `signal`.
+    pub fn new(config: &CountConfig, signal: Signal) -> Result<Counter, String> {
+        let (items, children) = match signal {
+            Signal::Traces => (Section::Spans, Section::SpanEvents),
+            Signal::Metrics => (Section::Metrics, Section::DataPoints),
+            Signal::Logs => (Section::Logs, Section::Logs),
+        };
+        Ok(Counter {
+            signal,
+            items: config.compile(items)?,
+            children: if signal == Signal::Logs { Vec::new() } else { config.compile(children)? },
+        })
+    }
+
     /// The metrics request counting `payload` (`None` when nothing was counted), and the
     /// number of items read.
     pub fn count(&self, payload: &Payload, now: u64) -> Result<(Option<Payload>, usize), CountError> {

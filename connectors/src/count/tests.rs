@@ -63,16 +63,7 @@ fn shape(r: &ExportMetricsServiceRequest) -> Shape {
 
 fn check(signal: Signal, name: &str, config: &str) {
     let config: CountConfig = parse_config(config).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (items, children) = match signal {
-        Signal::Traces => (Section::Spans, Section::SpanEvents),
-        Signal::Metrics => (Section::Metrics, Section::DataPoints),
-        Signal::Logs => (Section::Logs, Section::Logs),
-    };
-    let counter = Counter {
-        signal,
-        items: config.compile(items).unwrap(),
-        children: if signal == Signal::Logs { Vec::new() } else { config.compile(children).unwrap() },
-    };
+    let counter = Counter::new(&config, signal).unwrap();
     let (out, _) = counter.count(&input(signal), 1_678_392_127_920_605_000).unwrap();
     let actual = out.expect("counts").decode_metrics().unwrap();
     let points = actual.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
@@ -282,7 +273,7 @@ fn a_section_written_replaces_its_default_even_empty() {
 #[test]
 fn nothing_to_count_emits_nothing() {
     let c: CountConfig = parse_config("logs: {x: {conditions: ['severity_number > 100']}}").unwrap();
-    let counter = Counter { signal: Signal::Logs, items: c.compile(Section::Logs).unwrap(), children: Vec::new() };
+    let counter = Counter::new(&c, Signal::Logs).unwrap();
     let (out, read) = counter.count(&weir_core::testing::log_records(3), 1).unwrap();
     assert!(out.is_none());
     assert_eq!(read, 3);
@@ -291,7 +282,7 @@ fn nothing_to_count_emits_nothing() {
 #[test]
 fn a_failing_condition_fails_the_request() {
     let c: CountConfig = parse_config("logs: {x: {conditions: ['attributes[\"a\"] + 1 == 2', 'true']}}").unwrap();
-    let counter = Counter { signal: Signal::Logs, items: c.compile(Section::Logs).unwrap(), children: Vec::new() };
+    let counter = Counter::new(&c, Signal::Logs).unwrap();
     let mut p = weir_core::testing::log_records(1);
     // A record with a string attribute `a`: string + int fails.
     let mut r = p.decode_logs().unwrap();

@@ -56,54 +56,7 @@ impl ConnectorFactory for RoutingFactory {
         from: Signal,
         _to: Signal,
     ) -> Result<Box<dyn Connector>, BuildError> {
-        let id = ctx.id.to_string();
-        if config.match_once == Some(true) {
-            tracing::warn!(message = "The match_once field was removed from the Collector's routing connector in v0.120.0; routing always matches once. Remove it.", connector = %id);
-        }
-        let mut routes: Vec<(usize, Route)> = Vec::new();
-        for (index, r) in config.compile().map_err(BuildError::new)?.into_iter().enumerate() {
-            if routes.iter().any(|(_, x)| x.key == r.key) {
-                tracing::warn!(
-                    message = "A statement already exists in the routing table; this route is ignored.",
-                    connector = %id, statement = %r.key, pipelines = %r.pipelines.join(", ")
-                );
-                continue;
-            }
-            if !applies(r.context, from) {
-                tracing::warn!(message = "A route's context is not of this signal; it never matches here.", connector = %id, signal = %from, context = r.context.name());
-            }
-            routes.push((index, r));
-        }
-        let label = |route: String| metrics::counter!("weir_connector_routing_items", "connector" => id.clone(), "route" => route);
-        let routes = routes
-            .into_iter()
-            .map(|(index, r)| {
-                let matcher = match r.matcher {
-                    Matcher::Request(c) => Test::Request(c),
-                    Matcher::Ottl(None) => Test::Always,
-                    Matcher::Ottl(Some(c)) => {
-                        Test::Ottl(Conditions { conditions: vec![c], error_mode: config.error_mode })
-                    }
-                };
-                CompiledRoute {
-                    context: r.context,
-                    test: matcher,
-                    pipelines: r.pipelines,
-                    targets: Vec::new(),
-                    routed: label(index.to_string()),
-                }
-            })
-            .collect();
-        Ok(Box::new(Routing {
-            defaulted: label("default".into()),
-            dropped: label("none".into()),
-            errors: metrics::counter!("weir_connector_routing_condition_errors", "connector" => id.clone()),
-            id,
-            signal: from,
-            routes,
-            default_pipelines: config.default_pipelines.clone(),
-            default_targets: Vec::new(),
-        }))
+        Ok(Box::new(Router::new(config, from, &ctx.id.to_string()).map_err(BuildError::new)?))
     }
 }
 
@@ -134,7 +87,8 @@ struct CompiledRoute {
     routed: metrics::Counter,
 }
 
-struct Routing {
+/// A compiled routing table for one signal, and where its routes' pipelines are.
+pub struct Router {
     id: String,
     signal: Signal,
     routes: Vec<CompiledRoute>,
@@ -231,7 +185,60 @@ impl<'a> Layout<'a> {
     }
 }
 
-impl Routing {
+impl Router {
+    /// The router of `signal` for `config` (`id` labels its metrics and logs); the error is
+    /// the config's.
+    pub fn new(config: &RoutingConfig, signal: Signal, id: &str) -> Result<Router, String> {
+        let (id, from) = (id.to_string(), signal);
+        if config.match_once == Some(true) {
+            tracing::warn!(message = "The match_once field was removed from the Collector's routing connector in v0.120.0; routing always matches once. Remove it.", connector = %id);
+        }
+        let mut routes: Vec<(usize, Route)> = Vec::new();
+        for (index, r) in config.compile()?.into_iter().enumerate() {
+            if routes.iter().any(|(_, x)| x.key == r.key) {
+                tracing::warn!(
+                    message = "A statement already exists in the routing table; this route is ignored.",
+                    connector = %id, statement = %r.key, pipelines = %r.pipelines.join(", ")
+                );
+                continue;
+            }
+            if !applies(r.context, from) {
+                tracing::warn!(message = "A route's context is not of this signal; it never matches here.", connector = %id, signal = %from, context = r.context.name());
+            }
+            routes.push((index, r));
+        }
+        let label = |route: String| metrics::counter!("weir_connector_routing_items", "connector" => id.clone(), "route" => route);
+        let routes = routes
+            .into_iter()
+            .map(|(index, r)| {
+                let matcher = match r.matcher {
+                    Matcher::Request(c) => Test::Request(c),
+                    Matcher::Ottl(None) => Test::Always,
+                    Matcher::Ottl(Some(c)) => {
+                        Test::Ottl(Conditions { conditions: vec![c], error_mode: config.error_mode })
+                    }
+                };
+                CompiledRoute {
+                    context: r.context,
+                    test: matcher,
+                    pipelines: r.pipelines,
+                    targets: Vec::new(),
+                    routed: label(index.to_string()),
+                }
+            })
+            .collect();
+        Ok(Router {
+            defaulted: label("default".into()),
+            dropped: label("none".into()),
+            errors: metrics::counter!("weir_connector_routing_condition_errors", "connector" => id.clone()),
+            id,
+            signal: from,
+            routes,
+            default_pipelines: config.default_pipelines.clone(),
+            default_targets: Vec::new(),
+        })
+    }
+
     /// Assigns every unit of `layout` to a route (or leaves it for the default). `Err` under
     /// `propagate` when a condition fails.
     fn assign(
@@ -330,8 +337,14 @@ impl Routing {
         Ok(())
     }
 
-    /// The parts of `payload` by destination (route index, or `routes.len()` for the default).
-    fn split(&self, payload: &Payload, metadata: Option<&ClientMetadata>) -> Result<Vec<(usize, Payload)>, Failure> {
+    /// The parts of `payload` by destination: the index of a route among those kept (a
+    /// duplicate route is dropped), or the number of routes for the default pipelines. `Err`
+    /// when the request is unreadable, or a condition fails under `propagate`.
+    pub fn split(
+        &self,
+        payload: &Payload,
+        metadata: Option<&ClientMetadata>,
+    ) -> Result<Vec<(usize, Payload)>, Failure> {
         let by_point = self.signal == Signal::Metrics
             && self.routes.iter().any(|r| r.context == RouteContext::Ottl(ContextKind::DataPoint));
         let unreadable = |e: WireError| Failure::permanent(format!("unreadable request: {e}"));
@@ -449,7 +462,7 @@ impl Routing {
 }
 
 #[async_trait]
-impl Connector for Routing {
+impl Connector for Router {
     fn check_downstream(&self, pipelines: &[&str]) -> Result<(), String> {
         let named = self
             .routes
