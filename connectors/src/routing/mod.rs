@@ -394,14 +394,17 @@ impl Router {
         }
         let mut parts = Parts::new(n + 1);
         let mut counts = vec![0u64; n + 1];
+        // `rebuilt` is in item order: a cursor walks it along the items.
+        let mut next_rebuilt = 0;
         for (ix, it) in layout.items.iter().enumerate() {
             let g = &layout.groups[it.r];
             let sg = g.scopes[it.s].0;
             let units = &layout.dest[layout.units(it)];
             if !it.points.is_empty() && !units.iter().all(|d| *d == units[0]) {
-                for (_, to, bytes, points) in rebuilt.iter().filter(|(i, ..)| *i == ix) {
+                while let Some((_, to, bytes, points)) = rebuilt.get(next_rebuilt).filter(|(i, ..)| *i == ix) {
                     parts.add(*to, it.r, g.rg, it.s, sg, bytes, *points).map_err(unreadable)?;
                     counts[*to] += *points as u64;
+                    next_rebuilt += 1;
                 }
                 continue;
             }

@@ -375,3 +375,16 @@ fn error_mode_defaults_to_propagate() {
     assert_eq!(c.error_mode, weir_ottl::ErrorMode::Propagate);
     assert!(refused("error_mode: loud\ntable: [{condition: 'true', pipelines: [traces/a]}]").contains("error mode"));
 }
+
+#[tokio::test]
+async fn a_bare_route_statement_takes_everything_and_a_context_of_another_signal_nothing() {
+    let table = "default_pipelines: [logs/c]\ntable:\n\
+      \x20 - context: span\n    statement: route()\n    pipelines: [logs/a]\n\
+      \x20 - context: log\n    statement: route()\n    pipelines: [logs/b]\n";
+    let mut r = start("logs", table, accept_all).await;
+    r.send(logs(&[9, 17]), None).await.unwrap();
+    assert!(r.got(0).is_empty(), "a span route never matches logs");
+    assert_eq!(r.got(1).iter().map(Payload::items).collect::<Vec<_>>(), [2]);
+    assert!(r.got(2).is_empty());
+    r.stop().await;
+}
