@@ -11,7 +11,9 @@
 //!   with only its points). A route whose context is not of the signal never matches.
 //! - **Never decoded**: conditions read the received bytes through views (`weir-ottl`), and
 //!   each route's part is built from byte ranges ([`weir_core::pdata::parts`]); a request
-//!   whose items all go one way is forwarded as it is, sharing its bytes.
+//!   whose items all go one way is forwarded as it is, sharing its bytes. A table of only
+//!   `resource` and `request` routes decides once per resource group and moves whole groups
+//!   (`Payload::group_resources`), never walking the items.
 //! - **Acknowledgements**: every part carries the request's tokens, so a request is delivered
 //!   when every pipeline that got a part has delivered it; a failure in any wins. Dropped
 //!   items (no route, no default) are acknowledged as delivered, as upstream returns no error.
@@ -91,6 +93,7 @@ struct CompiledRoute {
 pub struct Router {
     id: String,
     signal: Signal,
+    unit: Unit,
     routes: Vec<CompiledRoute>,
     default_pipelines: Vec<String>,
     default_targets: Vec<usize>,
@@ -101,7 +104,7 @@ pub struct Router {
 }
 
 /// Where a unit goes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Dest {
     Unassigned,
     Route(usize),
@@ -131,6 +134,16 @@ struct Group<'a> {
     units: std::ops::Range<usize>,
 }
 
+/// What one routing decision covers: a resource group when every route that can match is
+/// a `resource` or `request` route, a data point when a `datapoint` route routes metrics, an
+/// item otherwise.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Resource,
+    Item,
+    DataPoint,
+}
+
 /// A request laid out for routing.
 struct Layout<'a> {
     groups: Vec<Group<'a>>,
@@ -139,14 +152,20 @@ struct Layout<'a> {
 }
 
 impl<'a> Layout<'a> {
-    fn new(payload: &'a Payload, by_point: bool) -> Result<Layout<'a>, WireError> {
+    fn new(payload: &'a Payload, unit: Unit) -> Result<Layout<'a>, WireError> {
         let mut groups = Vec::new();
         let mut items = Vec::new();
         let mut units = 0usize;
+        let by_point = unit == Unit::DataPoint;
         for (r, rg) in payload.view().resources().enumerate() {
             let rg = rg?;
             let start = units;
             let mut scopes = Vec::new();
+            if unit == Unit::Resource {
+                units += 1;
+                groups.push(Group { rg, resource: rg.resource()?.bytes(), scopes, units: start..units });
+                continue;
+            }
             for (s, sg) in rg.scopes().enumerate() {
                 let sg = sg?;
                 scopes.push((sg, sg.scope()?.bytes()));
@@ -226,8 +245,22 @@ impl Router {
                     routed: label(index.to_string()),
                 }
             })
-            .collect();
+            .collect::<Vec<CompiledRoute>>();
+        let whole = |r: &CompiledRoute| {
+            matches!(r.context, RouteContext::Request | RouteContext::Ottl(ContextKind::Resource))
+                || !applies(r.context, from)
+        };
+        let unit = if routes.iter().all(whole) {
+            Unit::Resource
+        } else if from == Signal::Metrics
+            && routes.iter().any(|r| r.context == RouteContext::Ottl(ContextKind::DataPoint))
+        {
+            Unit::DataPoint
+        } else {
+            Unit::Item
+        };
         Ok(Router {
+            unit,
             defaulted: label("default".into()),
             dropped: label("none".into()),
             errors: metrics::counter!("weir_connector_routing_condition_errors", "connector" => id.clone()),
@@ -345,10 +378,10 @@ impl Router {
         payload: &Payload,
         metadata: Option<&ClientMetadata>,
     ) -> Result<Vec<(usize, Payload)>, Failure> {
-        let by_point = self.signal == Signal::Metrics
-            && self.routes.iter().any(|r| r.context == RouteContext::Ottl(ContextKind::DataPoint));
+        let unit = self.unit;
+        let by_point = unit == Unit::DataPoint;
         let unreadable = |e: WireError| Failure::permanent(format!("unreadable request: {e}"));
-        let mut layout = Layout::new(payload, by_point).map_err(unreadable)?;
+        let mut layout = Layout::new(payload, unit).map_err(unreadable)?;
         let mut stats = RunStats::default();
         let result = self.assign(&mut layout, metadata, &mut stats);
         if stats.errors > 0 {
@@ -368,6 +401,27 @@ impl Router {
                 Dest::RouteAndDefault(i) => [Some(i), Some(default)],
             }
         };
+        if unit == Unit::Resource {
+            // Whole resource groups: their bytes as received, the request itself when all go
+            // one way.
+            let mut next = 0;
+            let groups = payload
+                .group_resources(|_| {
+                    next += 1;
+                    Ok(layout.dest.get(next - 1).copied())
+                })
+                .map_err(unreadable)?;
+            let mut out = Vec::with_capacity(groups.len() + 1);
+            let mut counts = vec![0u64; n + 1];
+            for (d, part) in groups {
+                for to in dests(d).into_iter().flatten() {
+                    counts[to] += part.items() as u64;
+                    out.push((to, part.clone()));
+                }
+            }
+            self.record(&counts);
+            return Ok(out);
+        }
         // Metrics whose points go to several destinations, rebuilt first so parts can borrow.
         let mut rebuilt: Vec<(usize, usize, Vec<u8>, usize)> = Vec::new(); // (item, dest, bytes, points)
         for (ix, it) in layout.items.iter().enumerate() {
@@ -418,16 +472,21 @@ impl Router {
                 counts[to] += items as u64;
             }
         }
+        self.record(&counts);
+        Ok(parts.finish(payload))
+    }
+
+    /// Counts what each destination got (routes by index, then the default).
+    fn record(&self, counts: &[u64]) {
         for (i, c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-            if i < n {
-                self.routes[i].routed.increment(*c);
+            if let Some(r) = self.routes.get(i) {
+                r.routed.increment(*c);
             } else if self.default_targets.is_empty() {
                 self.dropped.increment(*c);
             } else {
                 self.defaulted.increment(*c);
             }
         }
-        Ok(parts.finish(payload))
     }
 
     async fn route(&self, env: Envelope, downstream: &[Downstream]) {
