@@ -118,7 +118,7 @@ struct Item<'a> {
     r: usize,
     s: usize,
     bytes: &'a [u8],
-    /// The first unit of the item in the unit list, and how many it has.
+    /// The first unit of the item in the unit list (it has one, or one per data point).
     first: usize,
     /// The data points of a metric routed by data point (empty otherwise).
     points: Vec<&'a [u8]>,
