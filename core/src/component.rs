@@ -321,6 +321,13 @@ pub trait Connector: Send + 'static {
     /// Acknowledgements: forwarding an envelope downstream carries its tokens; data it turns
     /// into something else (span metrics) is acknowledged by dropping the tokens once taken in.
     async fn run(self: Box<Self>, input: mpsc::Receiver<Envelope>, downstream: Vec<Downstream>);
+
+    /// Checks, before it starts, the ids of the pipelines it will feed (`traces/out`): a
+    /// connector that names pipelines in its config (`routing`'s table) refuses ids that do not
+    /// list it as a receiver, and the service does not start.
+    fn check_downstream(&self, _pipelines: &[&str]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A running extension (e.g. `health_check`).

@@ -199,6 +199,15 @@ impl Service {
                                 to
                             ))
                         })?;
+                    let names: Vec<&str> = downstream.iter().map(Downstream::pipeline).collect();
+                    connector.check_downstream(&names).map_err(|e| {
+                        BuildError::new(format!(
+                            "failed to create connector {:?} ({} to {}): {e}",
+                            id.to_string(),
+                            p.signal,
+                            to
+                        ))
+                    })?;
                     let (tx, rx) = mpsc::channel::<Envelope>(STAGE_CHANNEL_CAPACITY);
                     let task = tokio::spawn(connector.run(rx, downstream));
                     self.processors.push((format!("connector {id} ({} to {to})", p.signal), task));

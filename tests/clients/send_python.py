@@ -5,6 +5,8 @@ usage: send_python.py --protocol grpc|http --endpoint URL [--traces N] [--ca-fil
   grpc: --endpoint http://127.0.0.1:4317      http: --endpoint http://127.0.0.1:4318
   TLS:  --endpoint https://127.0.0.1:PORT --ca-file ca.pem (the server's CA)
   --token T sends "authorization: Bearer T" with every export.
+  --header NAME=VALUE (repeatable) sends that header / gRPC metadata with every export.
+  --resource KEY=VALUE (repeatable) adds a resource attribute.
 """
 import argparse
 import json
@@ -24,8 +26,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 
-def exporters(protocol, endpoint, ca_file=None, token=None):
-    headers = {"authorization": f"Bearer {token}"} if token else None
+def exporters(protocol, endpoint, ca_file=None, token=None, extra_headers=None):
+    headers = dict(extra_headers or {})
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    headers = headers or None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -61,10 +66,15 @@ def main():
     ap.add_argument("--service", default="python-client")
     ap.add_argument("--ca-file", help="PEM file of the CA that signed the server's certificate (TLS)")
     ap.add_argument("--token", help="bearer token sent in the authorization header")
+    ap.add_argument("--header", action="append", default=[], help="NAME=VALUE sent with every export")
+    ap.add_argument("--resource", action="append", default=[], help="KEY=VALUE resource attribute")
     args = ap.parse_args()
 
-    resource = Resource.create({"service.name": args.service, "deployment.environment": "e2e"})
-    span_exp, log_exp, metric_exp = exporters(args.protocol, args.endpoint, args.ca_file, args.token)
+    extra = dict(h.split("=", 1) for h in args.header)
+    attrs = {"service.name": args.service, "deployment.environment": "e2e"}
+    attrs.update(dict(r.split("=", 1) for r in args.resource))
+    resource = Resource.create(attrs)
+    span_exp, log_exp, metric_exp = exporters(args.protocol, args.endpoint, args.ca_file, args.token, extra)
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(span_exp))
     lp = LoggerProvider(resource=resource)

@@ -23,6 +23,7 @@
 //! - [`views`]: zero-copy views of requests, items and responses;
 //! - [`enums`]: `SpanKind`, `StatusCode`, `SeverityNumber`, … with pdata's and OTTL's names;
 //! - [`edit`]: copy-except-and-append editing of encoded messages, `KeyValue` encoding;
+//! - [`parts`]: one request split into parts by destination (byte ranges, [`Regroup`]);
 //! - [`stringify`](mod@stringify): `AnyValue`s as text (attribute maps, log bodies);
 //! - [`json`]: OTLP/JSON at the edges.
 //!
@@ -32,6 +33,7 @@
 pub mod edit;
 pub mod enums;
 pub mod json;
+pub mod parts;
 pub mod proto;
 pub mod stringify;
 pub mod views;
@@ -234,24 +236,27 @@ impl Payload {
         &self,
         mut key: impl FnMut(&ResourceGroupView<'_>) -> Result<Option<K>, WireError>,
     ) -> Result<Vec<(K, Payload)>, WireError> {
-        let mut groups: Vec<(K, Vec<u8>)> = Vec::new();
-        let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
-        let mut all = true;
+        // Keys first: a request whose every resource group has one key is returned as it is,
+        // without copying its bytes.
+        let mut keyed = Vec::new();
         for rg in self.view().resources() {
             let rg = rg?;
-            let Some(k) = key(&rg)? else {
-                all = false;
-                continue;
-            };
+            keyed.push((key(&rg)?, rg));
+        }
+        if let Some((Some(first), _)) = keyed.first() {
+            if keyed.iter().all(|(k, _)| k.as_ref() == Some(first)) {
+                return Ok(vec![(first.clone(), self.clone())]);
+            }
+        }
+        let mut groups: Vec<(K, Vec<u8>)> = Vec::new();
+        let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+        for (k, rg) in keyed {
+            let Some(k) = k else { continue };
             let i = *index.entry(k.clone()).or_insert_with(|| {
                 groups.push((k, Vec::new()));
                 groups.len() - 1
             });
             edit::write_bytes_field(&mut groups[i].1, proto::request::RESOURCE_GROUPS, rg.bytes());
-        }
-        if all && groups.len() == 1 {
-            let (k, _) = groups.pop().expect("one group");
-            return Ok(vec![(k, self.clone())]);
         }
         let mut out = Vec::with_capacity(groups.len());
         for (k, bytes) in groups {

@@ -1,5 +1,5 @@
 //! Splitting a request by backend without decoding it: every item's routing key is read
-//! through views, and each backend's part is built by [`Regroup`] from the byte ranges of its
+//! through views, and each backend's part is built by [`Parts`] from the byte ranges of its
 //! items under copies of their resource and scope headers. A request whose items all go to
 //! one backend is forwarded as it is.
 //!
@@ -20,11 +20,10 @@
 
 use super::config::RoutingKey;
 use super::ring::HashRing;
-use weir_core::pdata::edit::{copy_fields, write_bytes_field};
-use weir_core::pdata::proto;
-use weir_core::pdata::views::{DataPointView, LogRecordView, MetricKind, MetricView, SpanKind};
+use weir_core::pdata::parts::{metric_with_points, Parts};
+use weir_core::pdata::views::{DataPointView, LogRecordView, MetricView, SpanKind};
 use weir_core::pdata::SpanView;
-use weir_core::pdata::{Regroup, WireError};
+use weir_core::pdata::WireError;
 use weir_core::{Payload, Signal};
 
 /// Splits requests of one signal by one routing key.
@@ -32,74 +31,6 @@ use weir_core::{Payload, Signal};
 pub struct Router {
     pub signal: Signal,
     pub key: RoutingKey,
-}
-
-/// One backend's part under construction.
-struct Part<'a> {
-    regroup: Regroup<'a>,
-    items: usize,
-    /// The resource and scope group last opened in it.
-    rg: usize,
-    sg: usize,
-}
-
-impl<'a> Part<'a> {
-    fn new() -> Part<'a> {
-        Part { regroup: Regroup::new(), items: 0, rg: usize::MAX, sg: usize::MAX }
-    }
-}
-
-/// The parts by backend index, opened as items arrive.
-struct Parts<'a> {
-    parts: Vec<Option<Part<'a>>>,
-}
-
-impl<'a> Parts<'a> {
-    fn new(backends: usize) -> Parts<'a> {
-        Parts { parts: (0..backends).map(|_| None).collect() }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        backend: usize,
-        r: usize,
-        rg: weir_core::pdata::ResourceGroupView<'a>,
-        s: usize,
-        sg: weir_core::pdata::ScopeGroupView<'a>,
-        item: &'a [u8],
-        items: usize,
-    ) -> Result<(), WireError> {
-        let part = self.parts[backend].get_or_insert_with(Part::new);
-        if part.rg != r {
-            part.regroup.push_resource(rg)?;
-            part.rg = r;
-            part.sg = usize::MAX;
-        }
-        if part.sg != s {
-            part.regroup.push_scope(sg)?;
-            part.sg = s;
-        }
-        part.regroup.push_item(item);
-        part.items += items;
-        Ok(())
-    }
-
-    /// The parts; the whole `payload` when only one backend got anything.
-    fn finish(self, payload: &Payload) -> Vec<(usize, Payload)> {
-        let used: Vec<usize> = self.parts.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(i, _)| i).collect();
-        if used.len() == 1 {
-            return vec![(used[0], payload.clone())];
-        }
-        self.parts
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                let mut p = p?;
-                Some((i, Payload::from_counted(payload.signal(), p.regroup.finish(), p.items)))
-            })
-            .collect()
-    }
 }
 
 fn index(ring: &HashRing, key: &[u8]) -> usize {
@@ -215,10 +146,9 @@ impl Router {
                         [] => Plan::Whole(0, 0),
                         [(b, points)] => Plan::Whole(*b, points.len()),
                         _ => {
-                            let field = kind_field(kind);
                             let mut parts = Vec::with_capacity(by_backend.len());
                             for (b, points) in &by_backend {
-                                rebuilt.push(metric_with_points(m.bytes(), field, data, points)?);
+                                rebuilt.push(metric_with_points(m.bytes(), kind, data, points)?);
                                 parts.push((*b, rebuilt.len() - 1, points.len()));
                             }
                             Plan::Split(parts)
@@ -250,30 +180,6 @@ impl Router {
         }
         Ok(parts.finish(payload))
     }
-}
-
-/// The `Metric` field that holds data of `kind`.
-fn kind_field(kind: MetricKind) -> u32 {
-    match kind {
-        MetricKind::Gauge | MetricKind::Empty => proto::metric::GAUGE,
-        MetricKind::Sum => proto::metric::SUM,
-        MetricKind::Histogram => proto::metric::HISTOGRAM,
-        MetricKind::ExponentialHistogram => proto::metric::EXPONENTIAL_HISTOGRAM,
-        MetricKind::Summary => proto::metric::SUMMARY,
-    }
-}
-
-/// `metric` with only `points` in its data message `data` (field `field`).
-fn metric_with_points(metric: &[u8], field: u32, data: &[u8], points: &[&[u8]]) -> Result<Vec<u8>, WireError> {
-    let mut d = Vec::with_capacity(data.len());
-    copy_fields(&mut d, data, |f| f.number != proto::DATA_POINTS)?;
-    for p in points {
-        write_bytes_field(&mut d, proto::DATA_POINTS, p);
-    }
-    let mut out = Vec::with_capacity(metric.len());
-    copy_fields(&mut out, metric, |f| f.number != field)?;
-    write_bytes_field(&mut out, field, &d);
-    Ok(out)
 }
 
 /// The `attributes` key of a span: each named value (resource first, then span), separated.
