@@ -29,6 +29,8 @@ pub struct ZPagesConfig {
     /// Where to listen. Default `localhost:55679`; `:55679` listens on every interface.
     /// Required (must not be empty).
     pub endpoint: String,
+    /// The network of `endpoint`: `tcp` (default), `tcp4` or `tcp6`.
+    pub transport: String,
     /// `/debug/expvarz`.
     pub expvar: Expvar,
 }
@@ -43,7 +45,7 @@ pub struct Expvar {
 
 impl Default for ZPagesConfig {
     fn default() -> Self {
-        ZPagesConfig { endpoint: "localhost:55679".into(), expvar: Expvar::default() }
+        ZPagesConfig { endpoint: "localhost:55679".into(), transport: "tcp".into(), expvar: Expvar::default() }
     }
 }
 
@@ -51,6 +53,12 @@ impl ComponentConfig for ZPagesConfig {
     fn validate(&self) -> Result<(), String> {
         if self.endpoint.is_empty() {
             return Err("\"endpoint\" is required when using the \"zpages\" extension".into());
+        }
+        if !["tcp", "tcp4", "tcp6"].contains(&self.transport.as_str()) {
+            return Err(format!(
+                "transport: {:?} is not supported; zpages listens on tcp, tcp4 or tcp6",
+                self.transport
+            ));
         }
         Ok(())
     }

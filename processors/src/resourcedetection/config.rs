@@ -13,7 +13,7 @@ use weir_core::ComponentConfig;
 pub struct ResourceDetectionConfig {
     /// The detectors to run, in order of precedence: when two detect the same attribute, the
     /// earlier one's value is kept. Default `[env]`. One of `env`, `system`, `docker`, `ec2`,
-    /// `ecs`, `eks`, `elasticbeanstalk`, `lambda`, `gcp`, `azure`, `aks`, `heroku`, `k8snode`
+    /// `ecs`, `eks`, `elastic_beanstalk`, `lambda`, `gcp`, `azure`, `aks`, `heroku`, `k8snode`
     /// (`consul`, `openshift`, `kubeadm`, `dynatrace` are refused: weir has no client for them).
     pub detectors: Vec<String>,
     /// Whether detected attributes replace attributes a resource already has. Default true.
@@ -43,7 +43,8 @@ pub struct ResourceDetectionConfig {
     pub ecs: AttributesOnly,
     /// `eks` detector settings.
     pub eks: AttributesOnly,
-    /// `elasticbeanstalk` detector settings.
+    /// `elastic_beanstalk` detector settings (the section is named `elasticbeanstalk`, as in
+    /// the Collector).
     pub elasticbeanstalk: AttributesOnly,
     /// `lambda` detector settings.
     pub lambda: AttributesOnly,
@@ -323,7 +324,7 @@ pub const DETECTORS: &[(&str, &[(&str, bool)])] = &[
         &[("cloud.provider", true), ("cloud.platform", true), ("cloud.account.id", false), ("k8s.cluster.name", false)],
     ),
     (
-        "elasticbeanstalk",
+        "elastic_beanstalk",
         &[
             ("cloud.provider", true),
             ("cloud.platform", true),
@@ -431,7 +432,7 @@ impl ResourceDetectionConfig {
             "k8snode" => &self.k8snode.resource_attributes,
             "ecs" => &self.ecs.resource_attributes,
             "eks" => &self.eks.resource_attributes,
-            "elasticbeanstalk" => &self.elasticbeanstalk.resource_attributes,
+            "elastic_beanstalk" => &self.elasticbeanstalk.resource_attributes,
             "lambda" => &self.lambda.resource_attributes,
             "aks" => &self.aks.resource_attributes,
             "docker" => &self.docker.resource_attributes,
@@ -464,8 +465,9 @@ impl ComponentConfig for ResourceDetectionConfig {
             for name in set.keys() {
                 if !attrs.iter().any(|(a, _)| a == name) {
                     let known: Vec<&str> = attrs.iter().map(|(a, _)| *a).collect();
+                    let section = if *detector == "elastic_beanstalk" { "elasticbeanstalk" } else { detector };
                     return Err(format!(
-                        "{detector}::resource_attributes has invalid keys: {name} (the {detector} detector has {})",
+                        "{section}::resource_attributes has invalid keys: {name} (the {detector} detector has {})",
                         known.join(", ")
                     ));
                 }

@@ -1,5 +1,5 @@
 //! The detectors that read this machine: `env`, `system`, `docker`, and the ones that read
-//! only environment variables or files (`lambda`, `heroku`, `elasticbeanstalk`). What each
+//! only environment variables or files (`lambda`, `heroku`, `elastic_beanstalk`). What each
 //! sets, and when it sets nothing, follows the Collector's detector of the same name.
 
 use super::config::{enabled_attributes, ResourceAttributes, SystemConfig};
@@ -580,11 +580,11 @@ pub(crate) fn detect_heroku(overrides: &ResourceAttributes, host: &Host) -> Attr
     b.out
 }
 
-/// `elasticbeanstalk`: `/var/elasticbeanstalk/xray/environment.conf`; without it nothing.
+/// `elastic_beanstalk`: `/var/elasticbeanstalk/xray/environment.conf`; without it nothing.
 pub(crate) fn detect_elasticbeanstalk(overrides: &ResourceAttributes, host: &Host) -> Result<Attributes, String> {
     let Ok(text) = std::fs::read(&host.beanstalk_conf) else { return Ok(Vec::new()) };
     let conf: serde_json::Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
-    let mut b = Builder::new("elasticbeanstalk", overrides);
+    let mut b = Builder::new("elastic_beanstalk", overrides);
     b.str("cloud.provider", "aws");
     b.str("cloud.platform", "aws_elastic_beanstalk");
     b.str("deployment.environment", conf["environment_name"].as_str().unwrap_or_default());

@@ -100,7 +100,7 @@ async fn detect_one(name: &str, c: &ResourceDetectionConfig, host: &Host) -> Res
         "docker" => detectors::detect_docker(&c.docker.resource_attributes, host).await,
         "lambda" => Ok(detectors::detect_lambda(&c.lambda.resource_attributes, host)),
         "heroku" => Ok(detectors::detect_heroku(&c.heroku.resource_attributes, host)),
-        "elasticbeanstalk" => detectors::detect_elasticbeanstalk(&c.elasticbeanstalk.resource_attributes, host),
+        "elastic_beanstalk" => detectors::detect_elasticbeanstalk(&c.elasticbeanstalk.resource_attributes, host),
         "ec2" => cloud::detect_ec2(&c.ec2, host).await,
         "ecs" => cloud::detect_ecs(&c.ecs.resource_attributes, host).await,
         "eks" => cloud::detect_eks(host),
@@ -359,9 +359,28 @@ struct ResourceDetectionProcessor {
 #[async_trait]
 impl Processor for ResourceDetectionProcessor {
     async fn run(self: Box<Self>, mut input: mpsc::Receiver<Envelope>, output: Output) {
-        let mut current = self.provider.subscribe().await;
+        // Detection first; items wait in the channel meanwhile. Shut down before it ends, there
+        // is nothing to wait for.
+        let subscribe = self.provider.subscribe();
+        tokio::pin!(subscribe);
+        let mut first = None;
+        let mut current = tokio::select! {
+            rx = &mut subscribe => rx,
+            received = input.recv() => match received {
+                None => return,
+                Some(env) => {
+                    first = Some(env);
+                    subscribe.await
+                }
+            },
+        };
         let mut merge = current.borrow_and_update().clone();
-        while let Some(Envelope { payload, acks, metadata }) = input.recv().await {
+        loop {
+            let next = match first.take() {
+                Some(env) => Some(env),
+                None => input.recv().await,
+            };
+            let Some(Envelope { payload, acks, metadata }) = next else { break };
             if current.has_changed().unwrap_or(false) {
                 merge = current.borrow_and_update().clone();
             }

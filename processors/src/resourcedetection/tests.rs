@@ -446,7 +446,7 @@ async fn ecs_reads_the_task_metadata_endpoint() {
 #[tokio::test]
 async fn off_cloud_every_cloud_detector_yields_nothing_within_the_timeout() {
     let c = Arc::new(config(
-        "{detectors: [ec2, ecs, eks, gcp, azure, aks, lambda, heroku, elasticbeanstalk], timeout: 2s}",
+        "{detectors: [ec2, ecs, eks, gcp, azure, aks, lambda, heroku, elastic_beanstalk], timeout: 2s}",
     ));
     let started = std::time::Instant::now();
     let got = detect(c, Arc::new(host(&[]))).await;
@@ -591,7 +591,7 @@ async fn refresh_interval_picks_up_changed_attributes() {
     let mut h = host(&[]);
     h.beanstalk_conf = file.clone();
     let f = ResourceDetectionFactory::with_host(h);
-    let c = config("{detectors: [elasticbeanstalk], refresh_interval: 100ms}");
+    let c = config("{detectors: [elastic_beanstalk], refresh_interval: 100ms}");
     let provider = f.provider("resourcedetection", &c);
     let mut rx = provider.subscribe().await;
     assert_eq!(get(&rx.borrow().attributes, "service.version"), Some(s("v1")));
