@@ -136,7 +136,13 @@ impl Extension for Pprof {
         let app = axum::Router::new()
             .route("/debug/pprof/", axum::routing::get(index))
             .route("/debug/pprof", axum::routing::get(index))
-            .route("/debug/pprof/profile", axum::routing::get(profile))
+            .route(
+                "/debug/pprof/profile",
+                axum::routing::get({
+                    let stop = shutdown.clone();
+                    move |uri| profile(uri, stop.clone())
+                }),
+            )
             .route("/debug/pprof/cmdline", axum::routing::get(cmdline))
             .route("/debug/pprof/{name}", axum::routing::get(unsupported));
         Ok(tokio::spawn(async move {
@@ -184,7 +190,8 @@ async fn unsupported(axum::extract::Path(name): axum::extract::Path<String>) -> 
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-async fn profile(uri: axum::http::Uri) -> Response {
+/// Records for `seconds`; a shutdown meanwhile ends the request (503) instead of holding it.
+async fn profile(uri: axum::http::Uri, shutdown: CancellationToken) -> Response {
     let text = |code: StatusCode, body: String| {
         (
             code,
@@ -204,7 +211,13 @@ async fn profile(uri: axum::http::Uri) -> Response {
         Ok(r) => r,
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("Could not enable CPU profiling: {e}\n")),
     };
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
+        _ = shutdown.cancelled() => {
+            drop(running);
+            return text(StatusCode::SERVICE_UNAVAILABLE, "weir is shutting down; the profile was abandoned\n".into());
+        }
+    }
     match tokio::task::spawn_blocking(move || running.finish()).await {
         Ok(Ok(bytes)) => (
             [

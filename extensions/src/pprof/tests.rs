@@ -81,8 +81,21 @@ async fn serves_a_cpu_profile_of_the_requested_seconds() {
     assert!(p.duration_nanos >= 1_000_000_000);
     let index = String::from_utf8(get(port, "/debug/pprof/").await).unwrap();
     assert!(index.contains("profile?seconds=30"));
+    // A long profile does not hold the shutdown up.
+    let long = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, b"GET /debug/pprof/profile?seconds=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
-    handle.await.unwrap();
+    let head = tokio::time::timeout(Duration::from_secs(5), long).await.expect("answered at shutdown").unwrap();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    tokio::time::timeout(Duration::from_secs(5), handle).await.expect("stopped promptly").unwrap();
 }
 
 #[cfg(feature = "pprof")]
