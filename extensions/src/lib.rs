@@ -18,6 +18,15 @@ pub mod health_check;
 pub mod pprof;
 pub mod zpages;
 
+/// Listens where an extension's `endpoint` says, written the Collector's way (`:1777` is every
+/// interface).
+pub(crate) async fn bind(endpoint: &str) -> Result<tokio::net::TcpListener, weir_core::BuildError> {
+    let addr = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| weir_core::BuildError::new(format!("cannot listen on {endpoint} (endpoint): {e}")))
+}
+
 /// Adds every extension of this crate to `registry`.
 pub fn register(registry: &mut weir_core::Registry) {
     registry.add_extension(health_check::HealthCheckFactory);

@@ -91,14 +91,6 @@ struct Pprof {
     config: PprofConfig,
 }
 
-/// Listens on the Collector's way of writing an endpoint (`:1777` is every interface).
-pub(crate) async fn bind(endpoint: &str) -> Result<tokio::net::TcpListener, BuildError> {
-    let addr = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
-    tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| BuildError::new(format!("cannot listen on {endpoint} (endpoint): {e}")))
-}
-
 #[async_trait]
 impl Extension for Pprof {
     async fn start(
@@ -109,7 +101,7 @@ impl Extension for Pprof {
         if RUNNING.swap(true, Ordering::SeqCst) {
             return Err(BuildError::new("only a single pprof extension instance can be running per process"));
         }
-        let listener = match bind(&self.config.endpoint).await {
+        let listener = match crate::bind(&self.config.endpoint).await {
             Ok(l) => l,
             Err(e) => {
                 RUNNING.store(false, Ordering::SeqCst);

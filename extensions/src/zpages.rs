@@ -88,7 +88,7 @@ impl Extension for ZPages {
         ctx: ExtensionContext,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BuildError> {
-        let listener = crate::pprof::bind(&self.config.endpoint).await?;
+        let listener = crate::bind(&self.config.endpoint).await?;
         tracing::info!(
             message = "Starting zPages.",
             component = %self.id,

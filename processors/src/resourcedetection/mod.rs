@@ -334,6 +334,12 @@ impl ProcessorFactory for ResourceDetectionFactory {
         if config.detectors.iter().any(|d| d.trim() == "k8snode") {
             cloud::check_k8snode(&config.k8snode, &self.host).map_err(BuildError::new)?;
         }
+        if config.attributes.is_some() {
+            tracing::warn!(
+                message = "You are using deprecated `attributes` option that will be removed soon; use `resource_attributes` instead.",
+                processor = %ctx.id,
+            );
+        }
         if config.detectors.iter().any(|d| d.trim() == "ec2") && !config.ec2.tags.is_empty() {
             tracing::warn!(
                 message = "ec2::tags is set, but weir does not call the EC2 DescribeTags API (no AWS request signing); no ec2.tag.* attribute is added.",
