@@ -600,3 +600,27 @@ async fn refresh_interval_picks_up_changed_attributes() {
     assert_eq!(get(&rx.borrow().attributes, "service.version"), Some(s("v2")));
     assert_eq!(get(&rx.borrow().attributes, "service.instance.id"), Some(s("2")));
 }
+
+#[tokio::test]
+async fn system_optional_ip_mac_and_cpu_attributes() {
+    let c = config(
+        "{system: {hostname_sources: [os], resource_attributes: {host.ip: {enabled: true}, host.mac: {enabled: true}, \
+         host.cpu.model.name: {enabled: true}, host.cpu.cache.l2.size: {enabled: true}}}}",
+    );
+    let got = detectors::detect_system(&c.system, &host(&[])).await.unwrap();
+    let Some(Value::Strs(ips)) = get(&got, "host.ip") else { panic!("host.ip is a list: {got:?}") };
+    assert!(!ips.iter().any(|ip| ip == "127.0.0.1" || ip == "::1"), "loopback is left out: {ips:?}");
+    let Some(Value::Strs(macs)) = get(&got, "host.mac") else { panic!("host.mac is a list: {got:?}") };
+    for mac in &macs {
+        assert_eq!(mac.len(), 17, "{mac}");
+        assert!(mac.chars().all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()), "IEEE RA form: {mac}");
+    }
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).trim()));
+    if let Some(model) = model {
+        assert_eq!(get(&got, "host.cpu.model.name"), Some(s(model)));
+    }
+    assert!(matches!(get(&got, "host.cpu.cache.l2.size"), Some(Value::Int(_))));
+}
