@@ -1,7 +1,8 @@
 //! `pprof` and `zpages` end to end: a running weir serves a CPU profile over HTTP that an
 //! independent decoder (tests/clients/decode_pprof.py, written from profile.proto) reads, writes
 //! the profile of its whole run to `save_to_file` at shutdown, and serves every zPage with the
-//! running configuration's pipelines and extensions.
+//! running configuration's pipelines and extensions. Needs the `pprof` feature (on by default).
+#![cfg(feature = "pprof")]
 
 mod common;
 

@@ -205,8 +205,8 @@ async fn profile(uri: axum::http::Uri, shutdown: CancellationToken) -> Response 
     };
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
+        // Returning drops `running`, which stops the sampler.
         _ = shutdown.cancelled() => {
-            drop(running);
             return text(StatusCode::SERVICE_UNAVAILABLE, "weir is shutting down; the profile was abandoned\n".into());
         }
     }
@@ -332,14 +332,14 @@ impl Strings {
 
 /// One stack as sampled: frames from the innermost out, each `(address, function, file,
 /// line)`, the thread's name and how many samples it got.
-pub(crate) struct Stack {
+pub struct Stack {
     pub frames: Vec<(u64, String, String, i64)>,
     pub thread: String,
     pub count: i64,
 }
 
 /// Builds the gzip'd pprof CPU profile of `stacks` sampled at `frequency` Hz.
-pub(crate) fn encode(stacks: &[Stack], frequency: i64, start: std::time::SystemTime, duration: Duration) -> Vec<u8> {
+pub fn encode(stacks: &[Stack], frequency: i64, start: std::time::SystemTime, duration: Duration) -> Vec<u8> {
     use prost::Message;
     let mut strings = Strings::new();
     let period = 1_000_000_000 / frequency.max(1);
