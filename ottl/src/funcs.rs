@@ -9,6 +9,7 @@ use crate::ast::{Call, Expr};
 use crate::compile::{bind, Compiler};
 use crate::error::{eval_err, EvalError, OttlError};
 use crate::eval::{Ctx, Getter, PathGet};
+use crate::text;
 use crate::value::{json_to_ovalue, ListV, MapV, OMap, OValue, Value};
 use regex::Regex;
 use std::borrow::Cow;
@@ -37,16 +38,23 @@ pub const EDITORS: &[&str] = &[
 
 /// The converters weir has.
 pub const CONVERTERS: &[&str] = &[
+    "Base64Decode",
     "Bool",
     "Concat",
     "ConvertCase",
+    "Day",
+    "Decode",
     "Double",
     "Duration",
     "ExtractPatterns",
     "FNV",
+    "Format",
+    "FormatTime",
     "HasPrefix",
     "HasSuffix",
     "Hex",
+    "Hour",
+    "Hours",
     "Int",
     "IsBool",
     "IsDouble",
@@ -59,23 +67,45 @@ pub const CONVERTERS: &[&str] = &[
     "Len",
     "Log",
     "MD5",
+    "Microseconds",
+    "Milliseconds",
+    "Minute",
+    "Minutes",
+    "Month",
+    "Nanosecond",
+    "Nanoseconds",
     "Now",
     "ParseJSON",
+    "ParseKeyValue",
     "SHA1",
     "SHA256",
+    "SHA512",
+    "Second",
+    "Seconds",
+    "SliceToMap",
+    "Sort",
     "SpanID",
     "Split",
     "String",
     "Substring",
     "Time",
+    "ToCamelCase",
+    "ToKeyValueString",
     "ToLowerCase",
+    "ToSnakeCase",
     "ToUpperCase",
     "TraceID",
+    "Trim",
     "TruncateTime",
+    "URL",
+    "UUID",
+    "Unix",
     "UnixMicro",
     "UnixMilli",
     "UnixNano",
     "UnixSeconds",
+    "Weekday",
+    "Year",
 ];
 
 fn regex(e: &Expr, what: &str) -> Result<Regex, OttlError> {
@@ -187,6 +217,43 @@ pub(crate) enum TypeCheck {
     List,
 }
 
+/// A part of a time (`Year` … `Weekday`), in UTC.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimePart {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Nanosecond,
+    Weekday,
+}
+
+/// A duration in a unit (`Hours` … `Nanoseconds`): Go's float hours, minutes and seconds,
+/// integer milli-, micro- and nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DurationUnit {
+    Hours,
+    Minutes,
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
+}
+
+/// `Decode`'s encodings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Encoding {
+    Base64,
+    Base64Raw,
+    Base64Url,
+    Base64RawUrl,
+    Utf8,
+    Latin1,
+    Ascii,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Unit {
     Nano,
@@ -223,6 +290,39 @@ pub(crate) enum Converter {
     Duration(Getter),
     TruncateTime(Getter, Getter),
     IsRootSpan,
+    ParseKeyValue(Getter, String, String),
+    ToKeyValueString(Getter, String, String, bool),
+    Format(String, Getter),
+    Trim(Getter, String),
+    Uuid,
+    Sha512(Getter),
+    Decode(Getter, Encoding),
+    Url(Getter),
+    Sort(Getter, bool),
+    SliceToMap(Getter, Vec<String>, Option<Vec<String>>),
+    TimePart(Getter, TimePart),
+    DurationIn(Getter, DurationUnit),
+    UnixTime(Getter, Getter),
+    FormatTime(Getter, String),
+}
+
+/// An optional string literal argument, refused when empty (the key-value delimiters).
+fn delimiter(e: Option<&Expr>, what: &str, default: &str) -> Result<String, OttlError> {
+    match e {
+        None => Ok(default.to_string()),
+        Some(e) => match literal_str(e, what)? {
+            d if d.is_empty() => Err(OttlError::at(e.span(), format!("{what} cannot be set to an empty string"))),
+            d => Ok(d),
+        },
+    }
+}
+
+/// A list of string literals (`SliceToMap`'s paths).
+fn literal_strs(e: &Expr, what: &str) -> Result<Vec<String>, OttlError> {
+    match e {
+        Expr::List(items, _) => items.iter().map(|i| literal_str(i, what)).collect(),
+        other => Err(OttlError::at(other.span(), format!("{what} must be a list of string literals"))),
+    }
 }
 
 pub(crate) fn converter(c: &Compiler, call: &Call) -> Result<Converter, OttlError> {
@@ -327,6 +427,123 @@ pub(crate) fn converter(c: &Compiler, call: &Call) -> Result<Converter, OttlErro
         "TruncateTime" => {
             let a = bind(call, &[("time", true), ("duration", true)])?;
             Converter::TruncateTime(g(a[0])?, g(a[1])?)
+        }
+        "ParseKeyValue" | "ToKeyValueString" => {
+            let to_string = call.name == "ToKeyValueString";
+            let mut params = vec![("target", true), ("delimiter", false), ("pair_delimiter", false)];
+            if to_string {
+                params.push(("sort_output", false));
+            }
+            let a = bind(call, &params)?;
+            let d = delimiter(a[1], "delimiter", "=")?;
+            let p = delimiter(a[2], "pair delimiter", " ")?;
+            if d == p {
+                return Err(OttlError::at(
+                    call.name_span,
+                    format!("pair delimiter {p:?} cannot be equal to delimiter {d:?}"),
+                ));
+            }
+            if to_string {
+                let sort = match a.get(3).copied().flatten() {
+                    None => false,
+                    Some(Expr::Bool(b, _)) => *b,
+                    Some(e) => return Err(OttlError::at(e.span(), "sort_output must be true or false")),
+                };
+                Converter::ToKeyValueString(g(a[0])?, d, p, sort)
+            } else {
+                Converter::ParseKeyValue(g(a[0])?, d, p)
+            }
+        }
+        "Format" => {
+            let a = bind(call, &[("format", true), ("vals", true)])?;
+            Converter::Format(literal_str(a[0].expect("required"), "the format")?, g(a[1])?)
+        }
+        "Trim" => {
+            let a = bind(call, &[("target", true), ("replacement", false)])?;
+            let cutset = a[1].map(|e| literal_str(e, "the replacement")).transpose()?;
+            Converter::Trim(g(a[0])?, cutset.unwrap_or_else(|| " ".into()))
+        }
+        "UUID" => {
+            bind(call, &[])?;
+            Converter::Uuid
+        }
+        "SHA512" => Converter::Sha512(one("target")?),
+        "Base64Decode" => Converter::Decode(one("target")?, Encoding::Base64),
+        "Decode" => {
+            let a = bind(call, &[("target", true), ("encoding", true)])?;
+            let e = a[1].expect("required");
+            let encoding = match literal_str(e, "the encoding")?.to_ascii_lowercase().as_str() {
+                "base64" => Encoding::Base64,
+                "base64-raw" => Encoding::Base64Raw,
+                "base64-url" => Encoding::Base64Url,
+                "base64-raw-url" => Encoding::Base64RawUrl,
+                "utf-8" | "utf8" | "nop" | "" => Encoding::Utf8,
+                "iso-8859-1" | "latin1" | "latin-1" => Encoding::Latin1,
+                "us-ascii" | "ascii" => Encoding::Ascii,
+                other => {
+                    return Err(OttlError::at(
+                        e.span(),
+                        format!(
+                            "unsupported encoding '{other}'; weir decodes base64, base64-raw, base64-url, \
+                             base64-raw-url, utf-8, iso-8859-1 and us-ascii"
+                        ),
+                    ))
+                }
+            };
+            Converter::Decode(g(a[0])?, encoding)
+        }
+        "URL" => Converter::Url(one("url")?),
+        "Sort" => {
+            let a = bind(call, &[("target", true), ("order", false)])?;
+            let descending = match a[1].map(|e| literal_str(e, "the order")).transpose()?.as_deref() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(o) => {
+                    return Err(OttlError::at(
+                        a[1].expect("given").span(),
+                        format!("invalid arguments: {o}. Order should be either \"asc\" or \"desc\""),
+                    ))
+                }
+            };
+            Converter::Sort(g(a[0])?, descending)
+        }
+        "SliceToMap" => {
+            let a = bind(call, &[("target", true), ("key_path", true), ("value_path", false)])?;
+            let key_path = literal_strs(a[1].expect("required"), "key_path")?;
+            if key_path.is_empty() {
+                return Err(OttlError::at(
+                    a[1].expect("required").span(),
+                    "key path must contain at least one element",
+                ));
+            }
+            let value_path = a[2].map(|e| literal_strs(e, "value_path")).transpose()?;
+            Converter::SliceToMap(g(a[0])?, key_path, value_path)
+        }
+        "Year" => Converter::TimePart(one("time")?, TimePart::Year),
+        "Month" => Converter::TimePart(one("time")?, TimePart::Month),
+        "Day" => Converter::TimePart(one("time")?, TimePart::Day),
+        "Hour" => Converter::TimePart(one("time")?, TimePart::Hour),
+        "Minute" => Converter::TimePart(one("time")?, TimePart::Minute),
+        "Second" => Converter::TimePart(one("time")?, TimePart::Second),
+        "Nanosecond" => Converter::TimePart(one("time")?, TimePart::Nanosecond),
+        "Weekday" => Converter::TimePart(one("time")?, TimePart::Weekday),
+        "Hours" => Converter::DurationIn(one("duration")?, DurationUnit::Hours),
+        "Minutes" => Converter::DurationIn(one("duration")?, DurationUnit::Minutes),
+        "Seconds" => Converter::DurationIn(one("duration")?, DurationUnit::Seconds),
+        "Milliseconds" => Converter::DurationIn(one("duration")?, DurationUnit::Milliseconds),
+        "Microseconds" => Converter::DurationIn(one("duration")?, DurationUnit::Microseconds),
+        "Nanoseconds" => Converter::DurationIn(one("duration")?, DurationUnit::Nanoseconds),
+        "Unix" => {
+            let a = bind(call, &[("seconds", true), ("nanoseconds", false)])?;
+            Converter::UnixTime(g(a[0])?, g(a[1])?)
+        }
+        "FormatTime" => {
+            let a = bind(call, &[("time", true), ("format", true)])?;
+            let format = literal_str(a[1].expect("required"), "the format")?;
+            if format.is_empty() {
+                return Err(OttlError::at(a[1].expect("required").span(), "format cannot be nil"));
+            }
+            Converter::FormatTime(g(a[0])?, format)
         }
         "IsRootSpan" => {
             bind(call, &[])?;
@@ -589,7 +806,224 @@ impl Converter {
                 let p = ctx.node(crate::ContextKind::Span)?.field(crate::node::Field::ParentSpanId)?;
                 Value::Bool(matches!(p, Value::Bytes(b) if b.iter().all(|b| *b == 0)))
             }
+            Converter::ParseKeyValue(t, d, p) => {
+                let source = need_str(t.eval(ctx)?, "ParseKeyValue's target")?;
+                Value::Map(MapV::Owned(text::parse_key_value(&source, d, p).map_err(EvalError)?))
+            }
+            Converter::ToKeyValueString(t, d, p, sort) => match t.eval(ctx)? {
+                Value::Map(m) => Value::string(text::to_key_value_string(&m.to_owned_map(0)?, d, p, *sort)),
+                other => return eval_err(format!("ToKeyValueString takes a map, got a {}", other.type_name())),
+            },
+            Converter::Format(format, vals) => {
+                let Value::List(l) = vals.eval(ctx)? else { return eval_err("Format takes a list of values") };
+                Value::string(text::go_format(format, &l.items()?))
+            }
+            Converter::Trim(t, cutset) => {
+                let s = need_str(t.eval(ctx)?, "Trim's target")?;
+                Value::string(s.trim_matches(|c| cutset.contains(c)).to_string())
+            }
+            Converter::Uuid => {
+                let mut b: [u8; 16] = rand::random();
+                b[6] = (b[6] & 0x0f) | 0x40;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                let h = hex::encode(b);
+                Value::string(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
+            }
+            Converter::Sha512(t) => {
+                use sha2::Digest;
+                let s = need_str(t.eval(ctx)?, "SHA512's target")?;
+                Value::string(hex::encode(sha2::Sha512::digest(s.as_bytes())))
+            }
+            Converter::Decode(t, encoding) => {
+                let v = t.eval(ctx)?;
+                let bytes: Cow<'_, [u8]> = match &v {
+                    Value::Bytes(b) => Cow::Borrowed(b.as_ref()),
+                    other => match string_like(other)? {
+                        Some(s) => Cow::Owned(s.into_owned().into_bytes()),
+                        None => {
+                            return eval_err(format!(
+                                "unsupported type provided to Decode function: {}",
+                                other.type_name()
+                            ))
+                        }
+                    },
+                };
+                Value::string(decode(&bytes, *encoding)?)
+            }
+            Converter::Url(u) => {
+                let s = need_str(u.eval(ctx)?, "URL's argument")?;
+                Value::Map(MapV::Owned(text::parse_url(&s).map_err(EvalError)?))
+            }
+            Converter::Sort(t, descending) => match t.eval(ctx)? {
+                Value::List(l) => Value::List(ListV::Owned(sort_values(l.to_owned_list(0)?, *descending))),
+                other => {
+                    return eval_err(format!(
+                        "sort with unsupported type: '{}'. Target is not a list",
+                        other.type_name()
+                    ))
+                }
+            },
+            Converter::SliceToMap(t, key_path, value_path) => {
+                let Value::List(l) = t.eval(ctx)? else {
+                    return eval_err("unsupported type provided to SliceToMap function: not a list");
+                };
+                let mut out: OMap = Vec::new();
+                for elem in l.to_owned_list(0)? {
+                    let OValue::Map(m) = &elem else {
+                        return eval_err(format!(
+                            "could not cast element '{}' to map[string]any",
+                            text::as_string(&elem)
+                        ));
+                    };
+                    let key = match extract_path(m, key_path) {
+                        Some(OValue::Str(k)) => k.clone(),
+                        Some(_) => return eval_err("extracted key attribute is not of type string"),
+                        None => {
+                            return eval_err(format!(
+                                "could not extract key from element: provided object does not contain the path {key_path:?}"
+                            ))
+                        }
+                    };
+                    let value = match value_path {
+                        None => elem.clone(),
+                        Some(path) => extract_path(m, path).cloned().ok_or_else(|| {
+                            EvalError(format!(
+                                "could not extract value from element: provided object does not contain the path {path:?}"
+                            ))
+                        })?,
+                    };
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = value,
+                        None => out.push((key, value)),
+                    }
+                }
+                Value::Map(MapV::Owned(out))
+            }
+            Converter::TimePart(t, part) => match t.eval(ctx)? {
+                Value::Time(n) => {
+                    use chrono::{Datelike, Timelike};
+                    let t = chrono::DateTime::from_timestamp_nanos(n);
+                    Value::Int(match part {
+                        TimePart::Year => i64::from(t.year()),
+                        TimePart::Month => i64::from(t.month()),
+                        TimePart::Day => i64::from(t.day()),
+                        TimePart::Hour => i64::from(t.hour()),
+                        TimePart::Minute => i64::from(t.minute()),
+                        TimePart::Second => i64::from(t.second()),
+                        TimePart::Nanosecond => i64::from(t.nanosecond() % 1_000_000_000),
+                        TimePart::Weekday => i64::from(t.weekday().num_days_from_sunday()),
+                    })
+                }
+                other => return eval_err(format!("expected a time, got a {}", other.type_name())),
+            },
+            Converter::DurationIn(d, unit) => match d.eval(ctx)? {
+                Value::Duration(n) => match unit {
+                    // Go splits whole and fractional parts so large durations stay exact.
+                    DurationUnit::Hours => Value::Double(go_float_units(n, 3_600_000_000_000)),
+                    DurationUnit::Minutes => Value::Double(go_float_units(n, 60_000_000_000)),
+                    DurationUnit::Seconds => Value::Double(go_float_units(n, 1_000_000_000)),
+                    DurationUnit::Milliseconds => Value::Int(n / 1_000_000),
+                    DurationUnit::Microseconds => Value::Int(n / 1_000),
+                    DurationUnit::Nanoseconds => Value::Int(n),
+                },
+                other => return eval_err(format!("expected a duration, got a {}", other.type_name())),
+            },
+            Converter::UnixTime(s, ns) => {
+                let secs = need_int(s.eval(ctx)?, "seconds")?;
+                let nanos = match ns.eval(ctx)? {
+                    Value::Nil => 0,
+                    v => need_int(v, "nanoseconds")?,
+                };
+                Value::Time(
+                    secs.checked_mul(1_000_000_000)
+                        .and_then(|s| s.checked_add(nanos))
+                        .ok_or_else(|| EvalError("Unix: the time is out of range".into()))?,
+                )
+            }
+            Converter::FormatTime(t, format) => match t.eval(ctx)? {
+                Value::Time(n) => {
+                    use std::fmt::Write;
+                    let format = format.replace("%L", "%3f");
+                    let mut out = String::new();
+                    write!(out, "{}", chrono::DateTime::from_timestamp_nanos(n).format(&format))
+                        .map_err(|_| EvalError(format!("FormatTime: invalid format {format:?}")))?;
+                    Value::string(out)
+                }
+                other => return eval_err(format!("FormatTime takes a time, got a {}", other.type_name())),
+            },
         })
+    }
+}
+
+/// Go's `Duration.Hours()` (and minutes, seconds): whole units plus the fraction.
+fn go_float_units(n: i64, unit: i64) -> f64 {
+    (n / unit) as f64 + (n % unit) as f64 / unit as f64
+}
+
+/// The value at `path` in nested maps.
+fn extract_path<'m>(m: &'m [(String, OValue)], path: &[String]) -> Option<&'m OValue> {
+    let (first, rest) = path.split_first()?;
+    let v = m.iter().rev().find(|(k, _)| k == first).map(|(_, v)| v)?;
+    match (rest.is_empty(), v) {
+        (true, v) => Some(v),
+        (false, OValue::Map(inner)) => extract_path(inner, rest),
+        _ => None,
+    }
+}
+
+/// `Sort`: numbers as numbers (ints and doubles together as doubles), everything else
+/// (strings, bools, empties, mixes) as strings; lists of maps, lists or bytes unchanged.
+fn sort_values(mut items: Vec<OValue>, descending: bool) -> Vec<OValue> {
+    if items.iter().any(|v| matches!(v, OValue::Map(_) | OValue::List(_) | OValue::Bytes(_))) {
+        return items;
+    }
+    let numeric = items.iter().all(|v| matches!(v, OValue::Int(_) | OValue::Double(_)));
+    let any_double = items.iter().any(|v| matches!(v, OValue::Double(_)));
+    if numeric && any_double {
+        let mut v: Vec<f64> = items
+            .iter()
+            .map(|v| match v {
+                OValue::Int(i) => *i as f64,
+                OValue::Double(d) => *d,
+                _ => unreachable!("checked numeric"),
+            })
+            .collect();
+        v.sort_by(|a, b| if descending { b.total_cmp(a) } else { a.total_cmp(b) });
+        return v.into_iter().map(OValue::Double).collect();
+    }
+    if numeric {
+        items.sort_by_key(|v| if let OValue::Int(i) = v { *i } else { 0 });
+        if descending {
+            items.reverse();
+        }
+        return items;
+    }
+    let mut v: Vec<String> = items.iter().map(text::as_string).collect();
+    v.sort();
+    if descending {
+        v.reverse();
+    }
+    v.into_iter().map(OValue::Str).collect()
+}
+
+/// `Decode`: base64 variants give their bytes as text; text encodings decode to UTF-8.
+fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, EvalError> {
+    use base64::engine::general_purpose as b64;
+    use base64::Engine;
+    let b64 = |engine: &b64::GeneralPurpose| {
+        engine
+            .decode(bytes)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| EvalError(format!("could not decode: {e}")))
+    };
+    match encoding {
+        Encoding::Base64 => b64(&b64::STANDARD),
+        Encoding::Base64Raw => b64(&b64::STANDARD_NO_PAD),
+        Encoding::Base64Url => b64(&b64::URL_SAFE),
+        Encoding::Base64RawUrl => b64(&b64::URL_SAFE_NO_PAD),
+        Encoding::Utf8 => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Encoding::Latin1 => Ok(bytes.iter().map(|b| char::from(*b)).collect()),
+        Encoding::Ascii => Ok(bytes.iter().map(|b| if b.is_ascii() { char::from(*b) } else { '\u{FFFD}' }).collect()),
     }
 }
 

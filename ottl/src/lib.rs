@@ -34,6 +34,7 @@ mod node;
 pub mod parse;
 mod run;
 mod source;
+mod text;
 pub mod value;
 
 pub use context::ContextKind;

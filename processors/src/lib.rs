@@ -1,5 +1,5 @@
 //! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler`, `tail_sampling`,
-//! `transform`, `filter`, `resource`, `attributes` and `resourcedetection`.
+//! `transform`, `filter`, `resource`, `attributes`, `cumulativetodelta` and `resourcedetection`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -23,6 +23,7 @@
 pub mod attraction;
 pub mod attributes;
 pub mod batch;
+pub mod cumulativetodelta;
 pub mod filter;
 pub mod memory_limiter;
 mod metrics;
@@ -35,6 +36,7 @@ pub mod transform;
 
 pub use attributes::{AttributesConfig, AttributesFactory};
 pub use batch::{BatchConfig, BatchFactory};
+pub use cumulativetodelta::{CumulativeToDeltaConfig, CumulativeToDeltaFactory};
 pub use filter::{FilterConfig, FilterFactory};
 pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource};
 pub use ottl_processor::OttlProcessor;
@@ -54,5 +56,6 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(FilterFactory);
     registry.add_processor(ResourceFactory);
     registry.add_processor(AttributesFactory);
+    registry.add_processor(CumulativeToDeltaFactory);
     registry.add_processor(ResourceDetectionFactory::default());
 }

@@ -266,3 +266,108 @@ fn error_mode_propagate_fails_the_request_and_ignore_goes_on() {
     let req = ExportTraceServiceRequest::decode(out.as_slice()).unwrap();
     assert_eq!(req.resource_spans[0].scope_spans[0].spans[0].name, "after");
 }
+
+/// The converters added for real log pipelines, with results from the Collector's ottlfuncs
+/// README and Go's semantics (`fmt.Sprintf`, `url.Parse`, `time`).
+#[test]
+fn parsing_and_formatting_converters() {
+    let c = config(
+        r#"
+log_statements:
+  - context: log
+    statements:
+      - 'set(attributes["kv"], ParseKeyValue(body))'
+      - 'set(attributes["kv_string"], ToKeyValueString(ParseKeyValue(body), ":", ",", true))'
+      - 'set(attributes["formatted"], Format("%s took %04d ms (%.1f%%)", [attributes["kv"]["name"], 42, 99.25]))'
+      - 'set(attributes["url"], URL("https://user@example.com:8443/a/b.json?x=1#top"))'
+      - 'set(attributes["trimmed"], Trim("--x--", "-"))'
+      - 'set(attributes["decoded"], Decode("aGVsbG8gd29ybGQ=", "base64"))'
+      - 'set(attributes["b64"], Base64Decode("d2Vpcg=="))'
+      - 'set(attributes["sorted"], Sort([3, 1.5, 2], "desc"))'
+      - 'set(attributes["by_name"], SliceToMap([{"name": "a", "v": 1}, {"name": "b", "v": 2}], ["name"], ["v"]))'
+      - 'set(attributes["year"], Year(Unix(1700000000)))'
+      - 'set(attributes["weekday"], Weekday(Unix(1700000000)))'
+      - 'set(attributes["day"], FormatTime(Unix(1700000000, 5000000), "%Y-%m-%d %H:%M:%S.%L"))'
+      - 'set(attributes["hours"], Hours(Duration("90m")))'
+      - 'set(attributes["ms"], Milliseconds(Duration("1.5s")))'
+      - 'set(attributes["uuid"], UUID())'
+      - 'set(attributes["sha512"], SHA512("abc"))'
+"#,
+    );
+    let record = LogRecord {
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(r#"name=checkout msg="user logged in" retries=3"#.into())),
+        }),
+        ..Default::default()
+    };
+    let out = run(&c, Signal::Logs, &logs(vec![record])).expect("kept");
+    let req = ExportLogsServiceRequest::decode(out.as_slice()).expect("decodes");
+    let a = &req.resource_logs[0].scope_logs[0].log_records[0].attributes;
+    let get =
+        |k: &str| a.iter().find(|kv| kv.key == k).and_then(|kv| kv.value.clone()).unwrap_or_else(|| panic!("{k}"));
+    let json = |k: &str| {
+        fn j(v: &AnyValue) -> String {
+            match v.value.as_ref() {
+                Some(any_value::Value::StringValue(s)) => format!("{s:?}"),
+                Some(any_value::Value::IntValue(i)) => i.to_string(),
+                Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+                Some(any_value::Value::KvlistValue(m)) => format!(
+                    "{{{}}}",
+                    m.values
+                        .iter()
+                        .map(|kv| format!("{}: {}", kv.key, j(kv.value.as_ref().unwrap())))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(any_value::Value::ArrayValue(l)) => {
+                    format!("[{}]", l.values.iter().map(j).collect::<Vec<_>>().join(", "))
+                }
+                other => format!("{other:?}"),
+            }
+        }
+        j(&get(k))
+    };
+    assert_eq!(json("kv"), r#"{name: "checkout", msg: "user logged in", retries: "3"}"#);
+    assert_eq!(json("kv_string"), r#""msg:user logged in,name:checkout,retries:3""#);
+    assert_eq!(json("formatted"), r#""checkout took 0042 ms (99.2%)""#);
+    assert_eq!(
+        json("url"),
+        r#"{url.original: "https://user@example.com:8443/a/b.json?x=1#top", url.domain: "example.com", url.scheme: "https", url.path: "/a/b.json", url.port: 8443, url.fragment: "top", url.user_info: "user", url.username: "user", url.query: "x=1", url.extension: "json"}"#
+    );
+    assert_eq!(json("trimmed"), r#""x""#);
+    assert_eq!(json("decoded"), r#""hello world""#);
+    assert_eq!(json("b64"), r#""weir""#);
+    assert_eq!(json("sorted"), "[3, 2, 1.5]");
+    assert_eq!(json("by_name"), "{a: 1, b: 2}");
+    assert_eq!(json("year"), "2023");
+    assert_eq!(json("weekday"), "2", "2023-11-14 was a Tuesday");
+    assert_eq!(json("day"), r#""2023-11-14 22:13:20.005""#);
+    assert_eq!(json("hours"), "1.5");
+    assert_eq!(json("ms"), "1500");
+    let uuid = json("uuid");
+    assert_eq!((uuid.len(), &uuid[15..16]), (38, "4"), "a quoted version-4 UUID: {uuid}");
+    assert_eq!(
+        json("sha512"),
+        r#""ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f""#
+    );
+}
+
+#[test]
+fn converter_arguments_are_checked_at_startup() {
+    let err = |stmt: &str| {
+        weir_core::testing::parse_config::<TransformConfig>(&format!("log_statements: ['{stmt}']"))
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(
+        err(r#"set(log.attributes["a"], ParseKeyValue(log.body, "=", "="))"#).contains("cannot be equal"),
+        "{}",
+        err(r#"set(log.attributes["a"], ParseKeyValue(log.body, "=", "="))"#)
+    );
+    assert!(
+        err(r#"set(log.attributes["a"], ParseKeyValue(log.body, ""))"#).contains("cannot be set to an empty string")
+    );
+    assert!(err(r#"set(log.attributes["a"], Decode(log.body, "ebcdic"))"#).contains("unsupported encoding"));
+    assert!(err(r#"set(log.attributes["a"], Sort([1], "up"))"#).contains("Order should be either"));
+    assert!(err(r#"set(log.attributes["a"], SliceToMap(log.attributes["l"], []))"#).contains("key path"));
+}
