@@ -350,12 +350,36 @@ pub trait Extension: Send + 'static {
 }
 
 /// What extensions can see of the service.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ExtensionContext {
     pub health: crate::telemetry::Health,
     /// When the service's exporters last gave up on data (`health_check`'s
     /// `check_collector_pipeline` reads it).
     pub export_failures: crate::exporterhelper::ExportFailures,
+    /// The running configuration's components and pipelines (`zpages` shows them).
+    pub service: ServiceSummary,
+}
+
+/// The components and pipelines a service runs, by id, as configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceSummary {
+    /// `service::pipelines`, in the file's order.
+    pub pipelines: Vec<PipelineSummary>,
+    /// `service::extensions`, in order.
+    pub extensions: Vec<String>,
+    /// Every configured component in use: (kind, id), kinds in the Collector's order.
+    pub components: Vec<(Kind, String)>,
+}
+
+/// One pipeline of a [`ServiceSummary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineSummary {
+    /// `traces`, `metrics/name`, …
+    pub id: String,
+    pub signal: Signal,
+    pub receivers: Vec<String>,
+    pub processors: Vec<String>,
+    pub exporters: Vec<String>,
 }
 
 /// Factory of a receiver type.

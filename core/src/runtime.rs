@@ -38,6 +38,39 @@ pub const STAGE_CHANNEL_CAPACITY: usize = 16;
 /// How long a receiver waits for a full pipeline before refusing the request as retryable.
 pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The components and pipelines of `config`, for extensions that show them.
+fn summary(config: &Config) -> crate::component::ServiceSummary {
+    use crate::component::{Kind, PipelineSummary};
+    let ids = |v: &[ComponentId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let pipelines: Vec<PipelineSummary> = config
+        .pipelines
+        .iter()
+        .map(|p| PipelineSummary {
+            id: p.id.clone(),
+            signal: p.signal,
+            receivers: ids(&p.receivers),
+            processors: ids(&p.processors),
+            exporters: ids(&p.exporters),
+        })
+        .collect();
+    let mut components = Vec::new();
+    for kind in Kind::ALL {
+        for id in config.section(kind).keys() {
+            let used = match kind {
+                Kind::Extension => config.service_extensions.contains(id),
+                _ => config
+                    .pipelines
+                    .iter()
+                    .any(|p| p.receivers.contains(id) || p.processors.contains(id) || p.exporters.contains(id)),
+            };
+            if used {
+                components.push((kind, id.to_string()));
+            }
+        }
+    }
+    crate::component::ServiceSummary { pipelines, extensions: ids(&config.service_extensions), components }
+}
+
 /// A running pipeline graph.
 pub struct Service {
     health: Health,
@@ -101,7 +134,11 @@ impl Service {
         for ext in built {
             let handle = ext
                 .start(
-                    ExtensionContext { health: self.health.clone(), export_failures: self.export_failures.clone() },
+                    ExtensionContext {
+                        health: self.health.clone(),
+                        export_failures: self.export_failures.clone(),
+                        service: summary(config),
+                    },
                     self.extensions_stop.clone(),
                 )
                 .await?;

@@ -1,5 +1,5 @@
 //! weir's processors: `batch`, `memory_limiter`, `probabilistic_sampler`, `tail_sampling`,
-//! `transform`, `filter`, `resource`, `attributes` and `cumulativetodelta`.
+//! `transform`, `filter`, `resource`, `attributes`, `cumulativetodelta` and `resourcedetection`.
 //!
 //! Each processor is one module with its `config.rs` (the user documentation of its keys) and
 //! the component itself. `batch` and `memory_limiter` serve every signal, `tail_sampling`
@@ -17,7 +17,8 @@
 //! - [`transform`] and [`filter`] run OTTL ([`weir_ottl`]) over items read in place, rewriting
 //!   only the items a statement changes, dropping those a condition matches; [`resource`]
 //!   and [`attributes`] compile the Collector's attribute actions into OTTL statements on
-//!   the resource and on items.
+//!   the resource and on items; [`resourcedetection`] detects the host's and the cloud's
+//!   facts once and merges them into every resource the same way.
 
 pub mod attraction;
 pub mod attributes;
@@ -29,6 +30,7 @@ mod metrics;
 mod ottl_processor;
 pub mod probabilistic_sampler;
 pub mod resource;
+pub mod resourcedetection;
 pub mod tail_sampling;
 pub mod transform;
 
@@ -40,6 +42,7 @@ pub use memory_limiter::{MemoryLimiterConfig, MemoryLimiterFactory, MemorySource
 pub use ottl_processor::OttlProcessor;
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerFactory};
 pub use resource::{ResourceConfig, ResourceFactory};
+pub use resourcedetection::{ResourceDetectionConfig, ResourceDetectionFactory};
 pub use tail_sampling::{TailSamplingConfig, TailSamplingFactory};
 pub use transform::{TransformConfig, TransformFactory};
 
@@ -54,4 +57,5 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_processor(ResourceFactory);
     registry.add_processor(AttributesFactory);
     registry.add_processor(CumulativeToDeltaFactory);
+    registry.add_processor(ResourceDetectionFactory::default());
 }

@@ -29,7 +29,7 @@ async fn start(yaml: &str) -> Running {
     let ctx = BuildContext::new(ComponentId::parse("health_check").unwrap(), None);
     let ext = HealthCheckFactory.build(&ctx, &config).unwrap();
     let (health, failures, stop) = (Health::default(), ExportFailures::default(), CancellationToken::new());
-    let ext_ctx = ExtensionContext { health: health.clone(), export_failures: failures.clone() };
+    let ext_ctx = ExtensionContext { health: health.clone(), export_failures: failures.clone(), ..Default::default() };
     ext.start(ext_ctx, stop.clone()).await.unwrap();
     Running { port, health, failures, stop }
 }
