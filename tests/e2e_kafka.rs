@@ -530,6 +530,22 @@ service:
         (Some(hex(&trace_id(2))), vec!["c".to_string()]),
     ]);
     assert_eq!(by_key, want);
+
+    // A weir reading the tenant's topic turns the header back into a resource attribute.
+    let receiver = format!(
+        "{{ brokers: [{}], group_id: headers, initial_offset: earliest, traces: {{ topic: tenant_a_spans }}, \
+         header_extraction: {{ extract_headers: true, headers: [x-tenant, x-missing] }} }}",
+        tansu.brokers
+    );
+    let mut reader = consumer("headers", &receiver, &["traces"]);
+    let path = reader.path("out.jsonl");
+    assert!(eventually(Duration::from_secs(30), || !read_file_output(&path).traces.is_empty()), "{}", reader.log());
+    assert!(reader.terminate(Duration::from_secs(30)).success(), "{}", reader.log());
+    let out = read_file_output(&path);
+    let attrs = attrs_json(&out.traces[0].resource_spans[0].resource.as_ref().expect("resource").attributes);
+    assert_eq!(attrs.get("kafka.header.x-tenant"), Some(&"a".into()), "{attrs:?}");
+    assert_eq!(attrs.get("service.name"), Some(&"tenant-a".into()));
+    assert!(!attrs.contains_key("kafka.header.x-missing"), "a header the message lacks adds nothing");
 }
 
 /// The log without terminal colour codes.

@@ -59,6 +59,31 @@ pub struct KafkaReceiverSettings {
     /// weir's own: the most messages taken from Kafka and not yet done. When reached, the
     /// receiver pauses its partitions until the pipelines catch up. Default 10000.
     pub max_in_flight_messages: usize,
+    /// `header_extraction`: Kafka headers copied into resource attributes.
+    pub header_extraction: HeaderExtraction,
+}
+
+/// `header_extraction`: with `extract_headers: true`, the value of each header named in
+/// `headers` (its first occurrence in a message) becomes the resource attribute
+/// `kafka.header.<name>` of every resource of that message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderExtraction {
+    /// Default false.
+    pub extract_headers: bool,
+    /// The header names.
+    pub headers: Vec<String>,
+}
+
+impl HeaderExtraction {
+    /// The headers to extract (none unless `extract_headers`).
+    pub fn wanted(&self) -> &[String] {
+        if self.extract_headers {
+            &self.headers
+        } else {
+            &[]
+        }
+    }
 }
 
 /// `initial_offset`.
@@ -181,6 +206,7 @@ impl Default for KafkaReceiverSettings {
             autocommit: AutocommitConfig::default(),
             message_marking: MessageMarkingConfig::default(),
             max_in_flight_messages: 10_000,
+            header_extraction: HeaderExtraction::default(),
         }
     }
 }
@@ -361,7 +387,11 @@ mod tests {
         assert!(parse("initial_offset: oldest\n").unwrap_err().contains("earliest"));
         assert!(parse("group_rebalance_strategy: sticky\n").unwrap_err().contains("cooperative-sticky"));
         assert!(parse("group_rebalance_strategy: magic\n").unwrap_err().contains("roundrobin"));
-        assert!(parse("header_extraction:\n  extract_headers: true\n").is_err());
+        let c = parse("header_extraction:\n  extract_headers: true\n  headers: [tenant, env]\n").unwrap();
+        assert_eq!(c.header_extraction.wanted(), ["tenant", "env"]);
+        let c = parse("header_extraction:\n  headers: [tenant]\n").unwrap();
+        assert!(c.header_extraction.wanted().is_empty(), "extract_headers defaults to false");
+        assert!(parse("header_extraction:\n  extract: true\n").is_err());
         let c = parse("traces:\n  topic_from_metadata_key: t\n").expect("parses (shared with the exporter)");
         assert!(client_config(&c).unwrap_err().contains("a key of the kafka exporter"));
     }

@@ -37,6 +37,7 @@
 //!   again by the next owner.
 
 mod config;
+mod headers;
 pub mod offsets;
 
 pub use config::{
@@ -172,6 +173,8 @@ struct Shared {
     /// First and longest wait, and growth, between offers of a refused message (`error_backoff`).
     backoff: (Duration, Duration, f64),
     shutdown: CancellationToken,
+    /// `header_extraction::headers`, when `extract_headers`.
+    header_keys: Vec<String>,
 }
 
 /// A message taken from Kafka, copied out of librdkafka's buffer.
@@ -181,6 +184,8 @@ struct Incoming {
     offset: i64,
     value: Bytes,
     offsets: Arc<PartitionOffsets>,
+    /// `header_extraction`: (attribute name, header value) to set on every resource.
+    headers: Vec<(String, String)>,
 }
 
 #[async_trait]
@@ -246,6 +251,7 @@ impl Receiver for KafkaReceiver {
             backoff: self.config.error_backoff.schedule(),
             commit_each: !self.config.autocommit.enable,
             shutdown: shutdown.clone(),
+            header_keys: self.config.header_extraction.wanted().to_vec(),
         });
         let in_flight = Arc::new(Semaphore::new(self.config.max_in_flight_messages));
         Ok(tokio::spawn(take_loop(shared, tracker, in_flight, shutdown)))
@@ -293,12 +299,21 @@ async fn take_loop(
                     shared.routes[route].messages.increment(1);
                     let offsets = tracker.partition(msg.topic(), msg.partition());
                     offsets.received(msg.offset());
+                    let headers = match msg.headers() {
+                        Some(h) if !shared.header_keys.is_empty() => {
+                            use rdkafka::message::Headers;
+                            let all: Vec<(&str, Option<&[u8]>)> = h.iter().map(|h| (h.key, h.value)).collect();
+                            headers::extract(&all, &shared.header_keys)
+                        }
+                        _ => Vec::new(),
+                    };
                     held.push_back(Incoming {
                         route,
                         partition: msg.partition(),
                         offset: msg.offset(),
                         value: Bytes::copy_from_slice(msg.payload().unwrap_or_default()),
                         offsets,
+                        headers,
                     });
                     if paused {
                         // From a partition assigned since the pause: pause it too.
@@ -362,6 +377,7 @@ async fn handle(shared: Arc<Shared>, m: Incoming, _permit: OwnedSemaphorePermit)
         Encoding::OtlpProto => Payload::new(route.signal, m.value.clone()).map_err(|e| e.to_string()),
         Encoding::OtlpJson => json::decode(route.signal, &m.value).map_err(|e| e.to_string()),
     };
+    let decoded = decoded.and_then(|p| headers::set_resource_attributes(&p, &m.headers).map_err(|e| e.to_string()));
     match decoded {
         Ok(payload) => {
             if !deliver(&shared, route, payload, &m).await {
