@@ -7,6 +7,7 @@
 //! - [`zipkin`]: Zipkin v2 spans (JSON and protobuf) over HTTP.
 //! - [`hostmetrics`] (Linux): the host's CPU, memory, disks, filesystems, network, paging and
 //!   processes, read from `/proc`, as the Collector's `hostmetrics` receiver.
+//! - [`httpcheck`]: HTTP endpoints checked on an interval (status class, duration, errors).
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
@@ -14,6 +15,7 @@
 mod decompress;
 #[cfg(target_os = "linux")]
 pub mod hostmetrics;
+pub mod httpcheck;
 pub mod jaeger;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -33,6 +35,7 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(zipkin::ZipkinReceiverFactory);
     #[cfg(target_os = "linux")]
     registry.add_receiver(hostmetrics::HostmetricsReceiverFactory);
+    registry.add_receiver(httpcheck::HttpcheckReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }
