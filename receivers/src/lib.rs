@@ -5,6 +5,7 @@
 //!   consumer group, offsets committed after delivery.
 //! - [`jaeger`]: Jaeger spans over gRPC, thrift HTTP and the agent's UDP protocols.
 //! - [`zipkin`]: Zipkin v2 spans (JSON and protobuf) over HTTP.
+//! - [`prometheus`]: scrapes Prometheus targets (text and OpenMetrics) into OTLP metrics.
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
@@ -15,6 +16,7 @@ pub mod jaeger;
 pub mod kafka;
 pub mod nop;
 pub mod otlp;
+pub mod prometheus;
 mod server;
 #[cfg(test)]
 mod test_support;
@@ -27,6 +29,7 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(nop::NopReceiverFactory);
     registry.add_receiver(jaeger::JaegerReceiverFactory);
     registry.add_receiver(zipkin::ZipkinReceiverFactory);
+    registry.add_receiver(prometheus::PrometheusReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }

@@ -1,0 +1,255 @@
+//! The `prometheus` receiver: scrapes Prometheus targets as a Prometheus server configured with
+//! `config` would, and translates each scrape to OTLP metrics as the Collector's receiver does.
+//!
+//! - [`config`]: the receiver's keys and Prometheus's configuration format (defaults and
+//!   validation messages from Prometheus).
+//! - [`sd`]: targets from `static_configs` and `file_sd_configs` (files read again every
+//!   `refresh_interval`, and whenever they change), through `relabel_configs`.
+//! - [`scrape`]: one loop per target (HTTP, content negotiation, gzip, `honor_labels`,
+//!   `metric_relabel_configs`, `sample_limit`, staleness, report series).
+//! - [`textparse`]: the text format (0.0.4 / 1.0.0) and OpenMetrics 1.0.
+//! - [`translate`]: samples to OTLP, start-time adjustment.
+//!
+//! One task per scrape job keeps its targets current; a target that disappears gets staleness
+//! markers for all its series, as in Prometheus. Each scrape is one metrics payload handed to
+//! the pipelines (a refused payload is logged and dropped: a scrape cannot be retried).
+
+pub mod config;
+pub mod relabel;
+pub mod scrape;
+pub mod sd;
+pub mod textparse;
+pub mod translate;
+
+use async_trait::async_trait;
+use config::{Job, PrometheusReceiverConfig};
+use scrape::ScrapeLoop;
+use sd::{Target, TargetGroup};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use translate::{TranslateOptions, Translator};
+use weir_core::{BuildContext, BuildError, Consumer, Consumers, Receiver, ReceiverFactory, Signal};
+
+/// Formats a duration as Prometheus prints one (`1m30s`, `10s`, `500ms`).
+pub fn config_format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let units: [(&str, u64); 7] = [
+        ("y", 365 * 24 * 3600 * 1000),
+        ("w", 7 * 24 * 3600 * 1000),
+        ("d", 24 * 3600 * 1000),
+        ("h", 3600 * 1000),
+        ("m", 60 * 1000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let mut out = String::new();
+    for (u, size) in units {
+        if ms >= size {
+            out.push_str(&format!("{}{u}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
+/// Factory of the `prometheus` receiver.
+pub struct PrometheusReceiverFactory;
+
+impl ReceiverFactory for PrometheusReceiverFactory {
+    type Config = PrometheusReceiverConfig;
+
+    fn type_name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+
+    fn build(&self, ctx: &BuildContext, config: &PrometheusReceiverConfig) -> Result<Box<dyn Receiver>, BuildError> {
+        let start_time_regex = config.start_time_regex().map_err(BuildError::new)?;
+        Ok(Box::new(PrometheusReceiver {
+            id: ctx.id.to_string(),
+            config: config.clone(),
+            options: TranslateOptions {
+                trim_metric_suffixes: config.trim_metric_suffixes,
+                start_time_metric: config.use_start_time_metric.then_some(start_time_regex),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        }))
+    }
+}
+
+struct PrometheusReceiver {
+    id: String,
+    config: PrometheusReceiverConfig,
+    options: TranslateOptions,
+}
+
+#[async_trait]
+impl Receiver for PrometheusReceiver {
+    async fn start(
+        self: Box<Self>,
+        consumers: Consumers,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BuildError> {
+        let Some(consumer) = consumers.metrics.clone() else { return Ok(tokio::spawn(async {})) };
+        let jobs = self.config.jobs().map_err(|e| BuildError::new(format!("receivers::{}::{e}", self.id)))?;
+        tracing::info!(message = "Started the Prometheus scrape manager.", receiver = %self.id, jobs = jobs.len());
+        let mut managers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let manager = JobManager {
+                id: self.id.clone(),
+                job: Arc::new(job),
+                consumer: consumer.clone(),
+                options: self.options.clone(),
+                report_extra: self.config.report_extra_scrape_metrics,
+                file_groups: HashMap::new(),
+                running: HashMap::new(),
+            };
+            managers.push(tokio::spawn(manager.run(shutdown.clone())));
+        }
+        Ok(tokio::spawn(async move {
+            for m in managers {
+                let _ = m.await;
+            }
+        }))
+    }
+}
+
+/// Keeps one job's targets current and runs a loop per target.
+struct JobManager {
+    id: String,
+    job: Arc<Job>,
+    consumer: Consumer,
+    options: TranslateOptions,
+    report_extra: bool,
+    /// The groups last read from each file_sd file, with the file's modification time.
+    file_groups: HashMap<PathBuf, (Option<SystemTime>, Vec<TargetGroup>)>,
+    running: HashMap<Target, (CancellationToken, JoinHandle<()>)>,
+}
+
+impl JobManager {
+    async fn run(mut self, shutdown: CancellationToken) {
+        let refresh = self.job.file_sd_configs.iter().map(|(_, r)| *r).min();
+        let mut last_full_read = tokio::time::Instant::now();
+        self.read_files(true);
+        self.sync();
+        loop {
+            // file_sd files are checked for changes every second (Prometheus watches them)
+            // and read again every refresh_interval regardless.
+            let wait = if refresh.is_some() { Duration::from_secs(1) } else { Duration::from_secs(3600) };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if let Some(refresh) = refresh {
+                let full = last_full_read.elapsed() >= refresh;
+                if full {
+                    last_full_read = tokio::time::Instant::now();
+                }
+                if self.read_files(full) {
+                    self.sync();
+                }
+            }
+        }
+        for (_, (stop, handle)) in self.running.drain() {
+            stop.cancel();
+            let _ = handle.await;
+        }
+    }
+
+    /// Reads the file_sd files (those changed, or all when `all`); true when groups changed.
+    fn read_files(&mut self, all: bool) -> bool {
+        let mut changed = false;
+        let mut seen = Vec::new();
+        for (patterns, _) in &self.job.file_sd_configs {
+            for pattern in patterns {
+                let paths = match config::expand_glob(pattern) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(message = "Invalid file_sd pattern.", receiver = %self.id, job = %self.job.name, error = %e);
+                        continue;
+                    }
+                };
+                for path in paths {
+                    seen.push(path.clone());
+                    let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+                    if !all && self.file_groups.get(&path).is_some_and(|(t, _)| *t == mtime) {
+                        continue;
+                    }
+                    match std::fs::read_to_string(&path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|text| sd::read_file_sd(&path, &text))
+                    {
+                        Ok(groups) => {
+                            let old = self.file_groups.insert(path.clone(), (mtime, groups.clone()));
+                            changed |= old.map(|(_, g)| g) != Some(groups);
+                        }
+                        Err(e) => {
+                            // Prometheus keeps the groups it last read from a file it cannot read.
+                            tracing::error!(message = "Error reading file_sd file.", receiver = %self.id, job = %self.job.name, file = %path.display(), error = %e);
+                            if let Some(entry) = self.file_groups.get_mut(&path) {
+                                entry.0 = mtime;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let before = self.file_groups.len();
+        self.file_groups.retain(|p, _| seen.contains(p));
+        changed || before != self.file_groups.len()
+    }
+
+    /// Starts loops for new targets and stops those of targets that went away.
+    fn sync(&mut self) {
+        let mut groups: Vec<TargetGroup> = self.job.static_configs.iter().map(TargetGroup::from).collect();
+        let mut files: Vec<&PathBuf> = self.file_groups.keys().collect();
+        files.sort();
+        for f in files {
+            groups.extend(self.file_groups[f].1.iter().cloned());
+        }
+        let targets = sd::targets(&self.job, &groups);
+        self.running.retain(|t, (stop, _)| {
+            let keep = targets.contains(t);
+            if !keep {
+                stop.cancel();
+            }
+            keep
+        });
+        for t in targets {
+            if self.running.contains_key(&t) {
+                continue;
+            }
+            let translator = Translator::new(self.options.clone());
+            match ScrapeLoop::new(
+                &self.id,
+                self.job.clone(),
+                t.clone(),
+                translator,
+                self.consumer.clone(),
+                self.report_extra,
+            ) {
+                Ok(l) => {
+                    let stop = CancellationToken::new();
+                    let handle = tokio::spawn(l.run(stop.clone()));
+                    self.running.insert(t, (stop, handle));
+                }
+                Err(e) => {
+                    tracing::error!(message = "Cannot scrape target.", receiver = %self.id, job = %self.job.name, error = %e)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
