@@ -544,22 +544,23 @@ impl ScrapeConfig {
                 ))
             }
         };
-        let utf8 =
-            match self
-                .metric_name_validation_scheme
-                .as_deref()
-                .or(global.metric_name_validation_scheme.as_deref())
-                .unwrap_or("utf8")
-            {
-                "utf8" | "" => true,
-                "legacy" => false,
-                other => return Err(at(
+        let utf8 = match self
+            .metric_name_validation_scheme
+            .as_deref()
+            .or(global.metric_name_validation_scheme.as_deref())
+            .unwrap_or("utf8")
+        {
+            "utf8" | "" => true,
+            "legacy" => false,
+            other => {
+                return Err(at(
                     "metric_name_validation_scheme",
                     format!(
                         "unknown name validation method specified, must be either '', 'legacy' or 'utf8', got {other}"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let scheme = self.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
             return Err(at("scheme", format!("unknown scheme {scheme:?}: use http or https")));

@@ -310,7 +310,7 @@ impl ScrapeLoop {
             let body = if gzip {
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(&body[..])
-                    .take(limit as u64 + 1)
+                    .take((limit as u64).saturating_add(1))
                     .read_to_end(&mut out)
                     .map_err(|e| format!("decompressing gzip: {e}"))?;
                 if out.len() > limit {

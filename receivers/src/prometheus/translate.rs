@@ -347,7 +347,14 @@ impl Translator {
                 }
             };
             let families = &mut r.scopes[si].1;
-            let fi = match families.iter().position(|f| f.name == name) {
+            // An OpenMetrics counter's `_created` sample is the start time of its `_total`
+            // series (the Collector ingests created timestamps, not `_created` series).
+            let counter_total = name.strip_suffix("_created").and_then(|base| {
+                let counter = metadata.get(base).is_some_and(|m| m.metric_type == MetricType::Counter);
+                let total = format!("{base}_total");
+                counter.then(|| families.iter().position(|f| f.name == total || f.name == base)).flatten()
+            });
+            let fi = match counter_total.or_else(|| families.iter().position(|f| f.name == name)) {
                 Some(i) => Some(i),
                 None => {
                     let key = if metadata.contains_key(&name) || internal_metadata(&name).is_some() {

@@ -353,3 +353,16 @@ fn openmetrics_counter_family_keeps_the_total_name() {
     assert_eq!(ms[0].name, "foo_total");
     assert!(matches!(ms[0].data, Some(metric::Data::Sum(_))));
 }
+
+#[test]
+fn openmetrics_created_sample_is_the_counter_start_time() {
+    let mut t = Translator::default();
+    let m = md(&[("foo", MetricType::Counter)]);
+    let pts = vec![point("foo_total", &[("a", "b")], 17.0, 5000), point("foo_created", &[("a", "b")], 1000.5, 5000)];
+    let out = t.translate(&target(), &pts, &m).unwrap();
+    let ms = metrics(&out);
+    assert_eq!(ms.len(), 1, "no metric of its own for foo_created");
+    let Some(metric::Data::Sum(s)) = &ms[0].data else { panic!("a sum") };
+    assert_eq!(s.data_points[0].start_time_unix_nano, 1_000_500_000_000);
+    assert_eq!(s.data_points[0].value, Some(number_data_point::Value::AsDouble(17.0)));
+}
