@@ -25,8 +25,8 @@ pub struct PrometheusReceiverConfig {
     /// Also report `scrape_body_size_bytes`, `scrape_sample_limit` and
     /// `scrape_timeout_seconds`. Default false.
     pub report_extra_scrape_metrics: bool,
-    /// Refused: weir has no target allocator client.
-    pub target_allocator: Option<serde_json::Value>,
+    /// The OpenTelemetry Operator's target allocator: jobs and targets read from it.
+    pub target_allocator: Option<super::ta::TargetAllocatorConfig>,
     /// Refused when enabled: weir does not serve the Prometheus API.
     pub api_server: Option<ApiServer>,
 }
@@ -144,7 +144,7 @@ pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
             return Err(format!("not a valid duration string: {s:?}"));
         };
         // Units in order, each once (Prometheus's regex enforces the order).
-        if pos + 1 <= last_unit {
+        if pos < last_unit {
             return Err(format!("not a valid duration string: {s:?}"));
         }
         last_unit = pos + 1;
@@ -357,6 +357,8 @@ pub struct Job {
     pub tls: Option<weir_core::tls::TlsClientSettings>,
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<(Vec<String>, Duration)>,
+    /// The target allocator's targets URL of a job it handed out, with its refresh interval.
+    pub http_sd: Option<(String, Duration)>,
     pub relabel: Vec<RelabelConfig>,
     pub metric_relabel: Vec<RelabelConfig>,
     pub external_labels: BTreeMap<String, String>,
@@ -427,6 +429,13 @@ const UNSUPPORTED_SD: [&str; 28] = [
 ];
 
 impl ScrapeConfig {
+    fn sd_value(&self, name: &str) -> Option<&serde_json::Value> {
+        match name {
+            "kubernetes_sd_configs" => self.kubernetes_sd_configs.as_ref(),
+            _ => None,
+        }
+    }
+
     fn unsupported_sd(&self) -> Option<&'static str> {
         let set = [
             &self.kubernetes_sd_configs,
@@ -464,12 +473,33 @@ impl ScrapeConfig {
     /// Applies defaults from `global` and checks the job, with Prometheus's messages where
     /// Prometheus has one.
     pub fn resolve(&self, global: &GlobalConfig) -> Result<Job, String> {
+        self.resolve_inner(global).map_err(|e| {
+            if e.starts_with("scrape_configs[") {
+                e
+            } else {
+                format!("scrape_configs[{}]: {e}", self.job_name)
+            }
+        })
+    }
+
+    fn resolve_inner(&self, global: &GlobalConfig) -> Result<Job, String> {
         let job = &self.job_name;
         if job.is_empty() {
             return Err("job_name is empty".into());
         }
         let at = |key: &str, msg: String| format!("scrape_configs[{job}]::{key}: {msg}");
         if let Some(sd) = self.unsupported_sd() {
+            // Prometheus checks a discovery's HTTP client when it reads the configuration:
+            // that error first, then weir's refusal of the mechanism.
+            if let Some(serde_json::Value::Array(entries)) = self.sd_value(sd) {
+                for entry in entries {
+                    if let Some(tls) = entry.get("tls_config") {
+                        let tls: PromTlsConfig = serde_json::from_value(tls.clone())
+                            .map_err(|e| at(&format!("{sd}::tls_config"), e.to_string()))?;
+                        tls.check_pairing().map_err(|e| at(&format!("{sd}::tls_config"), e))?;
+                    }
+                }
+            }
             return Err(at(
                 sd,
                 "is not supported by weir (no service discovery backend can be reached from here); list the targets in static_configs or file_sd_configs, or generate a file_sd file".into(),
@@ -669,6 +699,7 @@ impl ScrapeConfig {
             tls,
             static_configs: self.static_configs.clone(),
             file_sd_configs,
+            http_sd: None,
             relabel,
             metric_relabel,
             external_labels: global.external_labels.clone(),
@@ -703,23 +734,9 @@ impl PromTlsConfig {
         if self.ca.is_some() || self.cert.is_some() || self.key.is_some() {
             return Err("inline ca, cert and key are not supported by weir; use ca_file, cert_file and key_file".into());
         }
-        if let Some(f) = &self.cert_file {
-            check_file(f).map_err(|e| format!("error checking client cert file {f:?}: {e}"))?;
-        }
-        if let Some(f) = &self.key_file {
-            check_file(f).map_err(|e| format!("error checking client key file {f:?}: {e}"))?;
-        }
-        match (&self.cert_file, &self.key_file) {
-            (Some(_), None) => {
-                return Err(
-                    "exactly one of key or key_file must be configured when a client certificate is configured".into()
-                )
-            }
-            (None, Some(_)) => {
-                return Err("exactly one of cert or cert_file must be configured when a client key is configured".into())
-            }
-            _ => {}
-        }
+        // The pairing is checked when Prometheus reads the configuration, the files later.
+        self.check_pairing()?;
+        self.check_files()?;
         let version = |key: &str, v: &Option<String>| -> Result<Option<weir_core::tls::TlsVersion>, String> {
             match v.as_deref() {
                 None | Some("") => Ok(None),
@@ -738,6 +755,40 @@ impl PromTlsConfig {
             min_version: version("min_version", &self.min_version)?,
             max_version: version("max_version", &self.max_version)?,
         })
+    }
+
+    /// A client certificate needs its key and a key its certificate (prometheus/common).
+    fn check_pairing(&self) -> Result<(), String> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => {
+                Err("exactly one of key or key_file must be configured when a client certificate is configured".into())
+            }
+            (None, Some(_)) => {
+                Err("exactly one of cert or cert_file must be configured when a client key is configured".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The certificate and key files exist (the Collector's `checkTLSConfig`); every missing
+    /// file is named (upstream stops at the first, cert_file before key_file).
+    fn check_files(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if let Some(f) = &self.cert_file {
+            if let Err(e) = check_file(f) {
+                missing.push(format!("error checking client cert file {f:?}: {e}"));
+            }
+        }
+        if let Some(f) = &self.key_file {
+            if let Err(e) = check_file(f) {
+                missing.push(format!("error checking client key file {f:?}: {e}"));
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
     }
 }
 
@@ -780,7 +831,8 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
     let path = PathBuf::from(pattern);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !name.contains(['*', '?']) {
-        return Ok(vec![path]);
+        // As Go's filepath.Glob: a literal path matches only when the file exists.
+        return Ok(if path.exists() { vec![path] } else { Vec::new() });
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let re = Regex::new(&format!("^{}$", regex::escape(name).replace(r"\*", ".*").replace(r"\?", ".")))
@@ -806,7 +858,7 @@ impl weir_core::ComponentConfig for PrometheusReceiverConfig {
                 if endpoint.is_empty() {
                     return Err("invalid API server configuration settings: if api_server is enabled, it requires a non-empty server_config endpoint".into());
                 }
-                return Err("api_server: the Prometheus API server is not supported by weir; use weir's status page (zpages) to see the targets".into());
+                return Err("api_server: the Prometheus API server (agent mode) is not supported by weir: weir does not serve the Prometheus HTTP API; remove api_server or set enabled: false".into());
             }
         }
         let has_scrape_configs =
@@ -835,8 +887,8 @@ impl weir_core::ComponentConfig for PrometheusReceiverConfig {
                 return Err(format!("unsupported features:\n\t{}", unsupported.join("\n\t")));
             }
         }
-        if self.target_allocator.is_some() {
-            return Err("target_allocator: the OpenTelemetry Operator's target allocator is not supported by weir; list the targets in config.scrape_configs (static_configs, or file_sd_configs written by your tooling)".into());
+        if let Some(ta) = &self.target_allocator {
+            ta.validate()?;
         }
         self.start_time_regex()?;
         // Jobs in scrape_config_files are checked when the receiver starts (the files may be

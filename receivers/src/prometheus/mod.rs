@@ -9,6 +9,7 @@
 //!   `metric_relabel_configs`, `sample_limit`, staleness, report series).
 //! - [`textparse`]: the text format (0.0.4 / 1.0.0) and OpenMetrics 1.0.
 //! - [`translate`]: samples to OTLP, start-time adjustment.
+//! - [`ta`]: jobs and targets from the OpenTelemetry Operator's target allocator.
 //!
 //! One task per scrape job keeps its targets current; a target that disappears gets staleness
 //! markers for all its series, as in Prometheus. Each scrape is one metrics payload handed to
@@ -18,6 +19,7 @@ pub mod config;
 pub mod relabel;
 pub mod scrape;
 pub mod sd;
+pub mod ta;
 pub mod textparse;
 pub mod translate;
 
@@ -103,24 +105,95 @@ impl Receiver for PrometheusReceiver {
         let Some(consumer) = consumers.metrics.clone() else { return Ok(tokio::spawn(async {})) };
         let jobs = self.config.jobs().map_err(|e| BuildError::new(format!("receivers::{}::{e}", self.id)))?;
         tracing::info!(message = "Started the Prometheus scrape manager.", receiver = %self.id, jobs = jobs.len());
-        let mut managers = Vec::with_capacity(jobs.len());
+        let mut managers = Vec::with_capacity(jobs.len() + 1);
         for job in jobs {
-            let manager = JobManager {
-                id: self.id.clone(),
-                job: Arc::new(job),
-                consumer: consumer.clone(),
-                options: self.options.clone(),
-                report_extra: self.config.report_extra_scrape_metrics,
-                file_groups: HashMap::new(),
-                running: HashMap::new(),
-            };
+            let manager = self.manager(Arc::new(job), &consumer, None);
             managers.push(tokio::spawn(manager.run(shutdown.clone())));
+        }
+        if let Some(ta) = self.config.target_allocator.clone() {
+            let this = Arc::new(*self);
+            managers.push(tokio::spawn(this.run_target_allocator(Arc::new(ta), consumer, shutdown)));
         }
         Ok(tokio::spawn(async move {
             for m in managers {
                 let _ = m.await;
             }
         }))
+    }
+}
+
+impl PrometheusReceiver {
+    fn manager(&self, job: Arc<Job>, consumer: &Consumer, ta: Option<Arc<ta::TargetAllocatorConfig>>) -> JobManager {
+        JobManager {
+            id: self.id.clone(),
+            job,
+            consumer: consumer.clone(),
+            options: self.options.clone(),
+            report_extra: self.config.report_extra_scrape_metrics,
+            file_groups: HashMap::new(),
+            http_groups: Vec::new(),
+            ta,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Reads the target allocator's jobs every `interval` and runs a manager per job; a job
+    /// whose configuration changed is restarted, one that went away is stopped.
+    async fn run_target_allocator(
+        self: Arc<Self>,
+        ta: Arc<ta::TargetAllocatorConfig>,
+        consumer: Consumer,
+        shutdown: CancellationToken,
+    ) {
+        let global = self.config.config.as_ref().map(|c| c.global.clone()).unwrap_or_default();
+        let mut running: HashMap<String, (config::ScrapeConfig, CancellationToken, JoinHandle<()>)> = HashMap::new();
+        let mut ticker = tokio::time::interval(ta.interval());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let jobs = match ta.scrape_configs().await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(message = "Failed to read the target allocator's jobs.", receiver = %self.id, error = %e);
+                    continue;
+                }
+            };
+            let names: Vec<String> = jobs.iter().map(|(sc, _)| sc.job_name.clone()).collect();
+            running.retain(|name, (_, stop, _)| {
+                let keep = names.contains(name);
+                if !keep {
+                    stop.cancel();
+                }
+                keep
+            });
+            for (sc, url) in jobs {
+                if running.get(&sc.job_name).is_some_and(|(old, _, _)| *old == sc) {
+                    continue;
+                }
+                if let Some((_, stop, _)) = running.remove(&sc.job_name) {
+                    stop.cancel();
+                }
+                let mut job = match sc.resolve(&global) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        tracing::error!(message = "Refused a target allocator job.", receiver = %self.id, error = %e);
+                        continue;
+                    }
+                };
+                job.http_sd = Some((url, ta.refresh_interval()));
+                let stop = CancellationToken::new();
+                let manager = self.manager(Arc::new(job), &consumer, Some(ta.clone()));
+                let handle = tokio::spawn(manager.run(stop.clone()));
+                running.insert(sc.job_name.clone(), (sc, stop, handle));
+            }
+        }
+        for (_, (_, stop, handle)) in running.drain() {
+            stop.cancel();
+            let _ = handle.await;
+        }
     }
 }
 
@@ -133,6 +206,9 @@ struct JobManager {
     report_extra: bool,
     /// The groups last read from each file_sd file, with the file's modification time.
     file_groups: HashMap<PathBuf, (Option<SystemTime>, Vec<TargetGroup>)>,
+    /// The groups last read from the target allocator (a job it handed out).
+    http_groups: Vec<TargetGroup>,
+    ta: Option<Arc<ta::TargetAllocatorConfig>>,
     running: HashMap<Target, (CancellationToken, JoinHandle<()>)>,
 }
 
@@ -140,29 +216,55 @@ impl JobManager {
     async fn run(mut self, shutdown: CancellationToken) {
         let refresh = self.job.file_sd_configs.iter().map(|(_, r)| *r).min();
         let mut last_full_read = tokio::time::Instant::now();
+        let mut last_http_read: Option<tokio::time::Instant> = None;
         self.read_files(true);
+        self.read_http(&mut last_http_read).await;
         self.sync();
         loop {
             // file_sd files are checked for changes every second (Prometheus watches them)
             // and read again every refresh_interval regardless.
-            let wait = if refresh.is_some() { Duration::from_secs(1) } else { Duration::from_secs(3600) };
+            let polling = refresh.is_some() || self.job.http_sd.is_some();
+            let wait = if polling { Duration::from_secs(1) } else { Duration::from_secs(3600) };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
             }
+            let mut changed = self.read_http(&mut last_http_read).await;
             if let Some(refresh) = refresh {
                 let full = last_full_read.elapsed() >= refresh;
                 if full {
                     last_full_read = tokio::time::Instant::now();
                 }
-                if self.read_files(full) {
-                    self.sync();
-                }
+                changed |= self.read_files(full);
+            }
+            if changed {
+                self.sync();
             }
         }
         for (_, (stop, handle)) in self.running.drain() {
             stop.cancel();
             let _ = handle.await;
+        }
+    }
+
+    /// Reads the target allocator's targets of this job when its refresh interval has passed;
+    /// true when they changed (on an error the last targets stay, as in Prometheus).
+    async fn read_http(&mut self, last: &mut Option<tokio::time::Instant>) -> bool {
+        let (Some((url, refresh)), Some(ta)) = (self.job.http_sd.clone(), self.ta.clone()) else { return false };
+        if last.is_some_and(|t| t.elapsed() < refresh) {
+            return false;
+        }
+        *last = Some(tokio::time::Instant::now());
+        match ta.targets(&url).await {
+            Ok(groups) => {
+                let changed = groups != self.http_groups;
+                self.http_groups = groups;
+                changed
+            }
+            Err(e) => {
+                tracing::error!(message = "Failed to read the target allocator's targets.", receiver = %self.id, job = %self.job.name, error = %e);
+                false
+            }
         }
     }
 
@@ -217,6 +319,7 @@ impl JobManager {
         for f in files {
             groups.extend(self.file_groups[f].1.iter().cloned());
         }
+        groups.extend(self.http_groups.iter().cloned());
         let targets = sd::targets(&self.job, &groups);
         self.running.retain(|t, (stop, _)| {
             let keep = targets.contains(t);

@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn keep_and_drop_match_the_whole_value() {
         let drop = step(serde_json::json!({"source_labels": ["a"], "regex": ".*o.*", "action": "drop"}));
-        assert_eq!(run(&[("a", "foo")], &[drop.clone()]), None);
+        assert_eq!(run(&[("a", "foo")], std::slice::from_ref(&drop)), None);
         assert_eq!(run(&[("a", "abc")], &[drop]), Some(labels(&[("a", "abc")])));
         let keep = step(serde_json::json!({"source_labels": ["a"], "regex": "no-match", "action": "keep"}));
         assert_eq!(run(&[("a", "foo")], &[keep]), None);
@@ -386,12 +386,12 @@ mod tests {
         let keep = step(
             serde_json::json!({"source_labels": ["__tmp_port"], "target_label": "__port1", "action": "keepequal"}),
         );
-        assert!(run(&[("__tmp_port", "1234"), ("__port1", "1234")], &[keep.clone()]).is_some());
+        assert!(run(&[("__tmp_port", "1234"), ("__port1", "1234")], std::slice::from_ref(&keep)).is_some());
         assert_eq!(run(&[("__tmp_port", "1234"), ("__port1", "5678")], &[keep]), None);
         let drop = step(
             serde_json::json!({"source_labels": ["__tmp_port"], "target_label": "__port1", "action": "dropequal"}),
         );
-        assert_eq!(run(&[("__tmp_port", "1234"), ("__port1", "1234")], &[drop.clone()]), None);
+        assert_eq!(run(&[("__tmp_port", "1234"), ("__port1", "1234")], std::slice::from_ref(&drop)), None);
         assert!(run(&[("__tmp_port", "1234"), ("__port1", "5678")], &[drop]).is_some());
     }
 
