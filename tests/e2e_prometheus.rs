@@ -314,5 +314,6 @@ fn weir_and_prometheus_scrape_node_exporter_alike() {
     let prom_names: BTreeSet<String> = prom_own.iter().map(name_of).collect();
     let unknown: Vec<_> = missing.iter().map(|k| name_of(k)).filter(|n| !prom_names.contains(n)).collect();
     assert!(unknown.is_empty(), "metric names of weir's /metrics Prometheus does not have: {unknown:?}");
-    assert!(own_last.keys().any(|k| k.starts_with("otelcol_")), "{own_last:#?}");
+    assert!(own_last.keys().any(|k| k.starts_with("otelcol_receiver_accepted_metric_points")), "{own_last:#?}");
+    assert!(own_last.keys().any(|k| k.starts_with("weir_receiver_prometheus_scrapes")), "{own_last:#?}");
 }

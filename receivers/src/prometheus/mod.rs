@@ -245,6 +245,8 @@ impl JobManager {
             stop.cancel();
             let _ = handle.await;
         }
+        metrics::gauge!("weir_receiver_prometheus_targets", "receiver" => self.id.clone(), "job" => self.job.name.clone())
+            .set(0.0);
     }
 
     /// Reads the target allocator's targets of this job when its refresh interval has passed;
@@ -321,6 +323,8 @@ impl JobManager {
         }
         groups.extend(self.http_groups.iter().cloned());
         let targets = sd::targets(&self.job, &groups);
+        metrics::gauge!("weir_receiver_prometheus_targets", "receiver" => self.id.clone(), "job" => self.job.name.clone())
+            .set(targets.len() as f64);
         self.running.retain(|t, (stop, _)| {
             let keep = targets.contains(t);
             if !keep {

@@ -168,6 +168,9 @@ impl ScrapeLoop {
             self.samples(exposition, ts)
         });
         let duration = started.elapsed().as_secs_f64();
+        let result = if outcome.is_ok() { "success" } else { "failure" };
+        metrics::counter!("weir_receiver_prometheus_scrapes", "receiver" => self.id.clone(), "job" => self.job.name.clone(), "result" => result).increment(1);
+        metrics::histogram!("weir_receiver_prometheus_scrape_duration_seconds", "receiver" => self.id.clone(), "job" => self.job.name.clone()).record(duration);
         let (mut points, up, added, series_added) = match outcome {
             Ok((points, current, metadata)) => {
                 let added = points.len();
