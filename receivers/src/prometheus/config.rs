@@ -168,6 +168,7 @@ pub struct ScrapeConfig {
     pub honor_labels: bool,
     /// Use the timestamps the target exposes. Default true.
     pub honor_timestamps: Option<bool>,
+    /// Staleness markers also for series exposed with timestamps (honored). Default false.
     pub track_timestamps_staleness: bool,
     /// URL parameters of the scrape request.
     pub params: BTreeMap<String, Vec<String>>,
@@ -337,6 +338,8 @@ pub struct Job {
     pub name: String,
     pub honor_labels: bool,
     pub honor_timestamps: bool,
+    /// Staleness markers also for series exposed with their own timestamps.
+    pub track_timestamps_staleness: bool,
     pub params: BTreeMap<String, Vec<String>>,
     pub interval: Duration,
     pub timeout: Duration,
@@ -680,6 +683,7 @@ impl ScrapeConfig {
             name: job.clone(),
             honor_labels: self.honor_labels,
             honor_timestamps: self.honor_timestamps.unwrap_or(true),
+            track_timestamps_staleness: self.track_timestamps_staleness,
             params: self.params.clone(),
             interval,
             timeout,

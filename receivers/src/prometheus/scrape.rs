@@ -218,6 +218,7 @@ impl ScrapeLoop {
         let target_labels = self.target.public_labels();
         let mut points = Vec::with_capacity(exposition.samples.len());
         let mut current = HashSet::with_capacity(exposition.samples.len());
+        let mut seen = HashSet::with_capacity(exposition.samples.len());
         for s in exposition.samples {
             let mut labels: Labels = Labels::new();
             for (k, v) in s.labels {
@@ -233,9 +234,15 @@ impl ScrapeLoop {
                 Some(t) if self.job.honor_timestamps => t,
                 _ => ts,
             };
-            if !current.insert(labels.clone()) {
+            if !seen.insert(labels.clone()) {
                 // A duplicate series in one scrape: Prometheus keeps the first.
                 continue;
+            }
+            // Prometheus marks a series stale when it disappears, except one exposed with its
+            // own (honored) timestamp, unless track_timestamps_staleness.
+            let explicit = s.timestamp_ms.is_some() && self.job.honor_timestamps;
+            if !explicit || self.job.track_timestamps_staleness {
+                current.insert(labels.clone());
             }
             points.push(Point { labels, value: s.value, timestamp_ms });
         }

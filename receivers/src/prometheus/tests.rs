@@ -180,3 +180,33 @@ async fn openmetrics_body_by_content_type() {
     assert_eq!(foo.unit, "s");
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn series_with_exposed_timestamps_get_no_staleness_marker() {
+    // Prometheus: a series exposed with its own timestamp is not marked stale when it goes
+    // (unless track_timestamps_staleness); one without is.
+    let exposed = Arc::new(Mutex::new(Exposed {
+        body: "# TYPE a gauge\na 1 1000\n# TYPE b gauge\nb 2\n".into(),
+        content_type: "text/plain; version=0.0.4".into(),
+        ..Default::default()
+    }));
+    let addr = serve(exposed.clone()).await;
+    let (service, mut rx) = start(&format!(
+        "    config:\n      scrape_configs:\n        - job_name: ts\n          scrape_interval: 200ms\n          static_configs:\n            - targets: ['{addr}']\n"
+    ))
+    .await;
+    let first = next_scrape(&mut rx).await;
+    let Some(metric::Data::Gauge(a)) = &find(&first, "a").unwrap().data else { panic!("a gauge") };
+    assert_eq!(a.data_points[0].time_unix_nano, 1_000_000_000, "the exposed timestamp is honored");
+    exposed.lock().unwrap().body = "# TYPE c gauge\nc 3\n".into();
+    let after = loop {
+        let s = next_scrape(&mut rx).await;
+        if find(&s, "c").is_some() {
+            break s;
+        }
+    };
+    assert!(find(&after, "a").is_none(), "no staleness marker for a");
+    let Some(metric::Data::Gauge(b)) = &find(&after, "b").expect("b's staleness marker").data else { panic!() };
+    assert_eq!(b.data_points[0].flags, 1);
+    service.shutdown().await;
+}
