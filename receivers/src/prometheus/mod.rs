@@ -107,7 +107,7 @@ impl Receiver for PrometheusReceiver {
         tracing::info!(message = "Started the Prometheus scrape manager.", receiver = %self.id, jobs = jobs.len());
         let mut managers = Vec::with_capacity(jobs.len() + 1);
         for job in jobs {
-            let manager = self.manager(Arc::new(job), &consumer, None);
+            let manager = self.manager(Arc::new(job), &consumer, None, &shutdown);
             managers.push(tokio::spawn(manager.run(shutdown.clone())));
         }
         if let Some(ta) = self.config.target_allocator.clone() {
@@ -123,7 +123,13 @@ impl Receiver for PrometheusReceiver {
 }
 
 impl PrometheusReceiver {
-    fn manager(&self, job: Arc<Job>, consumer: &Consumer, ta: Option<Arc<ta::TargetAllocatorConfig>>) -> JobManager {
+    fn manager(
+        &self,
+        job: Arc<Job>,
+        consumer: &Consumer,
+        ta: Option<Arc<ta::TargetAllocatorConfig>>,
+        shutdown: &CancellationToken,
+    ) -> JobManager {
         JobManager {
             id: self.id.clone(),
             job,
@@ -133,6 +139,7 @@ impl PrometheusReceiver {
             file_groups: HashMap::new(),
             http_groups: Vec::new(),
             ta,
+            shutdown: shutdown.clone(),
             running: HashMap::new(),
         }
     }
@@ -184,8 +191,9 @@ impl PrometheusReceiver {
                     }
                 };
                 job.http_sd = Some((url, ta.refresh_interval()));
+                // A job the allocator drops ends with staleness markers for its targets.
                 let stop = CancellationToken::new();
-                let manager = self.manager(Arc::new(job), &consumer, Some(ta.clone()));
+                let manager = self.manager(Arc::new(job), &consumer, Some(ta.clone()), &shutdown);
                 let handle = tokio::spawn(manager.run(stop.clone()));
                 running.insert(sc.job_name.clone(), (sc, stop, handle));
             }
@@ -209,6 +217,8 @@ struct JobManager {
     /// The groups last read from the target allocator (a job it handed out).
     http_groups: Vec<TargetGroup>,
     ta: Option<Arc<ta::TargetAllocatorConfig>>,
+    /// The receiver's shutdown (not a job's stop): loops end without staleness markers.
+    shutdown: CancellationToken,
     running: HashMap<Target, (CancellationToken, JoinHandle<()>)>,
 }
 
@@ -346,8 +356,8 @@ impl JobManager {
                 self.report_extra,
             ) {
                 Ok(l) => {
-                    let stop = CancellationToken::new();
-                    let handle = tokio::spawn(l.run(stop.clone()));
+                    let stop = self.shutdown.child_token();
+                    let handle = tokio::spawn(l.run(stop.clone(), self.shutdown.clone()));
                     self.running.insert(t, (stop, handle));
                 }
                 Err(e) => {

@@ -87,9 +87,10 @@ impl ScrapeLoop {
         })
     }
 
-    /// Scrapes until `stop`, then writes staleness markers for every series (the target went
-    /// away).
-    pub async fn run(mut self, stop: CancellationToken) {
+    /// Scrapes until `stop`. When the target went away (`stop` cancelled, `shutdown` not),
+    /// writes staleness markers for every series, as Prometheus does; a receiver shutting down
+    /// writes none (Prometheus's loops end with their parent context without markers either).
+    pub async fn run(mut self, stop: CancellationToken, shutdown: CancellationToken) {
         // Spread targets over the interval as Prometheus does (an offset from a hash of the URL).
         let interval = self.job.interval;
         let offset = {
@@ -109,8 +110,14 @@ impl ScrapeLoop {
                 _ = stop.cancelled() => break,
                 _ = ticker.tick() => {}
             }
-            let points = self.scrape_once().await;
+            let points = tokio::select! {
+                _ = stop.cancelled() => break,
+                points = self.scrape_once() => points,
+            };
             self.deliver(points).await;
+        }
+        if shutdown.is_cancelled() {
+            return;
         }
         let now = now_ms();
         let mut points = self.stale_markers(&HashSet::new(), now);

@@ -210,3 +210,37 @@ async fn series_with_exposed_timestamps_get_no_staleness_marker() {
     assert_eq!(b.data_points[0].flags, 1);
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn file_sd_targets_come_and_go_with_staleness_markers() {
+    let exposed = Arc::new(Mutex::new(Exposed {
+        body: "# TYPE g gauge\ng 5\n".into(),
+        content_type: "text/plain; version=0.0.4".into(),
+        ..Default::default()
+    }));
+    let addr = serve(exposed.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.json");
+    std::fs::write(&file, format!(r#"[{{"targets": ["{addr}"], "labels": {{"team": "a"}}}}]"#)).unwrap();
+    let (service, mut rx) = start(&format!(
+        "    config:\n      scrape_configs:\n        - job_name: files\n          scrape_interval: 200ms\n          file_sd_configs:\n            - files: ['{}']\n",
+        dir.path().join("*.json").display()
+    ))
+    .await;
+    let first = next_scrape(&mut rx).await;
+    let Some(metric::Data::Gauge(g)) = &find(&first, "g").expect("the target is scraped").data else { panic!() };
+    assert!(g.data_points[0].attributes.iter().any(|kv| kv.key == "team"), "the group's labels");
+    // The target leaves the file: its series and report series get staleness markers.
+    std::fs::write(&file, "[]").unwrap();
+    let gone = loop {
+        let s = next_scrape(&mut rx).await;
+        let up = find(&s, "up").unwrap();
+        let Some(metric::Data::Gauge(u)) = &up.data else { panic!() };
+        if u.data_points[0].flags == 1 {
+            break s;
+        }
+    };
+    let Some(metric::Data::Gauge(g)) = &find(&gone, "g").expect("g's marker").data else { panic!() };
+    assert_eq!(g.data_points[0].flags, 1);
+    service.shutdown().await;
+}
