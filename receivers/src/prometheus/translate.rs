@@ -555,10 +555,19 @@ struct PointRef<'a> {
     stale: bool,
 }
 
+/// A point's series key: its attributes, which come from a label set in name order.
 fn attrs_key(attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> String {
-    let mut parts: Vec<String> = attrs.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect();
-    parts.sort();
-    parts.join(",")
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let mut key = String::with_capacity(attrs.len() * 16);
+    for kv in attrs {
+        key.push_str(&kv.key);
+        key.push('\u{0}');
+        if let Some(Value::StringValue(v)) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            key.push_str(v);
+        }
+        key.push('\u{1}');
+    }
+    key
 }
 
 fn for_each_cumulative(out: &mut [ResourceMetrics], mut f: impl FnMut(&str, &str, PointRef<'_>)) {
