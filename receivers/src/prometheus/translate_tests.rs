@@ -366,3 +366,15 @@ fn openmetrics_created_sample_is_the_counter_start_time() {
     assert_eq!(s.data_points[0].start_time_unix_nano, 1_000_500_000_000);
     assert_eq!(s.data_points[0].value, Some(number_data_point::Value::AsDouble(17.0)));
 }
+
+#[test]
+fn external_labels_are_set_on_every_sample() {
+    // transaction.go Append: global.external_labels override the sample's labels.
+    let mut t = Translator::default();
+    let mut target = target();
+    target.external_labels = [("region".to_string(), "eu".to_string()), ("a".to_string(), "ext".to_string())].into();
+    let out = t.translate(&target, &[point("g", &[("a", "mine")], 1.0, 1)], &HashMap::new()).unwrap();
+    let Some(metric::Data::Gauge(g)) = &metrics(&out)[0].data else { panic!("a gauge") };
+    assert_eq!(attr(&g.data_points[0].attributes, "region").as_deref(), Some("eu"));
+    assert_eq!(attr(&g.data_points[0].attributes, "a").as_deref(), Some("ext"));
+}
