@@ -7,6 +7,7 @@
 //! - [`zipkin`]: Zipkin v2 spans (JSON and protobuf) over HTTP.
 //! - [`hostmetrics`] (Linux): the host's CPU, memory, disks, filesystems, network, paging and
 //!   processes, read from `/proc`, as the Collector's `hostmetrics` receiver.
+//! - [`prometheus`]: scrapes Prometheus targets (text and OpenMetrics) into OTLP metrics.
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
@@ -19,6 +20,7 @@ pub mod jaeger;
 pub mod kafka;
 pub mod nop;
 pub mod otlp;
+pub mod prometheus;
 mod server;
 #[cfg(test)]
 mod test_support;
@@ -33,6 +35,7 @@ pub fn register(registry: &mut weir_core::Registry) {
     registry.add_receiver(zipkin::ZipkinReceiverFactory);
     #[cfg(target_os = "linux")]
     registry.add_receiver(hostmetrics::HostmetricsReceiverFactory);
+    registry.add_receiver(prometheus::PrometheusReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }
