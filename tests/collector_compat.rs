@@ -395,8 +395,13 @@ impl Rewriter<'_> {
                 // An empty endpoint stays empty: it means "bind any port" to some components
                 // and is an error to others, as upstream decides.
                 (Some("endpoint"), Yaml::String(s)) if !s.is_empty() => {
+                    // A URL (a client inside a receiver, e.g. the prometheus receiver's
+                    // target_allocator) keeps its scheme and points at a free loopback port.
+                    let scheme = s.split_once("://").map(|(scheme, _)| scheme.to_string());
                     *v = key(&if unix {
                         self.fresh_path("socket")
+                    } else if let Some(scheme) = scheme {
+                        format!("{scheme}://127.0.0.1:{}", common::free_port())
                     } else {
                         format!("127.0.0.1:{}", common::free_port())
                     });

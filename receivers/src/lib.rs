@@ -8,6 +8,7 @@
 //! - [`hostmetrics`] (Linux): the host's CPU, memory, disks, filesystems, network, paging and
 //!   processes, read from `/proc`, as the Collector's `hostmetrics` receiver.
 //! - [`httpcheck`]: HTTP endpoints checked on an interval (status class, duration, errors).
+//! - [`prometheus`]: scrapes Prometheus targets (text and OpenMetrics) into OTLP metrics.
 //! - [`nop`]: receives nothing (the Collector's `nopreceiver`).
 //!
 //! The binary adds them to its registry with [`register`].
@@ -21,6 +22,7 @@ pub mod jaeger;
 pub mod kafka;
 pub mod nop;
 pub mod otlp;
+pub mod prometheus;
 mod server;
 #[cfg(test)]
 mod test_support;
@@ -36,6 +38,7 @@ pub fn register(registry: &mut weir_core::Registry) {
     #[cfg(target_os = "linux")]
     registry.add_receiver(hostmetrics::HostmetricsReceiverFactory);
     registry.add_receiver(httpcheck::HttpcheckReceiverFactory);
+    registry.add_receiver(prometheus::PrometheusReceiverFactory);
     #[cfg(feature = "kafka")]
     registry.add_receiver(kafka::KafkaReceiverFactory);
 }
