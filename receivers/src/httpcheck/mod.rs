@@ -276,7 +276,6 @@ impl Receiver for HttpcheckReceiver {
             .ok_or_else(|| BuildError::new("the httpcheck receiver produces metrics only"))?;
         let labels = [("receiver", self.id.clone()), ("scraper", TYPE_NAME.to_string())];
         let scraped = metrics::counter!("otelcol_scraper_scraped_metric_points", &labels);
-        let errored = metrics::counter!("otelcol_scraper_errored_metric_points", &labels);
         let HttpcheckReceiver { id, config, checks } = *self;
         Ok(tokio::spawn(async move {
             let start = now_nanos();
@@ -302,7 +301,6 @@ impl Receiver for HttpcheckReceiver {
                 }
                 let Some(payload) = request(&config, &results, start, time) else { continue };
                 scraped.increment(payload.items() as u64);
-                errored.increment(0);
                 if let Err(f) = consumer.consume(payload, TRANSPORT, false).await {
                     tracing::warn!(message = "The pipeline refused HTTP check metrics.", receiver = %id, error = %f);
                 }

@@ -45,7 +45,7 @@ async fn one_round_gives_five_status_points_per_endpoint_and_an_error_point_per_
     let by_name = |n: &str| scope.metrics.iter().find(|m| m.name == n).unwrap_or_else(|| panic!("{n}"));
     let Some(metric::Data::Gauge(g)) = &by_name("httpcheck.duration").data else { panic!() };
     assert_eq!(
-        g.data_points.iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
+        g.data_points.iter().map(|p| p.value).collect::<Vec<_>>(),
         [12, 3, 1].map(|v| Some(number_data_point::Value::AsInt(v)))
     );
     let Some(metric::Data::Sum(s)) = &by_name("httpcheck.status").data else { panic!() };
