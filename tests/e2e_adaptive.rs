@@ -190,7 +190,11 @@ fn simulate_replays_recorded_parquet_and_json_lines_through_a_config() {
             .next()
             .and_then(|s| s.trim().trim_end_matches(")").trim_end_matches('%').parse().ok())
             .expect("a percentage");
-        assert!(pct.abs() <= 10.0, "estimate off by {pct}%: {all}");
+        // The Horvitz–Thompson estimate from ~600 kept traces (a few spans each, probabilities
+        // that move while the rates are learned) has a standard error of about 5–6%; ±20% is
+        // over 3 of them (a ±10% band failed one run in a few, at -10.1%), while an estimator
+        // without adjusted counts is off by about -90%.
+        assert!(pct.abs() <= 20.0, "estimate off by {pct}%: {all}");
         // Per policy and per key (service • root span • status class).
         assert!(all.contains("tail_sampling: policies"), "{all}");
         assert!(all.contains("adaptive policy \"budget\""), "{all}");

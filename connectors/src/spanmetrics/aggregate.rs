@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use weir_core::pdata::views::{AnyValueView, SpanKind, StatusCode};
 use weir_core::pdata::wire::WireError;
+use weir_core::pdata::ResourceGroupView;
 use weir_core::{Payload, Signal};
 
 /// The attribute of the overflow series.
@@ -165,141 +166,153 @@ impl Aggregator {
                 self.resources.insert(self.resource_key.as_slice().into(), rs);
             }
 
-            for sg in rg.scopes() {
-                let sg = sg?;
-                let scope = sg.scope()?;
-                let scope_name = scope.name()?;
-                let with_scope = self.config.include_instrumentation_scope.iter().any(|s| s == scope_name);
-                for span in sg.spans() {
-                    let span = span?;
-                    let f = span.fields()?;
-                    let duration = if f.end_time_unix_nano > f.start_time_unix_nano {
-                        (f.end_time_unix_nano - f.start_time_unix_nano) as f64 / unit
-                    } else {
-                        0.0
-                    };
-                    // The series key: the values of the dimensions, as received.
-                    let key = &mut self.key;
-                    key.clear();
-                    if self.defaults[0] {
-                        push_bytes(key, service.as_bytes());
-                    }
-                    if self.defaults[1] {
-                        push_bytes(key, f.name.as_bytes());
-                    }
-                    if self.defaults[2] {
-                        key.push(f.kind as u8);
-                    }
-                    if self.defaults[3] {
-                        key.push(f.status_code as u8);
-                    }
-                    let mut span_dims: [Option<AnyValueView>; 8] = [None; 8];
-                    for (i, d) in self.config.dimensions.iter().enumerate() {
-                        let v = match f.attributes.get(&d.name)? {
-                            Some(v) => Some(v),
-                            None => resource_dims[i],
-                        };
-                        if i < span_dims.len() {
-                            span_dims[i] = v;
-                        }
-                        match v {
-                            Some(v) => {
-                                key.push(1);
-                                push_bytes(key, v.bytes());
-                            }
-                            None => key.push(if d.default.is_some() { 2 } else { 0 }),
-                        }
-                    }
-                    if with_scope {
-                        key.push(3);
-                        push_bytes(key, scope.version()?.as_bytes());
-                    }
+            let (rkey, mut rs) =
+                self.resources.remove_entry(self.resource_key.as_slice()).expect("the resource was inserted above");
+            // Held out of the map for the whole group: no lookup of the resource's key per span.
+            let result = self.aggregate_group(&mut rs, &rg, service, &resource_dims, &resource_event_dims, unit, now);
+            self.resources.insert(rkey, rs);
+            counted += result?;
+        }
+        Ok(counted)
+    }
 
-                    let rs =
-                        self.resources.get_mut(self.resource_key.as_slice()).expect("the resource was inserted above");
-                    rs.last_seen = now;
-                    let limit = self.config.aggregation_cardinality_limit;
-                    let known = rs.series.contains_key(self.key.as_slice());
-                    if !known && limit > 0 && rs.series.len() >= limit && rs.overflow.is_none() {
-                        let attrs = vec![KeyValue {
-                            key: OVERFLOW_ATTRIBUTE.into(),
-                            value: Some(AnyValue { value: Some(any_value::Value::BoolValue(true)) }),
+    /// Counts the spans of one resource group into `rs`, its series.
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate_group(
+        &mut self,
+        rs: &mut ResourceSeries,
+        rg: &ResourceGroupView<'_>,
+        service: &str,
+        resource_dims: &[Option<AnyValueView<'_>>],
+        resource_event_dims: &[Option<AnyValueView<'_>>],
+        unit: f64,
+        now: u64,
+    ) -> Result<usize, WireError> {
+        let mut counted = 0;
+        for sg in rg.scopes() {
+            let sg = sg?;
+            let scope = sg.scope()?;
+            let scope_name = scope.name()?;
+            let with_scope = self.config.include_instrumentation_scope.iter().any(|s| s == scope_name);
+            for span in sg.spans() {
+                let span = span?;
+                let f = span.fields()?;
+                let duration = if f.end_time_unix_nano > f.start_time_unix_nano {
+                    (f.end_time_unix_nano - f.start_time_unix_nano) as f64 / unit
+                } else {
+                    0.0
+                };
+                // The series key: the values of the dimensions, as received.
+                let key = &mut self.key;
+                key.clear();
+                if self.defaults[0] {
+                    push_bytes(key, service.as_bytes());
+                }
+                if self.defaults[1] {
+                    push_bytes(key, f.name.as_bytes());
+                }
+                if self.defaults[2] {
+                    key.push(f.kind as u8);
+                }
+                if self.defaults[3] {
+                    key.push(f.status_code as u8);
+                }
+                let mut span_dims: [Option<AnyValueView>; 8] = [None; 8];
+                for (i, d) in self.config.dimensions.iter().enumerate() {
+                    let v = match f.attributes.get(&d.name)? {
+                        Some(v) => Some(v),
+                        None => resource_dims[i],
+                    };
+                    if i < span_dims.len() {
+                        span_dims[i] = v;
+                    }
+                    match v {
+                        Some(v) => {
+                            key.push(1);
+                            push_bytes(key, v.bytes());
+                        }
+                        None => key.push(if d.default.is_some() { 2 } else { 0 }),
+                    }
+                }
+                if with_scope {
+                    key.push(3);
+                    push_bytes(key, scope.version()?.as_bytes());
+                }
+                rs.last_seen = now;
+                let limit = self.config.aggregation_cardinality_limit;
+                let known = rs.series.contains_key(self.key.as_slice());
+                if !known && limit > 0 && rs.series.len() >= limit && rs.overflow.is_none() {
+                    let attrs = vec![KeyValue {
+                        key: OVERFLOW_ATTRIBUTE.into(),
+                        value: Some(AnyValue { value: Some(any_value::Value::BoolValue(true)) }),
+                        ..Default::default()
+                    }];
+                    let s = self.new_series(attrs, now);
+                    rs.overflow = Some(s);
+                } else if !known && (limit == 0 || rs.series.len() < limit) {
+                    let attrs = self.attributes(service, &f, &span_dims, resource_dims, &span, with_scope, scope)?;
+                    let s = self.new_series(attrs, now);
+                    rs.series.insert(self.key.as_slice().into(), s);
+                }
+                let series = match rs.series.get_mut(self.key.as_slice()) {
+                    Some(s) => s,
+                    None => rs.overflow.as_mut().expect("a series past the limit goes to the overflow series"),
+                };
+                series.calls += 1;
+                if let Some(h) = &mut series.histogram {
+                    h.record(&self.bounds, duration);
+                }
+                if self.config.exemplars.enabled && !f.trace_id.is_empty() {
+                    let room = self.config.exemplars.max_per_data_point.is_none_or(|m| series.exemplars.len() < m);
+                    if room {
+                        series.exemplars.push(Exemplar {
+                            time_unix_nano: f.end_time_unix_nano,
+                            trace_id: f.trace_id.to_vec(),
+                            span_id: f.span_id.to_vec(),
+                            value: Some(exemplar::Value::AsDouble(duration)),
                             ..Default::default()
-                        }];
-                        let s = self.new_series(attrs, now);
-                        let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                        rs.overflow = Some(s);
-                    } else if !known && (limit == 0 || rs.series.len() < limit) {
-                        let attrs =
-                            self.attributes(service, &f, &span_dims, &resource_dims, &span, with_scope, scope)?;
-                        let s = self.new_series(attrs, now);
-                        let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                        rs.series.insert(self.key.as_slice().into(), s);
+                        });
                     }
-                    let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                    let series = match rs.series.get_mut(self.key.as_slice()) {
-                        Some(s) => s,
-                        None => rs.overflow.as_mut().expect("a series past the limit goes to the overflow series"),
-                    };
-                    series.calls += 1;
-                    if let Some(h) = &mut series.histogram {
-                        h.record(&self.bounds, duration);
-                    }
-                    if self.config.exemplars.enabled && !f.trace_id.is_empty() {
-                        let room = self.config.exemplars.max_per_data_point.is_none_or(|m| series.exemplars.len() < m);
-                        if room {
-                            series.exemplars.push(Exemplar {
-                                time_unix_nano: f.end_time_unix_nano,
-                                trace_id: f.trace_id.to_vec(),
-                                span_id: f.span_id.to_vec(),
-                                value: Some(exemplar::Value::AsDouble(duration)),
-                                ..Default::default()
-                            });
-                        }
-                    }
-                    counted += 1;
+                }
+                counted += 1;
 
-                    if self.config.events.enabled {
-                        for ev in span.events() {
-                            let ev = ev?;
-                            let eattrs = ev.attributes();
-                            self.event_key.clear();
-                            self.event_key.extend_from_slice(&self.key);
-                            let mut values = Vec::with_capacity(self.config.events.dimensions.len());
-                            for (i, d) in self.config.events.dimensions.iter().enumerate() {
-                                let v = match eattrs.get(&d.name)? {
-                                    Some(v) => Some(v),
-                                    None => resource_event_dims[i],
-                                };
-                                values.push(v);
-                                match v {
-                                    Some(v) => {
-                                        self.event_key.push(1);
-                                        push_bytes(&mut self.event_key, v.bytes());
-                                    }
-                                    None => self.event_key.push(if d.default.is_some() { 2 } else { 0 }),
+                if self.config.events.enabled {
+                    for ev in span.events() {
+                        let ev = ev?;
+                        let eattrs = ev.attributes();
+                        self.event_key.clear();
+                        self.event_key.extend_from_slice(&self.key);
+                        let mut values = Vec::with_capacity(self.config.events.dimensions.len());
+                        for (i, d) in self.config.events.dimensions.iter().enumerate() {
+                            let v = match eattrs.get(&d.name)? {
+                                Some(v) => Some(v),
+                                None => resource_event_dims[i],
+                            };
+                            values.push(v);
+                            match v {
+                                Some(v) => {
+                                    self.event_key.push(1);
+                                    push_bytes(&mut self.event_key, v.bytes());
+                                }
+                                None => self.event_key.push(if d.default.is_some() { 2 } else { 0 }),
+                            }
+                        }
+                        if !rs.events.contains_key(self.event_key.as_slice()) {
+                            let mut attrs =
+                                self.attributes(service, &f, &span_dims, resource_dims, &span, with_scope, scope)?;
+                            for (d, v) in self.config.events.dimensions.iter().zip(&values) {
+                                match (v, &d.default) {
+                                    (Some(v), _) => attrs.push(key_value(&d.name, proto_value(*v))),
+                                    (None, Some(def)) => attrs.push(key_value(&d.name, string_value(def))),
+                                    (None, None) => {}
                                 }
                             }
-                            let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                            if !rs.events.contains_key(self.event_key.as_slice()) {
-                                let mut attrs =
-                                    self.attributes(service, &f, &span_dims, &resource_dims, &span, with_scope, scope)?;
-                                for (d, v) in self.config.events.dimensions.iter().zip(&values) {
-                                    match (v, &d.default) {
-                                        (Some(v), _) => attrs.push(key_value(&d.name, proto_value(*v))),
-                                        (None, Some(def)) => attrs.push(key_value(&d.name, string_value(def))),
-                                        (None, None) => {}
-                                    }
-                                }
-                                let mut s = self.new_series(attrs, now);
-                                s.histogram = None;
-                                let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                                rs.events.insert(self.event_key.as_slice().into(), s);
-                            }
-                            let rs = self.resources.get_mut(self.resource_key.as_slice()).expect("present");
-                            if let Some(s) = rs.events.get_mut(self.event_key.as_slice()) {
-                                s.calls += 1;
-                            }
+                            let mut s = self.new_series(attrs, now);
+                            s.histogram = None;
+                            rs.events.insert(self.event_key.as_slice().into(), s);
+                        }
+                        if let Some(s) = rs.events.get_mut(self.event_key.as_slice()) {
+                            s.calls += 1;
                         }
                     }
                 }
