@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value as N, NumberDataPoint};
 use std::io::{Read, Write};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const CONFIG: &str = r#"
 receivers:
@@ -57,10 +57,6 @@ const MIB: u64 = 1 << 20;
 fn read_host(pid: u32) -> serde_json::Value {
     let script = repo_root().join("tests/clients/read_host.py");
     run_client(Command::new(python()).arg(script).arg(pid.to_string()), Duration::from_secs(30))
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_nanos() as u64
 }
 
 fn f(v: &serde_json::Value) -> f64 {
@@ -145,7 +141,7 @@ fn scraped_values_agree_with_psutil_and_proc() {
     let pid = weir.pid();
     let before = read_host(pid);
     loopback_traffic(MIB);
-    let traffic_done = now_nanos();
+    let traffic_done = weir_core::pdata::now_unix_nano();
 
     // The first scrape that started after the traffic and the before-read.
     let out = weir.path("out.jsonl");
@@ -237,7 +233,7 @@ fn scraped_values_agree_with_psutil_and_proc() {
     // Gauges and the scraper's own metrics.
     assert!(point(&scrape, "system.cpu.load_average.1m", &[]) >= 0.0);
     let uptime = point(&scrape, "system.uptime", &[]);
-    let expect_uptime = (now_nanos() - boot_nanos) as f64 / 1e9;
+    let expect_uptime = (weir_core::pdata::now_unix_nano() - boot_nanos) as f64 / 1e9;
     assert!((expect_uptime - uptime).abs() < 30.0, "uptime {uptime} vs {expect_uptime}");
     let metrics = weir.metrics();
     let scraped: f64 = metrics

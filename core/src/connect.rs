@@ -157,3 +157,16 @@ impl AsyncWrite for Stream {
         self.0.is_write_vectored()
     }
 }
+
+/// An error and its causes on one line, `a: b: c` (a client's errors nest their reasons:
+/// "client error (Connect): tcp connect error: Connection refused").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -19,7 +19,7 @@
 
 use super::export::{encode, Batchable, Processor};
 use super::spans::{SpanRecord, Spans};
-use super::{key_value, now_nanos, scope, str_value, Resource};
+use super::{key_value, scope, str_value, Resource};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
@@ -35,6 +35,7 @@ use tracing_subscriber::Layer;
 use weir_core::config::telemetry::{
     output_path, LogEncoding, LogLevel, LogsConfig, LogsSampling, OutputPath, TracesConfig,
 };
+use weir_core::pdata::now_unix_nano;
 use weir_core::Signal;
 
 /// The target of weir's own spans (`tracing::info_span!(target: SPAN_TARGET, "weir.reload")`):
@@ -533,7 +534,7 @@ fn log_record(
     }
     LogRecord {
         time_unix_nano: nanos,
-        observed_time_unix_nano: now_nanos(),
+        observed_time_unix_nano: now_unix_nano(),
         severity_number: severity(meta.level()),
         severity_text: level_name(meta.level()).to_uppercase(),
         body: Some(str_value(&f.message)),

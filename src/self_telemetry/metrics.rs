@@ -9,7 +9,7 @@
 //! the previous export.
 
 use super::export::{encode, Sink};
-use super::{key_value, now_nanos, scope, str_value, Resource};
+use super::{key_value, scope, str_value, Resource};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_core::config::telemetry::PeriodicReader;
+use weir_core::pdata::now_unix_nano;
 use weir_core::telemetry::{Family, MetricsView};
 use weir_core::Signal;
 
@@ -58,7 +59,7 @@ pub fn start_periodic(
 
 fn start_nanos() -> u64 {
     let uptime = weir_core::telemetry::uptime().as_nanos() as u64;
-    now_nanos().saturating_sub(uptime)
+    now_unix_nano().saturating_sub(uptime)
 }
 
 /// A series' labels, as rendered.
@@ -100,7 +101,7 @@ pub fn to_otlp(
     start: u64,
     mut previous: Option<&mut Previous>,
 ) -> ExportMetricsServiceRequest {
-    let now = now_nanos();
+    let now = now_unix_nano();
     let delta_start = previous.as_ref().map(|p| if p.at == 0 { start } else { p.at });
     let temporality =
         if previous.is_some() { AggregationTemporality::Delta } else { AggregationTemporality::Cumulative };

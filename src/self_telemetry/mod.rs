@@ -174,11 +174,6 @@ pub fn scope() -> InstrumentationScope {
     InstrumentationScope { name: METER_NAME.into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() }
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn now_nanos() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
-
 /// The running part of `service::telemetry`: `/metrics` servers, periodic metric readers,
 /// log record and span processors. Built from a configuration; replaced whole on reload.
 pub struct SelfTelemetry {

@@ -13,7 +13,7 @@
 
 use super::export::{encode, Batchable, Processor};
 pub use super::logs::SPAN_TARGET;
-use super::{now_nanos, scope, Resource};
+use super::{scope, Resource};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -22,6 +22,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use weir_core::config::telemetry::TracesConfig;
+use weir_core::pdata::now_unix_nano;
 use weir_core::Signal;
 
 /// A finished span waiting for its processor.
@@ -115,7 +116,7 @@ impl Spans {
             parent_span_id: parent_id,
             name: attrs.metadata().name().to_string(),
             kind: span::SpanKind::Internal as i32,
-            start_time_unix_nano: now_nanos(),
+            start_time_unix_nano: now_unix_nano(),
             attributes,
             status: error.map(|message| Status { message, code: status::StatusCode::Error as i32 }),
             ..Default::default()
@@ -129,7 +130,7 @@ impl Spans {
             return;
         }
         let mut s = open.span;
-        s.end_time_unix_nano = now_nanos();
+        s.end_time_unix_nano = now_unix_nano();
         for p in &self.processors {
             p.push(s.clone());
         }

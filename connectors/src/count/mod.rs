@@ -327,7 +327,7 @@ struct Count {
 impl Connector for Count {
     async fn run(self: Box<Self>, mut input: mpsc::Receiver<Envelope>, downstream: Vec<Downstream>) {
         while let Some(env) = input.recv().await {
-            let now = crate::spanmetrics::now_nanos();
+            let now = weir_core::pdata::now_unix_nano();
             let payload = match self.counter.count(&env.payload, now) {
                 Ok((payload, read)) => {
                     self.counted.increment(read as u64);

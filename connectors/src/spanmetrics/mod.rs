@@ -27,7 +27,6 @@ pub use config::SpanMetricsConfig;
 
 use aggregate::Aggregator;
 use async_trait::async_trait;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use weir_core::{BuildContext, BuildError, Connector, ConnectorFactory, Downstream, Envelope, Signal};
 
@@ -70,14 +69,9 @@ struct SpanMetrics {
     spans: metrics::Counter,
 }
 
-/// Now, in nanoseconds since the Unix epoch.
-pub fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
-
 impl SpanMetrics {
     async fn flush(&mut self, downstream: &[Downstream]) {
-        let Some(payload) = self.aggregator.flush(now_nanos()) else { return };
+        let Some(payload) = self.aggregator.flush(weir_core::pdata::now_unix_nano()) else { return };
         for d in downstream {
             if let Err(error) = d.send(Envelope::new(payload.clone())).await {
                 tracing::warn!(message = "A metrics pipeline refused span metrics.", connector = %self.id, pipeline = d.pipeline(), %error);
@@ -96,7 +90,7 @@ impl Connector for SpanMetrics {
             tokio::select! {
                 env = input.recv() => {
                     let Some(env) = env else { break };
-                    match self.aggregator.aggregate(&env.payload, now_nanos()) {
+                    match self.aggregator.aggregate(&env.payload, weir_core::pdata::now_unix_nano()) {
                         Ok(n) => self.spans.increment(n as u64),
                         Err(error) => tracing::warn!(message = "Unreadable spans were not counted.", connector = %self.id, %error),
                     }

@@ -46,6 +46,11 @@ use std::fmt;
 pub use views::{AnyValue, AnyValueView, RequestView, ResourceGroupView, ScopeGroupView, SpanView};
 pub use wire::WireError;
 
+/// Now, in nanoseconds since the Unix epoch (OTLP's timestamps); 0 for a clock before 1970.
+pub fn now_unix_nano() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 use views::CHILD_FIELD;
 use wire::{varint_len, write_len_prefix, Fields};
 

@@ -180,7 +180,7 @@ impl ClickHouseClient {
         let response = self.client.request(request).await.map_err(|e| RequestError {
             status: None,
             code: None,
-            message: error_chain(&e),
+            message: weir_core::connect::error_chain(&e),
             retryable: true,
         })?;
         let status = response.status().as_u16();
@@ -204,18 +204,6 @@ impl ClickHouseClient {
         };
         Err(RequestError { status: Some(status), code, message, retryable: is_retryable(status, code) })
     }
-}
-
-/// An error and its sources, `a: b: c`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -169,11 +169,9 @@ impl Exporter for OtlpHttpExporter {
             .map_err(|e| Failure::permanent(format!("cannot build the request: {e}")))?;
         *request.headers_mut() = self.headers.clone();
 
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| Failure::retryable(format!("sending to {}: {}", self.url, error_chain(&e))))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            Failure::retryable(format!("sending to {}: {}", self.url, weir_core::connect::error_chain(&e)))
+        })?;
         let status = response.status();
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
 
@@ -229,18 +227,6 @@ async fn read_body(mut body: Incoming, limit: usize) -> Result<Vec<u8>, hyper::E
         }
     }
     Ok(out)
-}
-
-/// An error and its causes on one line ("client error (Connect): tcp connect error: refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

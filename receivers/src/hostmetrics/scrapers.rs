@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetr
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use weir_core::pdata::now_unix_nano;
 
 /// Where the host's files are, and the constants to read them with.
 #[derive(Debug, Clone)]
@@ -48,11 +48,6 @@ impl Host {
     pub fn boot_time(&self) -> Result<u64, String> {
         Ok(procfs::parse_stat(&self.read("proc/stat")?).btime)
     }
-}
-
-/// Now, in Unix nanoseconds.
-pub fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// What one scrape produced.
@@ -210,7 +205,7 @@ impl Scrape for Cpu {
             Ok(s) => s,
             Err(e) => return e,
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let tck = host.clk_tck;
         for c in &stat.cpus {
             for (state, ticks) in c.states() {
@@ -275,7 +270,7 @@ impl Scrape for Memory {
             Err(e) => return Scraped::failed(6, e),
         };
         let m = procfs::memory(&info);
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let states = [
             ("used", m.used),
             ("free", m.free),
@@ -327,7 +322,7 @@ impl Scrape for Load {
                 avg.iter_mut().for_each(|a| *a /= cpus as f64);
             }
         }
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         e.record(&md::load::M1, Num::D(avg[0]), &[]);
         e.record(&md::load::M5, Num::D(avg[1]), &[]);
         e.record(&md::load::M15, Num::D(avg[2]), &[]);
@@ -360,7 +355,7 @@ impl Scrape for Disk {
             Ok(t) => procfs::parse_diskstats(&t),
             Err(e) => return Scraped::failed(7, e),
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         for d in disks.iter().filter(|d| self.devices.keeps(&d.name)) {
             let dev = d.name.as_str();
             let i = |v: u64| Num::I(v as i64);
@@ -458,7 +453,7 @@ impl Scrape for Filesystem {
         } else {
             host.read("proc/filesystems").map(|t| procfs::parse_nodev_filesystems(&t)).unwrap_or_default()
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let (mut errors, mut errored) = (Vec::new(), 0);
         let mut seen = std::collections::HashSet::new();
         for m in &mounts {
@@ -536,7 +531,7 @@ impl Scrape for Network {
             Ok(b) => b,
             Err(e) => return Scraped::failed(5, e),
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let (mut errors, mut errored) = (Vec::new(), 0);
         match host.read("proc/net/dev") {
             Ok(t) => {
@@ -613,7 +608,7 @@ impl Scrape for Paging {
             Ok(b) => b,
             Err(e) => return Scraped::failed(3, e),
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let (mut errors, mut errored) = (Vec::new(), 0);
         match host.read("proc/swaps").and_then(|t| procfs::parse_swaps(&t)) {
             Ok(swaps) => {
@@ -714,7 +709,7 @@ impl Scrape for Processes {
             Ok(s) => s,
             Err(e) => return e,
         };
-        let mut e = Emitter::new(&self.mb, start, now_nanos());
+        let mut e = Emitter::new(&self.mb, start, now_unix_nano());
         let mut errors = Vec::new();
         let mut errored = 0;
         if e.enabled(&md::processes::COUNT) {
@@ -907,7 +902,7 @@ impl Scrape for Process {
         let mut seen = HashMap::new();
         let cfg = self.config.clone();
         for pid in pids {
-            let now = now_nanos();
+            let now = now_unix_nano();
             let dir = format!("proc/{pid}");
             let error = |out: &mut Scraped, muted: bool, n: usize, msg: String| {
                 if !self.muted(muted) {
@@ -1111,7 +1106,7 @@ impl Scrape for System {
             Ok(b) => b,
             Err(e) => return Scraped::failed(1, e),
         };
-        let now = now_nanos();
+        let now = now_unix_nano();
         let mut e = Emitter::new(&self.mb, boot, now);
         e.record(&md::system::UPTIME, Num::D(now.saturating_sub(boot) as f64 / 1e9), &[]);
         host_wide("system", e, Vec::new(), 0)

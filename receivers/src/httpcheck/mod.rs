@@ -27,10 +27,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use prost::Message;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_core::connect::Connector;
+use weir_core::pdata::now_unix_nano;
 use weir_core::{BuildContext, BuildError, Consumers, Payload, Receiver, ReceiverFactory, Signal};
 
 pub const TYPE_NAME: &str = "httpcheck";
@@ -116,10 +117,10 @@ impl Check {
         let started = Instant::now();
         let call = self.client.request(request);
         let result = if self.timeout.is_zero() {
-            call.await.map_err(|e| error_text(&e))
+            call.await.map_err(|e| weir_core::connect::error_chain(&e))
         } else {
             match tokio::time::timeout(self.timeout, call).await {
-                Ok(r) => r.map_err(|e| error_text(&e)),
+                Ok(r) => r.map_err(|e| weir_core::connect::error_chain(&e)),
                 Err(_) => Err("context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into()),
             }
         };
@@ -129,18 +130,6 @@ impl Check {
             .map_err(|e| format!("{} {:?}: {e}", go_method(&self.method), self.endpoint));
         (described, elapsed)
     }
-}
-
-/// A client error with its causes, as one line.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Go's `url.Error` names the method in title case (`Get "http://…": …`).
@@ -155,10 +144,6 @@ struct HttpcheckReceiver {
     id: String,
     config: HttpcheckConfig,
     checks: Vec<Check>,
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn attr(key: &str, value: any_value::Value) -> KeyValue {
@@ -278,7 +263,7 @@ impl Receiver for HttpcheckReceiver {
         let scraped = metrics::counter!("otelcol_scraper_scraped_metric_points", &labels);
         let HttpcheckReceiver { id, config, checks } = *self;
         Ok(tokio::spawn(async move {
-            let start = now_nanos();
+            let start = now_unix_nano();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(config.initial_delay) => {}
@@ -290,7 +275,7 @@ impl Receiver for HttpcheckReceiver {
                     _ = shutdown.cancelled() => return,
                     _ = ticks.tick() => {}
                 }
-                let time = now_nanos();
+                let time = now_unix_nano();
                 let results = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = futures::future::join_all(checks.iter().map(|c| async move { let (r, d) = c.run().await; (c, r, d) })) => r,
