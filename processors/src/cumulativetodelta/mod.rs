@@ -22,15 +22,17 @@ pub use tracker::{Delta, HistogramValue, PointValue, Tracker};
 use crate::metrics::ItemCounters;
 use async_trait::async_trait;
 use config::{ConvertedKind, MetricFilter};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use weir_core::component::BuildContext;
 use weir_core::pdata::edit::{
     copy_fields, write_bytes_field, write_double_field, write_fixed64_field, write_varint_field,
 };
-use weir_core::pdata::proto;
-use weir_core::pdata::views::{Children, MetricData, MetricView, NumberValue};
+use weir_core::pdata::views::{
+    Children, DataPointView, HistogramDataPointView, MetricData, MetricView, NumberDataPointView, NumberValue,
+};
 use weir_core::pdata::wire::{write_len_prefix, WireError};
+use weir_core::pdata::{now_unix_nano, proto};
 use weir_core::{BuildError, Envelope, Failure, Output, Payload, Processor, ProcessorFactory, Signal};
 
 /// `DataPointFlags.FLAG_NO_RECORDED_VALUE`.
@@ -55,12 +57,8 @@ impl ProcessorFactory for CumulativeToDeltaFactory {
     }
 
     fn build(&self, ctx: &BuildContext, config: &CumulativeToDeltaConfig) -> Result<Box<dyn Processor>, BuildError> {
-        Ok(Box::new(CumulativeToDelta::new(ctx.id.to_string(), config, now_nanos())?))
+        Ok(Box::new(CumulativeToDelta::new(ctx.id.to_string(), config, now_unix_nano())?))
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The processor of one pipeline. Public so tests and benchmarks run exactly the data path
@@ -141,9 +139,11 @@ impl CumulativeToDelta {
         }
     }
 
-    /// The kind to convert `metric` as, when it is one the processor converts.
-    fn converts(&self, metric: &MetricView<'_>) -> Result<Option<ConvertedKind>, WireError> {
-        let kind = match metric.typed_data()? {
+    /// The data of `metric` when it is one the processor converts (a monotonic cumulative
+    /// sum, or a cumulative histogram with points, that the filters let through).
+    fn converts<'a>(&self, metric: &MetricView<'a>) -> Result<Option<MetricData<'a>>, WireError> {
+        let data = metric.typed_data()?;
+        let kind = match data {
             MetricData::Sum(s) if s.aggregation_temporality()? == CUMULATIVE && s.is_monotonic()? => ConvertedKind::Sum,
             MetricData::Histogram(h)
                 if h.aggregation_temporality()? == CUMULATIVE && h.data_points().next().is_some() =>
@@ -152,7 +152,7 @@ impl CumulativeToDelta {
             }
             _ => return Ok(None),
         };
-        Ok(MetricFilter::convert(&self.include, &self.exclude, metric.name()?, kind).then_some(kind))
+        Ok(MetricFilter::convert(&self.include, &self.exclude, metric.name()?, kind).then_some(data))
     }
 
     /// Whether the request needs rebuilding: a metric to convert, or an empty scope or
@@ -206,7 +206,7 @@ impl CumulativeToDelta {
                     let m = m?;
                     let outcome = match self.converts(&m)? {
                         None => MetricOutcome::Unchanged,
-                        Some(kind) => {
+                        Some(data) => {
                             prefix.clear();
                             Identity::metric(
                                 &mut prefix,
@@ -214,9 +214,9 @@ impl CumulativeToDelta {
                                 scope.name_bytes()?,
                                 scope.version_bytes()?,
                                 &m,
-                                kind,
+                                &data,
                             )?;
-                            self.convert_metric(&m, kind, &prefix)?
+                            self.convert_metric(&m, data, &prefix)?
                         }
                     };
                     match outcome {
@@ -246,28 +246,31 @@ impl CumulativeToDelta {
     fn convert_metric(
         &mut self,
         m: &MetricView<'_>,
-        kind: ConvertedKind,
+        data: MetricData<'_>,
         prefix: &[u8],
     ) -> Result<MetricOutcome, WireError> {
-        let (field, data) = match m.typed_data()? {
-            MetricData::Sum(s) => (proto::metric::SUM, s.bytes()),
-            MetricData::Histogram(h) => (proto::metric::HISTOGRAM, h.bytes()),
-            _ => return Ok(MetricOutcome::Unchanged),
+        let field = match data {
+            MetricData::Sum(_) => proto::metric::SUM,
+            _ => proto::metric::HISTOGRAM,
         };
+        let points_in = data.data_points();
+        let data = data.bytes();
         let mut data_out = Vec::with_capacity(data.len());
         copy_fields(&mut data_out, data, |f| {
             f.number != proto::DATA_POINTS && f.number != proto::sum::AGGREGATION_TEMPORALITY
         })?;
         write_varint_field(&mut data_out, proto::sum::AGGREGATION_TEMPORALITY, DELTA);
         let mut points = 0;
-        for point in Children::new(data, proto::DATA_POINTS, |b| b) {
+        for point in points_in {
             let point = point?;
-            let converted = match kind {
-                ConvertedKind::Sum => self.convert_number_point(point, prefix)?,
-                ConvertedKind::Histogram => self.convert_histogram_point(point, prefix)?,
+            let converted = match point {
+                DataPointView::Number(p) => self.convert_number_point(p, prefix)?,
+                DataPointView::Histogram(p) => self.convert_histogram_point(p, prefix)?,
+                // `converts` lets only sums and histograms through.
+                _ => PointOutcome::Unchanged,
             };
             match converted {
-                PointOutcome::Unchanged => write_bytes_field(&mut data_out, proto::DATA_POINTS, point),
+                PointOutcome::Unchanged => write_bytes_field(&mut data_out, proto::DATA_POINTS, point.bytes()),
                 PointOutcome::Converted(bytes) => write_bytes_field(&mut data_out, proto::DATA_POINTS, &bytes),
                 PointOutcome::Removed => continue,
             }
@@ -282,9 +285,14 @@ impl CumulativeToDelta {
         Ok(MetricOutcome::Converted(metric_out))
     }
 
-    fn convert_number_point(&mut self, point: &[u8], prefix: &[u8]) -> Result<PointOutcome, WireError> {
+    fn convert_number_point(
+        &mut self,
+        view: NumberDataPointView<'_>,
+        prefix: &[u8],
+    ) -> Result<PointOutcome, WireError> {
         use proto::number_data_point as f;
-        let p = weir_core::pdata::views::NumberDataPointView::new(point).fields()?;
+        let point = view.bytes();
+        let p = view.fields()?;
         if p.flags & NO_RECORDED_VALUE != 0 {
             return Ok(PointOutcome::Removed);
         }
@@ -322,9 +330,13 @@ impl CumulativeToDelta {
         Ok(PointOutcome::Converted(out))
     }
 
-    fn convert_histogram_point(&mut self, point: &[u8], prefix: &[u8]) -> Result<PointOutcome, WireError> {
+    fn convert_histogram_point(
+        &mut self,
+        view: HistogramDataPointView<'_>,
+        prefix: &[u8],
+    ) -> Result<PointOutcome, WireError> {
         use proto::histogram_data_point as f;
-        let view = weir_core::pdata::views::HistogramDataPointView::new(point);
+        let point = view.bytes();
         let p = view.fields()?;
         if p.flags & NO_RECORDED_VALUE != 0 {
             return Ok(PointOutcome::Removed);
@@ -401,9 +413,9 @@ impl Identity {
         scope_name: &[u8],
         scope_version: &[u8],
         m: &MetricView<'_>,
-        kind: ConvertedKind,
+        data: &MetricData<'_>,
     ) -> Result<(), WireError> {
-        out.push(kind as u8);
+        out.push(data.kind() as u8);
         Identity::attributes(out, resource, proto::resource::ATTRIBUTES)?;
         Identity::part(out, scope_name);
         Identity::part(out, scope_version);
@@ -446,7 +458,7 @@ impl Processor for CumulativeToDelta {
                     None => break,
                 },
                 _ = async { sweep.as_mut().expect("only polled when set").tick().await }, if sweep.is_some() => {
-                    self.remove_stale(now_nanos());
+                    self.remove_stale(now_unix_nano());
                     continue;
                 }
             };

@@ -19,7 +19,7 @@ fn config(yaml: &str) -> CumulativeToDeltaConfig {
 
 fn processor(yaml: &str) -> CumulativeToDelta {
     // Started now: the upstream cases' points have no start time, so `auto` holds back first points.
-    CumulativeToDelta::new("cumulativetodelta".into(), &config(yaml), now_nanos()).expect("builds")
+    CumulativeToDelta::new("cumulativetodelta".into(), &config(yaml), now_unix_nano()).expect("builds")
 }
 
 fn sum(name: &str, values: &[f64], cumulative: bool, monotonic: bool, flags: &[u32]) -> Metric {
